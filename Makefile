@@ -1,0 +1,42 @@
+# The front door of the course. Two commands set everything up:
+#   make course   environment + execute every notebook headless + a table of the results
+#   make test     environment + the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+SUBMISSIONS ?= submissions
+
+.PHONY: env course test lab seminars check bench refresh grade release clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+course: env  ## execute every lecture notebook and solution into build/, print the table
+	$(BIN)/python -m utils.course run
+
+test: env  ## unit tests, nbval on notebooks/ and solutions/, seminar checks
+	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
+
+lab: env  ## JupyterLab on the repository
+	$(BIN)/jupyter lab
+
+seminars: env  ## regenerate seminars/ from solutions/
+	$(BIN)/python -m utils.course build
+
+check: env  ## seminars up to date, clean, no solution text
+	$(BIN)/python -m utils.course check
+
+bench: env  ## BENCHMARKS.md from a real run
+	$(BIN)/python -m utils.course bench
+
+refresh: env  ## re-execute NB=path/to.ipynb and store its outputs (then review the diff)
+	$(BIN)/python -m utils.course refresh $(NB)
+
+clean:
+	rm -rf build grades

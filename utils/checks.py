@@ -1,0 +1,121 @@
+"""Checks that tell a student *what* is wrong: shape, worst error, first wrong index.
+
+Numerical gradients use central differences in float64,
+``df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / 2h``, whose error is O(h^2); with h = 1e-5 a
+correct analytic gradient agrees to a relative error of about 1e-7 or better, while a
+wrong one is typically off by 1e-2 or more.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class CheckFailed(AssertionError):
+    """A check failed; the message says what differs and where."""
+
+
+def _to_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch tensor
+        x = x.detach().cpu()
+        if x.dtype.is_floating_point or x.dtype.is_complex:
+            x = x.double()
+        return x.numpy()
+    return np.asarray(x)
+
+
+def check_shape(x, shape, name: str = "value") -> None:
+    """Raise ``CheckFailed`` unless ``x.shape`` equals ``shape``."""
+    got = tuple(_to_numpy(x).shape)
+    if got != tuple(shape):
+        raise CheckFailed(f"{name}: shape {got}, expected {tuple(shape)}")
+
+
+def check_close(actual, expected, name: str = "value", rtol: float = 1e-5,
+                atol: float = 1e-8) -> None:
+    """Raise ``CheckFailed`` unless ``actual`` matches ``expected`` elementwise
+    (``|a - e| <= atol + rtol * |e|``), saying what is wrong: a ``None`` (nothing
+    returned), a shape mismatch, NaNs, or the worst error and the first wrong index."""
+    if actual is None:
+        raise CheckFailed(f"{name}: got None - did the function forget to return a value?")
+    a, e = _to_numpy(actual), _to_numpy(expected)
+    if a.shape != e.shape:
+        raise CheckFailed(f"{name}: shape {a.shape}, expected {e.shape}")
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    if np.isnan(a64).any() and not np.isnan(e64).any():
+        first = tuple(int(i) for i in np.argwhere(np.isnan(a64))[0])
+        raise CheckFailed(f"{name}: contains NaN (first at index {first})")
+    bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)
+    if bad.any():
+        err = np.abs(a64 - e64)
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        worst = float(np.nanmax(err))
+        raise CheckFailed(
+            f"{name}: {int(bad.sum())} of {bad.size} entries differ; max abs error "
+            f"{worst:.3g}; first wrong index {first}: got {a64[first]:.6g}, "
+            f"expected {e64[first]:.6g}")
+
+
+def rel_error(a, b) -> float:
+    """Largest relative error ``|a - b| / max(1e-8, |a| + |b|)`` over all entries."""
+    a, b = _to_numpy(a).astype(np.float64), _to_numpy(b).astype(np.float64)
+    return float(np.max(np.abs(a - b) / np.maximum(1e-8, np.abs(a) + np.abs(b))))
+
+
+def numerical_gradient(f, x: np.ndarray, df=None, h: float = 1e-5) -> np.ndarray:
+    """Central-difference gradient of ``f`` at ``x`` (modified in place and restored).
+
+    ``f`` maps the array ``x`` to a scalar, or to an array when ``df`` (the upstream
+    gradient, same shape as ``f(x)``) is given: then the result is the gradient of
+    ``sum(f(x) * df)``, i.e. what a layer's backward should return for ``dout = df``.
+    """
+    if x.dtype != np.float64:
+        raise TypeError(f"numerical_gradient needs a float64 array, got {x.dtype}: "
+                        "float32 differences are too coarse for h = 1e-5")
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        plus = np.asarray(f(x), dtype=np.float64).copy()
+        x[i] = old - h
+        minus = np.asarray(f(x), dtype=np.float64).copy()
+        x[i] = old
+        diff = plus - minus
+        grad[i] = (np.sum(diff * df) if df is not None else diff) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def gradient_check(f, x: np.ndarray, analytic, df=None, tol: float = 1e-6,
+                   name: str = "gradient", h: float = 1e-5) -> float:
+    """Compare an analytic gradient with the numerical one; return the relative error,
+    raising ``CheckFailed`` (with the first wrong index) when it exceeds ``tol``."""
+    if analytic is None:
+        raise CheckFailed(f"{name}: got None - did the backward forget to return a value?")
+    num = numerical_gradient(f, x, df=df, h=h)
+    analytic = _to_numpy(analytic)
+    if analytic.shape != num.shape:
+        raise CheckFailed(f"{name}: shape {analytic.shape}, expected {num.shape} "
+                          "(a gradient has the shape of the variable it is taken for)")
+    err = rel_error(analytic, num)
+    if err > tol:
+        first = tuple(int(i) for i in np.argwhere(
+            np.abs(analytic - num) / np.maximum(1e-8, np.abs(analytic) + np.abs(num)) > tol)[0])
+        raise CheckFailed(f"{name}: relative error {err:.2e} > {tol:.0e}; first wrong index "
+                          f"{first}: analytic {analytic[first]:.6g}, numerical {num[first]:.6g}")
+    return err
+
+
+def torch_gradcheck(fn, *inputs, eps: float = 1e-6, atol: float = 1e-5) -> bool:
+    """``torch.autograd.gradcheck`` on float64 copies of ``inputs`` (floating inputs get
+    ``requires_grad``), raising ``CheckFailed`` with torch's explanation on a mismatch."""
+    import torch
+    from torch.autograd.gradcheck import GradcheckError
+
+    args = [x.detach().double().requires_grad_(True)
+            if torch.is_tensor(x) and x.is_floating_point() else x for x in inputs]
+    try:
+        return torch.autograd.gradcheck(fn, tuple(args), eps=eps, atol=atol)
+    except GradcheckError as exc:
+        raise CheckFailed(f"gradcheck failed: {str(exc).splitlines()[0]}\n{exc}") from None

@@ -1,0 +1,353 @@
+"""Course tooling: seminars from solutions, headless execution, the benchmark table.
+
+    python -m utils.course build            # solutions/NN_*.ipynb -> seminars/NN_*.ipynb
+    python -m utils.course check            # seminars up to date, clean, no solution text
+    python -m utils.course run [NB ...]     # execute into build/, print time/memory/metric
+    python -m utils.course bench            # the same, written to BENCHMARKS.md
+    python -m utils.course refresh NB ...   # re-execute and store outputs (review the diff!)
+
+Conventions (see README, "Instructor path"):
+- a solution region is fenced by ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines; the
+  seminar gets ``# YOUR CODE HERE`` + ``raise NotImplementedError`` at the same indent;
+- a hidden-test region (``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) is dropped
+  from the seminar and runs only when grading;
+- a graded test cell has ``metadata["course"] = {"task": "<id>", "points": <n>}``;
+- a notebook may name its headline metric in ``metadata["course"]["headline"] =
+  {"label": "...", "expr": "<python expression evaluated at the end>"}``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+FOLDERS = ("notebooks", "solutions", "seminars")
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
+BUDGET_SECONDS, BUDGET_MB = 60, 1536
+
+
+class CourseError(Exception):
+    """A notebook breaks a course convention; the message names the file and the cell."""
+
+
+# ----------------------------------------------------------------------------- notebooks
+def read(path) -> "nbformat.NotebookNode":  # noqa: F821
+    import nbformat
+
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # malformed JSON, wrong schema
+        raise CourseError(f"{path}: not a readable notebook ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def write(nb, path) -> None:
+    import nbformat
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+
+
+def task(cell) -> dict | None:
+    """The grading metadata ``{"task": id, "points": n}`` of a graded test cell, else None."""
+    meta = cell.get("metadata", {}).get("course", {})
+    return meta if "task" in meta else None
+
+
+def graded_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and task(c)]
+
+
+def is_answer_cell(cell) -> bool:
+    return cell.cell_type == "code" and BEGIN in cell.source
+
+
+def _regions(lines, begin, end, where):
+    """Yield (start, stop) line indices of fenced regions, checking they are well formed."""
+    start = None
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s == begin:
+            if start is not None:
+                raise CourseError(f"{where}: '{begin}' opened twice (line {i + 1})")
+            start = i
+        elif s == end:
+            if start is None:
+                raise CourseError(f"{where}: '{end}' without '{begin}' (line {i + 1})")
+            yield start, i
+            start = None
+    if start is not None:
+        raise CourseError(f"{where}: '{begin}' is never closed")
+
+
+def strip_source(source: str, where: str = "cell") -> str:
+    """Replace solution regions by the stub and drop hidden-test regions."""
+    lines = source.split("\n")
+    out, pos = [], 0
+    spans = [(a, b, "solution") for a, b in _regions(lines, BEGIN, END, where)]
+    spans += [(a, b, "hidden") for a, b in _regions(lines, HIDDEN_BEGIN, HIDDEN_END, where)]
+    for a, b, kind in sorted(spans):
+        if a < pos:
+            raise CourseError(f"{where}: solution and hidden-test regions overlap")
+        out += lines[pos:a]
+        if kind == "solution":
+            indent = lines[a][: len(lines[a]) - len(lines[a].lstrip())]
+            out += [indent + s for s in STUB]
+        pos = b + 1
+    out += lines[pos:]
+    return "\n".join(out)
+
+
+def solution_texts(nb) -> list[str]:
+    """The non-trivial lines inside solution and hidden-test regions (for leak checks)."""
+    texts = []
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        for begin, end in ((BEGIN, END), (HIDDEN_BEGIN, HIDDEN_END)):
+            for a, b in _regions(lines, begin, end, "cell"):
+                texts += [s.strip() for s in lines[a + 1:b] if len(s.strip()) >= 20]
+    return texts
+
+
+def make_seminar(solution) -> "nbformat.NotebookNode":  # noqa: F821
+    """The student version of a solution notebook: stubs instead of solutions, hidden tests
+    removed, outputs and execution counts cleared; cell ids and metadata kept."""
+    nb = copy.deepcopy(solution)
+    for i, cell in enumerate(nb.cells):
+        cell.source = strip_source(cell.source, where=f"cell {i} ({cell.get('id')})")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
+    """Everything wrong with a generated seminar, as messages (empty when all is well)."""
+    import nbformat
+
+    if not seminar_path.exists():
+        return [f"{seminar_path} is missing: run `make seminars`"]
+    solution, seminar = read(solution_path), read(seminar_path)
+    problems = []
+    if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):
+        problems.append(f"{seminar_path} is out of date with {solution_path}: "
+                        "run `make seminars` (never edit seminars by hand)")
+    text = nbformat.writes(seminar)
+    for marker in (BEGIN, END, HIDDEN_BEGIN, HIDDEN_END):
+        if marker in text:
+            problems.append(f"{seminar_path} contains the marker '{marker}'")
+    for line in solution_texts(solution):
+        if line in text:
+            problems.append(f"{seminar_path} leaks solution text: {line!r}")
+    for cell in seminar.cells:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
+            problems.append(f"{seminar_path} carries outputs (cell {cell.get('id')})")
+            break
+    if not graded_cells(solution):
+        problems.append(f"{solution_path} has no graded test cell")
+    ids = [task(c)["task"] for c in graded_cells(solution)]
+    if len(ids) != len(set(ids)):
+        problems.append(f"{solution_path}: task ids are not unique: {ids}")
+    return problems
+
+
+def build(check_only: bool = False) -> list[str]:
+    """Regenerate every seminar from its solution (or, with ``check_only``, report)."""
+    problems = []
+    for sol in sorted((REPO / "solutions").glob("*.ipynb")):
+        sem = REPO / "seminars" / sol.name
+        if check_only:
+            problems += seminar_problems(sol, sem)
+        else:
+            write(make_seminar(read(sol)), sem)
+    if not check_only:
+        for sem in sorted((REPO / "seminars").glob("*.ipynb")):
+            if not (REPO / "solutions" / sem.name).exists():
+                problems.append(f"{sem} has no solution in solutions/: delete it or add one")
+    return problems
+
+
+# ----------------------------------------------------------------------------- execution
+_MEASURE = """
+import json as _j, resource as _r, sys as _s
+_kb = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / (1024 if _s.platform == 'darwin' else 1)
+print('__COURSE__' + _j.dumps({'peak_mb': _kb / 1024, 'headline': %s}))
+"""
+
+
+def execute(nb, cwd, timeout: int = 600, allow_errors: bool = False, measure: bool = False):
+    """Run ``nb`` in a fresh kernel of this Python environment with working directory
+    ``cwd``. Returns the executed notebook and, with ``measure``, a dict with the kernel's
+    peak RSS in MB and the value of the notebook's headline expression."""
+    from jupyter_client import KernelManager
+    from nbclient import NotebookClient
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+    nb = copy.deepcopy(nb)
+    info = {}
+    if measure:
+        import nbformat
+
+        head = nb.metadata.get("course", {}).get("headline", {}).get("expr")
+        nb.cells.append(nbformat.v4.new_code_cell(_MEASURE % (head or "None")))
+    km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
+                       kernel_spec_manager=NbvalKernelspecManager(),
+                       transport="tcp" if sys.platform == "win32" else "ipc")
+    client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    if measure:
+        cell = nb.cells.pop()
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        info = json.loads(text.split("__COURSE__", 1)[1])
+    return nb, info
+
+
+def error_cells(nb) -> list:
+    """Code cells whose outputs hold an error."""
+    return [c for c in nb.cells if c.cell_type == "code"
+            and any(o.output_type == "error" for o in c.get("outputs", []))]
+
+
+def run(paths, out_dir: Path | None = None, echo=print) -> list[dict]:
+    """Execute notebooks headless (into ``out_dir`` if given, never over the stored ones)
+    and return one row per notebook: name, seconds, peak MB, headline, ok."""
+    rows = []
+    for path in map(Path, paths):
+        t0 = time.perf_counter()
+        row = {"notebook": f"{path.parent.name}/{path.name}", "ok": True, "error": ""}
+        try:
+            executed, info = execute(read(path), cwd=path.parent, measure=True)
+            head = read(path).metadata.get("course", {}).get("headline", {})
+            row.update(peak_mb=info["peak_mb"],
+                       headline=f"{head.get('label', '')} {info['headline']}".strip()
+                       if head else "")
+            if out_dir is not None:
+                write(executed, Path(out_dir) / path.parent.name / path.name)
+        except Exception as exc:  # report and go on: one broken notebook hides no other
+            row.update(ok=False, peak_mb=float("nan"), headline="",
+                       error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}")
+        row["seconds"] = time.perf_counter() - t0
+        echo(_format_row(row))
+        rows.append(row)
+    return rows
+
+
+def _format_row(r) -> str:
+    over = r["ok"] and (r["seconds"] > BUDGET_SECONDS or r["peak_mb"] > BUDGET_MB)
+    status = "FAILED: " + r["error"] if not r["ok"] else ("OVER BUDGET" if over else "ok")
+    return (f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
+            f"{r['headline']} | {status} |")
+
+
+TABLE_HEAD = ("| notebook | time, s | peak RSS, MB | headline metric | status |\n"
+              "|---|---:|---:|---|---|")
+
+
+def course_notebooks() -> list[Path]:
+    return sorted((REPO / "notebooks").glob("*.ipynb")) + \
+        sorted((REPO / "solutions").glob("*.ipynb"))
+
+
+def machine() -> str:
+    import os
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        mem = f", {mem:.0f} GB RAM"
+    except (ValueError, OSError, AttributeError):
+        mem = ""
+    gpu = "CUDA GPU" if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs{mem}, {gpu}; {platform.system()} "
+            f"{platform.machine()}; Python {platform.python_version()}, torch "
+            f"{torch.__version__}, {torch.get_num_threads()} torch threads")
+
+
+def bench(out: Path, rows=None) -> list[dict]:
+    print(TABLE_HEAD)
+    rows = rows if rows is not None else run(course_notebooks(), out_dir=REPO / "build")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m utils.course bench`): every lecture notebook and",
+        "solution executed headless in a fresh kernel, wall time including kernel start,",
+        "peak resident memory of the kernel process, and the notebook's headline metric.",
+        f"Budget per notebook: {BUDGET_SECONDS} s and {BUDGET_MB / 1024:.1f} GB on a 2-core CPU.",
+        "",
+        f"Machine: {machine()}.",
+        f"Run: {time.strftime('%Y-%m-%d')}.",
+        "",
+        TABLE_HEAD,
+        *[_format_row(r) for r in rows],
+        "",
+        f"Total: {sum(r['seconds'] for r in rows):.0f} s for {len(rows)} notebooks.",
+        "",
+    ]
+    extra = REPO / "build" / "bench_extra.md"  # sections other tools add (e.g. grading)
+    if extra.exists():
+        lines += [extra.read_text()]
+    out.write_text("\n".join(lines))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m utils.course", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build", help="regenerate seminars/ from solutions/")
+    sub.add_parser("check", help="fail if a seminar is stale, carries outputs or leaks")
+    r = sub.add_parser("run", help="execute notebooks into build/ and print a table")
+    r.add_argument("paths", nargs="*", type=Path)
+    sub.add_parser("bench", help="run every notebook and write BENCHMARKS.md")
+    f = sub.add_parser("refresh", help="re-execute notebooks and store their outputs")
+    f.add_argument("paths", nargs="+", type=Path)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd in ("build", "check"):
+            problems = build(check_only=args.cmd == "check")
+            for msg in problems:
+                print("error:", msg, file=sys.stderr)
+            if args.cmd == "build":
+                print(f"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars")
+            return 1 if problems else 0
+        if args.cmd == "run":
+            print(TABLE_HEAD)
+            rows = run(args.paths or course_notebooks(), out_dir=REPO / "build")
+            return 0 if all(r["ok"] for r in rows) else 1
+        if args.cmd == "bench":
+            rows = bench(REPO / "BENCHMARKS.md")
+            print("wrote BENCHMARKS.md")
+            return 0 if all(r["ok"] for r in rows) else 1
+        if args.cmd == "refresh":
+            for path in args.paths:
+                t0 = time.perf_counter()
+                nb, _ = execute(read(path), cwd=path.parent)
+                write(nb, path)
+                print(f"refreshed {path} in {time.perf_counter() - t0:.1f} s")
+            return 0
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
