@@ -199,8 +199,7 @@ def execute(nb, cwd, timeout: int = 600, allow_errors: bool = False, measure: bo
         head = nb.metadata.get("course", {}).get("headline", {}).get("expr")
         nb.cells.append(nbformat.v4.new_code_cell(_MEASURE % (head or "None")))
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
-                       kernel_spec_manager=NbvalKernelspecManager(),
-                       transport="tcp" if sys.platform == "win32" else "ipc")
+                       kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute()
