@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from utils.checks import (CheckFailed, check_close, check_shape, gradient_check,
+                          numerical_gradient, rel_error, torch_gradcheck)
+
+
+def test_check_close_passes_on_equal_values_of_any_kind():
+    check_close(np.array([1.0, 2.0]), torch.tensor([1.0, 2.0]))
+    check_close(3.0, np.float64(3.0))
+
+
+def test_check_close_names_the_shape_mismatch():
+    with pytest.raises(CheckFailed, match=r"w: shape \(3,\), expected \(3, 1\)"):
+        check_close(np.zeros(3), np.zeros((3, 1)), "w")
+
+
+def test_check_close_names_the_first_wrong_index_and_max_error():
+    a = np.zeros((2, 3))
+    e = a.copy()
+    e[1, 2] = 0.5
+    e[1, 0] = 0.25
+    with pytest.raises(CheckFailed) as info:
+        check_close(a, e, "grad")
+    msg = str(info.value)
+    assert "2 of 6 entries differ" in msg
+    assert "max abs error 0.5" in msg
+    assert "first wrong index (1, 0)" in msg
+
+
+def test_check_close_explains_none_and_nan():
+    with pytest.raises(CheckFailed, match="forget to return"):
+        check_close(None, 1.0)
+    with pytest.raises(CheckFailed, match="NaN"):
+        check_close(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
+def test_check_shape():
+    check_shape(torch.zeros(2, 3), (2, 3))
+    with pytest.raises(CheckFailed, match="expected"):
+        check_shape(torch.zeros(2, 3), (3, 2))
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([1.0, -2.0, 0.5])
+    grad = numerical_gradient(lambda v: np.sum(v ** 3), x)
+    assert rel_error(grad, 3 * x ** 2) < 1e-8
+    assert np.array_equal(x, [1.0, -2.0, 0.5])  # restored
+
+
+def test_numerical_gradient_with_upstream_gradient():
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    W = np.random.default_rng(1).standard_normal((3, 2))
+    dout = np.random.default_rng(2).standard_normal((4, 2))
+    grad = numerical_gradient(lambda v: v @ W, x, df=dout)
+    assert rel_error(grad, dout @ W.T) < 1e-8
+
+
+def test_numerical_gradient_refuses_float32():
+    with pytest.raises(TypeError, match="float64"):
+        numerical_gradient(np.sum, np.ones(3, dtype=np.float32))
+
+
+def test_gradient_check_accepts_right_and_rejects_wrong_gradients():
+    x = np.array([0.3, -1.2])
+    f = lambda v: np.sum(np.sin(v))
+    assert gradient_check(f, x, np.cos(x)) < 1e-8
+    with pytest.raises(CheckFailed, match="first wrong index"):
+        gradient_check(f, x, -np.cos(x))
+    with pytest.raises(CheckFailed, match="shape"):
+        gradient_check(f, x, np.cos(x)[:1])
+    with pytest.raises(CheckFailed, match="forget to return"):
+        gradient_check(f, x, None)
+
+
+def test_torch_gradcheck_passes_and_fails():
+    class BadSquare(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x  # the factor 2 is missing
+
+    x = torch.randn(4)
+    assert torch_gradcheck(torch.sin, x)
+    with pytest.raises(CheckFailed, match="gradcheck failed"):
+        torch_gradcheck(BadSquare.apply, x)

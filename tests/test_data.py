@@ -1,0 +1,116 @@
+import gzip
+import struct
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from utils import data
+
+
+@pytest.mark.parametrize("maker, n_classes", [(data.make_blobs, 2), (data.make_moons, 2),
+                                              (data.make_spirals, 3)])
+def test_2d_sets_are_seeded_balanced_and_shaped(maker, n_classes):
+    X, y = maker(n=120, seed=3)
+    X2, y2 = maker(n=120, seed=3)
+    assert X.shape == (120, 2) and y.shape == (120,) and y.dtype == np.int64
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    assert not np.array_equal(X, maker(n=120, seed=4)[0])
+    assert np.bincount(y).tolist() == [120 // n_classes] * n_classes
+
+
+def test_regression_sets_follow_their_formula():
+    X, y = data.make_line(500, w=3.0, b=1.0, noise=0.0, seed=0)
+    assert X.shape == (500, 1) and np.allclose(y, 3 * X[:, 0] + 1)
+    X, y = data.make_polynomial(50, coefs=(1.0, 0.0, 2.0), noise=0.0)
+    assert np.allclose(y, 1 + 2 * X[:, 0] ** 2)
+    assert np.all(np.diff(X[:, 0]) >= 0)  # sorted, ready to plot
+
+
+def test_digits_split_is_fixed_stratified_and_scaled():
+    X_tr, X_te, y_tr, y_te = data.load_digits()
+    assert X_tr.shape == (1347, 64) and X_te.shape == (450, 64)
+    assert X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert 0.0 <= X_tr.min() and X_tr.max() <= 1.0
+    assert torch.equal(y_te, data.load_digits()[3])
+    assert torch.bincount(y_te).min() >= 43  # stratified: every class about 45 times
+    imgs = data.load_digits(flatten=False)[0]
+    assert imgs.shape == (1347, 1, 8, 8)
+
+
+def test_digits_loaders_shuffle_reproducibly():
+    first = next(iter(data.digits_loaders(batch_size=16, seed=1)[0]))[1]
+    again = next(iter(data.digits_loaders(batch_size=16, seed=1)[0]))[1]
+    assert torch.equal(first, again)
+
+
+# ----------------------------------------------------------------------------- torchvision
+def _idx(path, array, gz=False):
+    """Write ``array`` (uint8) in the IDX format MNIST uses."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def _tiny_mnist(root, folder="MNIST", n=6):
+    rng = np.random.default_rng(0)
+    raw = root / folder / "raw"
+    for split in ("train", "t10k"):
+        _idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
+        _idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10)
+
+
+@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_load_vision_reads_idx_files_from_disk(tmp_path, name, folder):
+    _tiny_mnist(tmp_path, folder)
+    ds = data.load_vision(name, train=True, root=tmp_path, download=False)
+    assert len(ds) == 6
+    img, label = ds[3]
+    assert img.shape == (1, 28, 28) and label == 3
+    assert 0.0 <= img.min() and img.max() <= 1.0
+
+
+def test_missing_data_offline_names_files_and_the_alternative(tmp_path):
+    with pytest.raises(data.DatasetUnavailable) as info:
+        data.load_vision("mnist", root=tmp_path, download=False)
+    msg = str(info.value)
+    assert "train-images-idx3-ubyte.gz" in msg and str(tmp_path) in msg
+    assert "load_digits" in msg
+
+
+def test_failed_download_gives_a_clear_message(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr("torchvision.datasets.utils._urlretrieve", offline)
+    monkeypatch.setattr("urllib.request.urlopen", offline)
+    with pytest.raises(data.DatasetUnavailable, match="download failed") as info:
+        data.load_vision("fashion-mnist", root=tmp_path, download=True)
+    assert "load_digits" in str(info.value)
+
+
+def test_corrupted_archive_is_never_read(tmp_path):
+    _tiny_mnist(tmp_path)  # usable raw files are there...
+    _idx(tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte.gz", np.zeros((2, 28, 28)), gz=True)
+    with pytest.raises(data.DatasetUnavailable, match="incomplete or corrupted"):
+        data.load_vision("mnist", root=tmp_path, download=False)  # ...but the archive fails md5
+
+
+def test_cifar_offline_message_and_unknown_names(tmp_path):
+    with pytest.raises(data.DatasetUnavailable, match="cifar-10-python.tar.gz"):
+        data.load_vision("cifar10", root=tmp_path, download=False)
+    with pytest.raises(ValueError, match="choose one of"):
+        data.load_vision("imagenet", root=tmp_path)
+
+
+def test_data_dir_honours_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA", str(tmp_path))
+    assert data.data_dir() == tmp_path
+    monkeypatch.delenv("COURSE_DATA")
+    assert data.data_dir().name == "data"

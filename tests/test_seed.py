@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import torch
+
+import utils
+
+
+def test_seed_everything_makes_numpy_and_torch_repeat():
+    utils.seed_everything(123)
+    a = (np.random.rand(3), torch.rand(3))
+    utils.seed_everything(123)
+    b = (np.random.rand(3), torch.rand(3))
+    assert np.array_equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    utils.seed_everything(124)
+    assert not torch.equal(torch.rand(3), a[1])
+
+
+def test_seed_everything_returns_the_seed():
+    assert utils.seed_everything(7) == 7
+
+
+def test_get_device_defaults_to_an_available_device():
+    dev = utils.get_device()
+    assert dev.type in {"cpu", "cuda", "mps"}
+    assert utils.get_device("cpu") == torch.device("cpu")
+
+
+def test_get_device_rejects_unknown_and_unavailable():
+    with pytest.raises(ValueError, match="unknown device"):
+        utils.get_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="not available"):
+            utils.get_device("cuda")
+
+
+def test_import_utils_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, utils; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # seeding imports torch lazily, inside the function: importing utils pulls in neither
+    assert out.stdout.split() == ["False", "False"]
