@@ -31,6 +31,18 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
 BUDGET_SECONDS, BUDGET_MB = 60, 1536
+# The first code cell of every notebook starts with exactly these lines (tests check it).
+SETUP_CELL = """# Setup (the same in every notebook). On Colab, install the course package first.
+import sys
+if "google.colab" in sys.modules:
+    import subprocess
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "git+https://github.com/dl-course/dl-course"], check=True)
+import utils
+
+seed = utils.seed_everything(0)
+device = utils.get_device()
+"""
 
 
 class CourseError(Exception):
@@ -159,19 +171,22 @@ def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
     return problems
 
 
-def build(check_only: bool = False) -> list[str]:
-    """Regenerate every seminar from its solution (or, with ``check_only``, report)."""
+def build(check_only: bool = False, root: Path = REPO) -> list[str]:
+    """Regenerate every seminar from its solution (or, with ``check_only``, only report
+    what is wrong). Returns the problems found, as messages."""
     problems = []
-    for sol in sorted((REPO / "solutions").glob("*.ipynb")):
-        sem = REPO / "seminars" / sol.name
-        if check_only:
-            problems += seminar_problems(sol, sem)
-        else:
-            write(make_seminar(read(sol)), sem)
-    if not check_only:
-        for sem in sorted((REPO / "seminars").glob("*.ipynb")):
-            if not (REPO / "solutions" / sem.name).exists():
-                problems.append(f"{sem} has no solution in solutions/: delete it or add one")
+    for sol in sorted((root / "solutions").glob("*.ipynb")):
+        sem = root / "seminars" / sol.name
+        try:
+            if check_only:
+                problems += seminar_problems(sol, sem)
+            else:
+                write(make_seminar(read(sol)), sem)
+        except CourseError as exc:
+            problems.append(str(exc))
+    for sem in sorted((root / "seminars").glob("*.ipynb")):
+        if not (root / "solutions" / sem.name).exists():
+            problems.append(f"{sem} has no solution in solutions/: delete it or add one")
     return problems
 
 
@@ -336,9 +351,15 @@ def main(argv=None) -> int:
             print("wrote BENCHMARKS.md")
             return 0 if all(r["ok"] for r in rows) else 1
         if args.cmd == "refresh":
+            from nbclient.exceptions import CellExecutionError
+
             for path in args.paths:
                 t0 = time.perf_counter()
-                nb, _ = execute(read(path), cwd=path.parent)
+                try:
+                    nb, _ = execute(read(path), cwd=path.parent)
+                except CellExecutionError as exc:  # keep the stored notebook untouched
+                    print(f"error: {path} failed, nothing written:\n{exc}", file=sys.stderr)
+                    return 1
                 write(nb, path)
                 print(f"refreshed {path} in {time.perf_counter() - t0:.1f} s")
             return 0

@@ -1,0 +1,114 @@
+"""Unit tests of the seminar builder and checker on small notebooks written here."""
+import nbformat
+import pytest
+
+from utils import course
+from utils.course import CourseError, make_seminar, seminar_problems, strip_source
+
+SOLUTION = """def f(x):
+    \"\"\"Double x.\"\"\"
+    ### BEGIN SOLUTION
+    doubled_value = 2 * x
+    return doubled_value
+    ### END SOLUTION
+"""
+
+
+def test_strip_source_replaces_the_region_at_its_indent():
+    out = strip_source(SOLUTION)
+    assert out.splitlines() == ['def f(x):', '    """Double x."""', "    # YOUR CODE HERE",
+                                "    raise NotImplementedError"]
+
+
+def test_strip_source_drops_hidden_tests_and_keeps_the_rest():
+    src = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(5) == 10\n### END HIDDEN TESTS\nprint('ok')"
+    assert strip_source(src) == "assert f(1) == 2\nprint('ok')"
+
+
+@pytest.mark.parametrize("src, msg", [
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
+    ("x = 1\n### END SOLUTION", "without"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "opened twice"),
+])
+def test_malformed_regions_are_reported(src, msg):
+    with pytest.raises(CourseError, match=msg):
+        strip_source(src)
+
+
+def _solution_nb():
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell(SOLUTION)
+    answer.id = "answer-f"
+    test = nbformat.v4.new_code_cell("assert f(2) == 4\nprint('f: OK')")
+    test.id = "test-f"
+    test.metadata["course"] = {"task": "f", "points": 2}
+    test.outputs = [nbformat.v4.new_output("stream", text="f: OK\n")]
+    test.execution_count = 2
+    title = nbformat.v4.new_markdown_cell("# T")
+    title.id = "title"
+    nb.cells = [title, answer, test]
+    return nb
+
+
+def test_make_seminar_clears_outputs_and_keeps_ids_and_metadata():
+    sem = make_seminar(_solution_nb())
+    assert [c.get("id") for c in sem.cells][1:] == ["answer-f", "test-f"]
+    assert sem.cells[2].metadata["course"] == {"task": "f", "points": 2}
+    assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
+    assert "raise NotImplementedError" in sem.cells[1].source
+    assert "doubled_value" not in sem.cells[1].source
+
+
+def _write_pair(tmp_path, seminar):
+    sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
+    course.write(_solution_nb(), sol)
+    course.write(seminar, sem)
+    return sol, sem
+
+
+def test_a_fresh_seminar_has_no_problems(tmp_path):
+    sol, sem = _write_pair(tmp_path, make_seminar(_solution_nb()))
+    assert seminar_problems(sol, sem) == []
+
+
+def test_stale_leaky_or_executed_seminars_are_caught(tmp_path):
+    leaky = make_seminar(_solution_nb())
+    leaky.cells[1].source = SOLUTION.replace("    ### BEGIN SOLUTION\n", "").replace(
+        "    ### END SOLUTION\n", "")
+    leaky.cells[2].outputs = [nbformat.v4.new_output("stream", text="f: OK\n")]
+    sol, sem = _write_pair(tmp_path, leaky)
+    problems = " | ".join(seminar_problems(sol, sem))
+    assert "out of date" in problems
+    assert "carries outputs" in problems
+    assert "leaks solution text: 'doubled_value = 2 * x'" in problems
+
+
+def test_missing_seminar_and_orphans_are_reported(tmp_path):
+    course.write(_solution_nb(), tmp_path / "solutions" / "01_t.ipynb")
+    course.write(_solution_nb(), tmp_path / "seminars" / "02_orphan.ipynb")
+    problems = " | ".join(course.build(check_only=True, root=tmp_path))
+    assert "01_t.ipynb is missing" in problems and "02_orphan.ipynb has no solution" in problems
+    assert course.build(root=tmp_path) == [f"{tmp_path}/seminars/02_orphan.ipynb has no solution "
+                                           "in solutions/: delete it or add one"]
+    assert seminar_problems(tmp_path / "solutions" / "01_t.ipynb",
+                            tmp_path / "seminars" / "01_t.ipynb") == []
+
+
+def test_unreadable_notebook_gives_a_course_error(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json")
+    with pytest.raises(CourseError, match="not a readable notebook"):
+        course.read(bad)
+
+
+def test_execute_records_errors_and_measures(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 21 * 2"),
+                nbformat.v4.new_code_cell("raise ValueError('boom')"),
+                nbformat.v4.new_code_cell("print(x)")]
+    nb.metadata["course"] = {"headline": {"label": "x", "expr": "x"}}
+    done, info = course.execute(nb, cwd=tmp_path, allow_errors=True, measure=True)
+    assert course.error_cells(done) == [done.cells[1]]
+    assert done.cells[2].outputs[0].text == "42\n"
+    assert info["headline"] == 42 and info["peak_mb"] > 10
+    assert len(done.cells) == 3  # the measuring cell is not left behind

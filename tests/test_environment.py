@@ -1,0 +1,60 @@
+"""pyproject.toml (pip) and environment.yml (conda) must declare the same packages with the
+same lower bounds; the README must give the commands the Makefile provides."""
+import re
+
+import pytest
+
+from utils.course import REPO
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+
+def _split(req: str):
+    name, _, bound = re.match(r"([A-Za-z0-9_.\-]+)\s*((>=|==|<=|~=)?\s*[^;\s]*)", req).groups()
+    return name.lower().replace("_", "-"), bound.replace(" ", "")
+
+
+def _pyproject():
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = meta["dependencies"] + sum(meta["optional-dependencies"].values(), [])
+    return dict(_split(r) for r in reqs)
+
+
+def _environment():
+    deps, in_deps = {}, False
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        if line.startswith("dependencies:"):
+            in_deps = True
+            continue
+        m = re.match(r"  - ([^\s:]+)\s*$", line) if in_deps else None
+        if m and m.group(1) not in ("pip",):
+            name, bound = _split(m.group(1))
+            deps[CONDA_NAMES.get(name, name)] = bound
+    deps.pop("python", None)
+    return deps
+
+
+def test_environment_yml_mirrors_pyproject():
+    assert _environment() == _pyproject()
+
+
+def test_only_lower_bounds_and_no_index_urls():
+    for name, bound in _pyproject().items():
+        assert bound.startswith(">="), f"{name}: declare a lower bound, not {bound!r}"
+    text = (REPO / "pyproject.toml").read_text() + (REPO / "environment.yml").read_text()
+    assert "index-url" not in text and "+cu" not in text and "+cpu" not in text
+
+
+def test_readme_documents_the_make_targets():
+    readme = (REPO / "README.md").read_text()
+    makefile = (REPO / "Makefile").read_text()
+    for target in ("course", "test", "lab", "seminars", "bench", "grade"):
+        assert f"make {target}" in readme, f"README does not mention make {target}"
+    for target in ("course", "test", "lab", "seminars", "bench"):
+        assert re.search(rf"^{target}:", makefile, re.M), f"Makefile lacks {target}"
+    assert "make test" in (REPO / ".ci" / "run").read_text()

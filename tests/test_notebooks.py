@@ -1,0 +1,66 @@
+"""Checks of the course's own notebooks: layout, anatomy, stored outputs, and the proof
+that every graded test fails on the generated seminar.
+
+That the graded tests *pass* on the solution is proven by nbval in the same `make test`
+run: it re-executes every solution, and any failing cell fails the suite.
+"""
+import re
+
+import pytest
+
+from utils import course
+
+NOTEBOOKS = course.course_notebooks()
+SOLUTIONS = sorted((course.REPO / "solutions").glob("*.ipynb"))
+SEMINARS = sorted((course.REPO / "seminars").glob("*.ipynb"))
+ids = lambda paths: [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+def test_every_unit_has_its_three_notebooks():
+    names = {f: {p.name for p in (course.REPO / f).glob("*.ipynb")} for f in course.FOLDERS}
+    assert names["notebooks"], "no lecture notebooks found"
+    assert names["solutions"] == names["seminars"] == names["notebooks"], names
+    for name in names["notebooks"]:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name), f"{name}: use NN_topic.ipynb"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_anatomy(path):
+    nb = course.read(path)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
+        "the first cell is the title"
+    assert code[0].get("id") == "setup" and code[0].source.startswith(course.SETUP_CELL.strip()), \
+        "the first code cell is the standard setup cell (utils.course.SETUP_CELL)"
+    assert any("parameters" in c.metadata.get("tags", []) for c in code), \
+        "a cell tagged 'parameters' holds the knobs"
+    assert nb.metadata.get("course", {}).get("headline", {}).get("expr"), \
+        "metadata.course.headline names the headline metric"
+    long = [c.get("id") for c in code if c.source.count("\n") + 1 > 30]
+    assert not long, f"code cells over 30 lines: {long}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_stored_outputs_come_from_a_clean_run(path):
+    nb = course.read(path)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    unrun = [c.get("id") for c in code if c.execution_count is None]
+    assert not unrun, f"never executed: {unrun} (run `make refresh NB={path.parent.name}/{path.name}`)"
+    counts = [c.execution_count for c in code]
+    assert counts == list(range(1, len(code) + 1)), "not executed top to bottom in one run"
+    assert not course.error_cells(nb), "stored outputs contain an error"
+
+
+def test_seminars_are_generated_clean_and_leak_nothing():
+    assert course.build(check_only=True) == []
+
+
+@pytest.mark.parametrize("path", SEMINARS, ids=ids(SEMINARS))
+def test_every_graded_test_fails_on_the_seminar(path):
+    solution = course.read(course.REPO / "solutions" / path.name)
+    graded = {c.get("id") for c in course.graded_cells(solution)}
+    assert graded, "a seminar without graded tests"
+    done, _ = course.execute(course.read(path), cwd=path.parent, allow_errors=True, timeout=300)
+    failing = {c.get("id") for c in course.error_cells(done)}
+    passing = sorted(graded - failing)
+    assert not passing, f"graded tests that pass with nothing implemented: {passing}"
