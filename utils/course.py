@@ -217,8 +217,12 @@ def execute(nb, cwd, timeout: int = 600, allow_errors: bool = False, measure: bo
     km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
                        kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(cwd)}})
-    client.execute()
+                            startup_timeout=180, resources={"metadata": {"path": str(cwd)}})
+    try:
+        client.execute()
+    finally:  # a kernel manager we pass in is ours to stop: nbclient leaves it running
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
     if measure:
         cell = nb.cells.pop()
         text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
