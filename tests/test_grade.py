@@ -1,0 +1,530 @@
+"""Tests of the instructor grader (utils/grade.py, utils/sandbox.py).
+
+Fast part: tiny fixture seminars built with nbformat at test time (no torch, except one
+memory test); the whole bad-submission matrix is graded in ONE run with --jobs 2, then
+each case is its own test. Slow part (at the end): every real solution scores full marks
+and every generated seminar scores 0, in one parallel run.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from utils import course, grade, release
+from utils.grade import Options
+
+REPO = course.REPO
+QUICK = Options(timeout=5, grace=3)  # fixture cells take milliseconds
+
+
+# ----------------------------------------------------------------------------- fixtures
+def code(cid, source, task=None, points=1):
+    cell = new_code_cell(source)
+    cell.id = cid
+    if task:
+        cell.metadata["course"] = {"task": task, "points": points}
+    return cell
+
+
+def answer(cid, body, head):
+    """An answer cell: ``head`` then the solution region holding ``body``."""
+    return code(cid, f"{head}\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION\n")
+
+
+def seminar_one():
+    """01_fixture: three tasks (2, 1 and 1.5 points), a hidden test, a trailing cell."""
+    nb = new_notebook(cells=[
+        new_markdown_cell("# 01. Fixture"),
+        code("setup", "import random\nrandom.seed(0)\nSCALE = 2"),
+        answer("answer-double", "return SCALE * x", "def double(x):"),
+        code("test-double", 'assert double(3) == 6, f"double(3) gave {double(3)}, expected 6"\n'
+             "### BEGIN HIDDEN TESTS\n"
+             'assert double(-1) == -2, "double(-1) is wrong: negative numbers"\n'
+             "### END HIDDEN TESTS\n"
+             'print("double: OK")', task="double", points=2),
+        code("data", "values = [random.random() for _ in range(5)]"),
+        answer("answer-mean", "return sum(xs) / len(xs)", "def mean(xs):"),
+        code("test-mean", "assert abs(mean(values) - sum(values) / 5) < 1e-12\n"
+             "assert mean([1, 2, 3]) == 2\n"
+             'print("mean: OK")', task="mean", points=1),
+        answer("answer-square", "return x * x", "def square(x):"),
+        code("test-square", "assert square(4) == 16\n"
+             'print("square: OK")', task="square", points=1.5),
+        code("summary", 'raise RuntimeError("cells after the last test are not run")'),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def seminar_two():
+    """02_other: one task, for 'a notebook of another seminar under this name'."""
+    return new_notebook(cells=[
+        code("setup", "import random\nrandom.seed(0)\nSCALE = 2"),
+        code("words", "WORDS = ['alpha', 'beta', 'gamma', 'delta', 'epsilon']"),
+        answer("answer-longest", "return max(words, key=len)", "def longest(words):"),
+        code("test-longest", "assert longest(WORDS) == 'epsilon'", task="longest", points=3),
+    ])
+
+
+def with_answers(solution, **sources):
+    """A student's notebook: the seminar of ``solution`` with answers filled in:
+    ``sources`` maps answer cell ids (with _ for -) to source; the rest keep the solution."""
+    nb = course.make_seminar(solution)
+    answers = {c.id: c.source for c in solution.cells if course.is_answer_cell(c)}
+    answers.update({k.replace("_", "-"): v for k, v in sources.items()})
+    for cell in nb.cells:
+        if cell.get("id") in answers:
+            cell.source = answers[cell.id]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def solutions(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("solutions")
+    course.write(seminar_one(), folder / "01_fixture.ipynb")
+    course.write(seminar_two(), folder / "02_other.ipynb")
+    return folder
+
+
+def write(folder, student, name, nb_or_text):
+    path = folder / student / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(nb_or_text, str):
+        path.write_text(nb_or_text)
+    else:
+        course.write(nb_or_text, path)
+    return path
+
+
+def tasks(record):
+    return {t["id"]: t for t in record["tasks"]}
+
+
+# ----------------------------------------------------------------------------- the matrix
+def build_matrix(folder, solutions):
+    one, two = course.read(solutions / "01_fixture.ipynb"), course.read(solutions / "02_other.ipynb")
+    perfect = with_answers(one)
+    write(folder, "good", "01_fixture.ipynb", perfect)
+    write(folder, "good", "02_other.ipynb", with_answers(two))
+    write(folder, "nothing", "01_fixture.ipynb", course.make_seminar(one))
+    write(folder, "malformed", "01_fixture.ipynb", '{"cells": [ this is not json')
+    write(folder, "other_seminar", "01_fixture.ipynb", with_answers(two))
+    no_tests = with_answers(one)
+    no_tests.cells = [c for c in no_tests.cells if not course.task(c)]
+    write(folder, "deleted_tests", "01_fixture.ipynb", no_tests)
+    tampered = with_answers(one, answer_double="def double(x):\n    return 0\n")
+    for cell in tampered.cells:
+        if course.task(cell):
+            cell.source = 'print("all good")'
+    write(folder, "tampered_tests", "01_fixture.ipynb", tampered)
+    write(folder, "loop", "01_fixture.ipynb", with_answers(
+        one, answer_double="def double(x):\n    while True:\n        pass\n"))
+    write(folder, "raises", "01_fixture.ipynb", with_answers(
+        one, answer_square='def square(x):\n    return x * x\n\nraise ValueError("boom")\n'))
+    write(folder, "memory", "01_fixture.ipynb", with_answers(
+        one, answer_mean="def mean(xs):\n    big = bytearray(50 * 2**30)  # 50 GB\n"
+                         "    return sum(xs) / len(xs)\n"))
+    extra = with_answers(one)
+    extra.cells.insert(3, code("scratch-1", "raise RuntimeError('my scratch cell')"))
+    extra.cells.append(code("scratch-2", "import os\nos._exit(1)"))
+    write(folder, "extra_cells", "01_fixture.ipynb", extra)
+    helper = with_answers(one, answer_square="def square(x):\n    return times(x, x)\n")
+    helper.cells.insert(1, code("my-helper", "def times(a, b):\n    return a * b\n"))
+    write(folder, "helper_cell", "01_fixture.ipynb", helper)
+    write(folder, "renamed", "my seminar (1).ipynb", perfect)
+    write(folder, "renamed", "notes.ipynb", new_notebook(cells=[new_markdown_cell("hi")]))
+    (folder / "empty").mkdir()
+    for name in ("01_fixture.ipynb", "01_FIXTURE.ipynb", "01_fixture copy.ipynb"):
+        write(folder, "three_copies", name, perfect)
+    write(folder, "crash", "01_fixture.ipynb", with_answers(
+        one, answer_double="import os\nos._exit(3)\n"))
+    write(folder, "deaf", "01_fixture.ipynb", with_answers(
+        one, answer_mean="import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                         "while True:\n    pass\n"))
+    missing = with_answers(one)
+    missing.cells = [c for c in missing.cells if c.get("id") != "answer-square"]
+    write(folder, "missing_answer", "01_fixture.ipynb", missing)
+    colab = with_answers(one)
+    colab.cells.insert(4, code("x", "print('a cell of mine')"))
+    for cell in colab.cells:
+        del cell["id"]
+    colab.nbformat_minor = 4
+    write(folder, "no_ids", "01_fixture.ipynb", colab)
+    wrong_hidden = with_answers(one, answer_double="def double(x):\n    return abs(2 * x)\n")
+    write(folder, "wrong_hidden", "01_fixture.ipynb", wrong_hidden)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory, solutions):
+    folder = tmp_path_factory.mktemp("class")
+    build_matrix(folder, solutions)
+    (folder / "stray.ipynb").write_text("{}")
+    book = grade.grade(folder, solutions, QUICK, jobs=2, echo=lambda *_: None)
+    return folder, book
+
+
+def test_every_student_and_file_has_a_record(matrix):
+    folder, book = matrix
+    students = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    assert sorted(book) == students
+    for student in students:
+        for nb in (folder / student).glob("*.ipynb"):
+            assert any(r["file"] == nb.name for r in book[student].values()), nb
+    for recs in book.values():
+        for rec in recs.values():
+            assert {"points", "max_points", "tasks"} <= set(rec)
+            assert rec["points"] == sum(t["points"] for t in rec["tasks"])
+            for t in rec["tasks"]:
+                assert t["status"] in grade.STATUSES
+                assert "\x1b[" not in t["message"] and "Traceback" not in t["message"]
+
+
+def test_good_submission_full_marks(matrix):
+    book = matrix[1]
+    assert book["good"]["01_fixture"]["points"] == book["good"]["01_fixture"]["max_points"] == 4.5
+    assert book["good"]["02_other"]["points"] == 3
+    assert all(t["status"] == "passed" for t in book["good"]["01_fixture"]["tasks"])
+
+
+def test_seminar_scores_zero(matrix):
+    rec = matrix[1]["nothing"]["01_fixture"]
+    assert rec["points"] == 0
+    assert {t["status"] for t in rec["tasks"]} == {"failed"}
+    assert "not answered yet" in tasks(rec)["double"]["message"]
+
+
+def test_malformed_json_is_an_error_record(matrix):
+    rec = matrix[1]["malformed"]["01_fixture"]
+    assert rec["points"] == 0 and rec["max_points"] == 4.5
+    assert all(t["status"] == "error" and "could not be read" in t["message"]
+               for t in rec["tasks"])
+
+
+def test_notebook_of_another_seminar(matrix):
+    rec = matrix[1]["other_seminar"]["01_fixture"]
+    assert rec["points"] == 0
+    assert all(t["status"] == "error" and "looks like seminar 02_other" in t["message"]
+               for t in rec["tasks"])
+
+
+def test_deleted_test_cells_change_nothing(matrix):
+    assert matrix[1]["deleted_tests"]["01_fixture"]["tasks"] == \
+        matrix[1]["good"]["01_fixture"]["tasks"]
+
+
+def test_tampered_test_cells_change_nothing(matrix):
+    t = tasks(matrix[1]["tampered_tests"]["01_fixture"])
+    assert t["double"]["status"] == "failed" and t["double"]["points"] == 0
+    assert "double(3) gave 0, expected 6" in t["double"]["message"]
+    assert t["mean"]["status"] == t["square"]["status"] == "passed"
+
+
+def test_endless_loop_times_out_and_later_tasks_are_graded(matrix):
+    t = tasks(matrix[1]["loop"]["01_fixture"])
+    assert t["double"]["status"] == "timeout" and t["double"]["points"] == 0
+    assert "did not finish within 5 s" in t["double"]["message"]
+    assert t["mean"]["status"] == t["square"]["status"] == "passed"
+
+
+def test_answer_that_raises(matrix):
+    t = tasks(matrix[1]["raises"]["01_fixture"])
+    assert t["square"]["status"] == "failed"
+    assert t["square"]["message"] == "ValueError: boom (in your cell 'answer-square', line 4)"
+    assert t["double"]["status"] == t["mean"]["status"] == "passed"
+
+
+def test_far_too_much_memory_fails_that_task_only(matrix):
+    t = tasks(matrix[1]["memory"]["01_fixture"])
+    assert t["mean"]["status"] == "failed"
+    assert t["mean"]["message"].startswith("MemoryError")
+    assert "in your cell 'answer-mean', line 2" in t["mean"]["message"]
+    assert f"{grade.DEFAULT_MEMORY_MB} MB per notebook" in t["mean"]["message"]
+    assert t["double"]["status"] == t["square"]["status"] == "passed"
+
+
+def test_extra_cells_are_not_run(matrix):
+    assert matrix[1]["extra_cells"]["01_fixture"]["points"] == 4.5
+
+
+def test_helper_in_an_added_cell_gets_a_hint(matrix):
+    msg = tasks(matrix[1]["helper_cell"]["01_fixture"])["square"]["message"]
+    assert msg.startswith("NameError: name 'times' is not defined")
+    assert "defined in a cell you added" in msg
+
+
+def test_renamed_file_is_identified_and_an_unknown_one_recorded(matrix):
+    recs = matrix[1]["renamed"]
+    assert recs["01_fixture"]["points"] == 4.5
+    assert recs["01_fixture"]["file"] == "my seminar (1).ipynb"
+    assert "graded as 01_fixture" in recs["01_fixture"]["notes"][0]
+    unknown = recs["notes"]
+    assert unknown["max_points"] == 0 and unknown["tasks"][0]["status"] == "error"
+    assert "not a seminar of this course" in unknown["tasks"][0]["message"]
+
+
+def test_copies_of_one_seminar_are_graded_once(matrix):
+    recs = matrix[1]["three_copies"]
+    assert recs["01_fixture"]["points"] == 4.5 and recs["01_fixture"]["file"] == "01_fixture.ipynb"
+    for key, name in (("01_FIXTURE", "01_FIXTURE.ipynb"), ("01_fixture copy", "01_fixture copy.ipynb")):
+        assert recs[key]["file"] == name and recs[key]["max_points"] == 0
+        assert "only 01_fixture.ipynb is graded" in recs[key]["tasks"][0]["message"]
+
+
+def test_empty_folder(matrix, tmp_path):
+    book = matrix[1]
+    assert book["empty"] == {}
+    rows = grade.to_csv(book).splitlines()
+    assert rows[0] == "student,01_fixture,02_other,total"
+    assert "empty,,,0" in rows
+
+
+def test_kernel_death_costs_that_task_only(matrix):
+    t = tasks(matrix[1]["crash"]["01_fixture"])
+    assert t["double"]["status"] == "error"
+    assert "exited with code 3" in t["double"]["message"]
+    assert t["mean"]["status"] == t["square"]["status"] == "passed"
+
+
+def test_cell_ignoring_the_interrupt_is_killed(matrix):
+    t = tasks(matrix[1]["deaf"]["01_fixture"])
+    assert t["mean"]["status"] == "timeout" and "was killed" in t["mean"]["message"]
+    assert t["double"]["status"] == t["square"]["status"] == "passed"
+
+
+def test_missing_answer_cell(matrix):
+    t = tasks(matrix[1]["missing_answer"]["01_fixture"])
+    assert t["square"]["status"] == "missing" and t["square"]["points"] == 0
+    assert "no answer cell 'answer-square'" in t["square"]["message"]
+    assert t["double"]["status"] == "passed"
+
+
+def test_answers_matched_by_position_without_ids(matrix):
+    rec = matrix[1]["no_ids"]["01_fixture"]
+    assert rec["points"] == 4.5
+    assert any("matched by position" in n for n in rec["notes"])
+
+
+def test_hidden_tests_run_and_do_not_show_their_code(matrix):
+    msg = tasks(matrix[1]["wrong_hidden"]["01_fixture"])["double"]["message"]
+    assert msg == "a hidden test failed: AssertionError: double(-1) is wrong: negative numbers"
+
+
+def test_stray_file_and_exit_code(matrix, solutions, tmp_path):
+    folder = matrix[0]
+    proc = run_cli(str(folder), "--out", str(tmp_path), "--solutions", str(solutions),
+                   "--timeout", "5", "--student", "good", "--student", "raises")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: ignored stray.ipynb: not inside a student folder" in proc.stderr
+    book = json.loads((tmp_path / "grades.json").read_text())
+    assert book == {k: matrix[1][k] for k in ("good", "raises")}
+    assert (tmp_path / "grades.csv").read_text().splitlines()[1] == "good,4.5,3,7.5"
+    assert proc.stdout.splitlines()[:3] == [
+        "student  01_fixture  02_other    total",
+        "good        4.5/4.5       3/3  7.5/7.5",
+        "raises        3/4.5         -    3/7.5"]
+    junit = (tmp_path / "junit.xml").read_text()
+    assert '<testsuite name="raises/01_fixture" tests="3" failures="1" errors="0">' in junit
+
+
+def test_same_scores_serial_and_parallel(matrix, solutions, tmp_path):
+    """Other submissions are untouched by bad ones, and --jobs changes nothing."""
+    folder = matrix[0]
+    some = ["good", "loop", "crash", "memory", "no_ids"]
+    serial = grade.grade(folder, solutions, QUICK, jobs=1, students=some, echo=lambda *_: None)
+    assert serial == {k: matrix[1][k] for k in some}
+
+
+# ----------------------------------------------------------------------------- units
+def test_assemble_by_id_by_position_and_missing(solutions):
+    sem = grade.load_solutions(solutions)["01_fixture"]
+    nb = with_answers(course.read(solutions / "01_fixture.ipynb"), answer_mean="def mean(xs):\n    return 0.0  # MEAN\n")
+    asm = grade.assemble(sem, nb)
+    assert asm.answers["answer-mean"].endswith("# MEAN\n") and not asm.notes
+    for cell in nb.cells:  # ids lost (Colab / old nbformat), a scratch cell added
+        cell.pop("id", None)
+    nb.cells.insert(6, new_code_cell("print('scratch')"))
+    asm = grade.assemble(sem, nb)
+    assert asm.answers["answer-mean"].endswith("# MEAN\n")
+    assert asm.answers["answer-square"].startswith("def square")
+    nb.cells = [c for c in nb.cells if "# MEAN" not in c.source and "scratch" not in c.source]
+    asm = grade.assemble(sem, nb)
+    assert asm.answers["answer-mean"] is None and "no answer cell" in asm.notes["answer-mean"]
+
+
+def test_colab_metadata_id_and_markdown_answer(solutions):
+    sem = grade.load_solutions(solutions)["01_fixture"]
+    nb = with_answers(course.read(solutions / "01_fixture.ipynb"), answer_square="SQ")
+    for cell in nb.cells:
+        cell.metadata["id"] = cell.pop("id")
+    assert grade.assemble(sem, nb).answers["answer-square"] == "SQ"
+    nb.cells[7].cell_type = "markdown"
+    asm = grade.assemble(sem, nb)
+    assert asm.answers[nb.cells[7].metadata["id"]] is None
+    assert "is a markdown cell" in asm.notes["answer-square"]
+
+
+def test_default_timeout_from_stored_timings():
+    nb = seminar_one()
+    assert grade.default_timeout(nb) == grade.DEFAULT_TIMEOUT
+    nb.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
+                                         "shell.execute_reply": "2026-01-01T00:00:04.500Z"}
+    assert grade.default_timeout(nb) == 45
+    nb.cells[1].metadata["execution"]["shell.execute_reply"] = "2026-01-01T00:00:00.100Z"
+    assert grade.default_timeout(nb) == grade.TIMEOUT_FLOOR
+
+
+def test_broken_solutions_are_refused(tmp_path):
+    nb = seminar_one()
+    nb.cells[3].metadata["course"]["task"] = "mean"  # two tasks named "mean"
+    course.write(nb, tmp_path / "01_bad.ipynb")
+    with pytest.raises(grade.GradeError, match="task id 'mean' is used twice"):
+        grade.load_solutions(tmp_path)
+    with pytest.raises(grade.GradeError, match="no solution notebooks"):
+        grade.load_solutions(tmp_path / "nowhere")
+
+
+def test_merge_reports(tmp_path):
+    a = {"alice": {"01_x": {"points": 1, "max_points": 2, "tasks": [], "file": "01_x.ipynb"}}}
+    b = {"bob": {"01_x": {"points": 2, "max_points": 2, "tasks": [], "file": "01_x.ipynb"}}}
+    (tmp_path / "a.json").write_text(json.dumps(a))
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    proc = run_cli("merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"),
+                   "--out", str(tmp_path / "all"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "all" / "grades.json").read_text()) == {**a, **b}
+    assert (tmp_path / "all" / "grades.csv").read_text() == \
+        "student,01_x,total\nalice,1,1\nbob,2,2\n"
+    b["alice"] = {"01_x": {**a["alice"]["01_x"], "points": 2}}
+    (tmp_path / "b.json").write_text(json.dumps(b))
+    proc = run_cli("merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    assert proc.returncode == 2 and "alice/01_x differs" in proc.stderr
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "utils.grade", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/no/such/folder"], "is not a folder"),
+    (["."], "no solution notebooks"),  # with --solutions pointing at an empty folder
+    (["--jobs", "0", "."], "--jobs must be >= 1"),
+    (["merge", "/no/such.json"], "cannot read report"),
+])
+def test_cli_errors_are_one_clear_line(args, message, tmp_path):
+    if message == "no solution notebooks":
+        args = [str(tmp_path), "--solutions", str(tmp_path / "none")]
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_empty_submissions_folder_is_an_error(solutions, tmp_path):
+    proc = run_cli(str(tmp_path), "--solutions", str(solutions))
+    assert proc.returncode == 2 and "no student folders" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- torch + memory
+def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
+    """The default limit leaves room for torch (its CUDA build maps ~3 GB of address space
+    on import) and a training loop; a 50 GB tensor fails its own task only."""
+    sol = new_notebook(cells=[
+        code("setup", "import utils\nseed = utils.seed_everything(0)\nimport torch"),
+        answer("answer-fit", "net = torch.nn.Linear(8, 1)\n    opt = torch.optim.SGD("
+               "net.parameters(), lr=0.1)\n    for _ in range(100):\n        opt.zero_grad()\n"
+               "        loss = ((net(X) - y) ** 2).mean()\n        loss.backward()\n"
+               "        opt.step()\n    return loss.item()", "def fit(X, y):"),
+        code("test-fit", "X = torch.randn(512, 8)\ny = X.sum(1, keepdim=True)\n"
+             "assert fit(X, y) < 0.01", task="fit", points=2),
+        answer("answer-big", "return torch.zeros(size)", "def buffer(size):"),
+        code("test-big", "assert buffer(10).shape == (10,)\nbuffer(10)", task="big"),
+        answer("answer-after", "return torch.ones(3).sum().item()", "def three():"),
+        code("test-after", "assert three() == 3", task="after"),
+    ])
+    course.write(sol, tmp_path / "solutions" / "03_torch.ipynb")
+    sem = grade.load_solutions(tmp_path / "solutions")["03_torch"]
+    student = with_answers(sol, answer_big="def buffer(size):\n"
+                                           "    return torch.zeros(50 * 2**30 // 4)  # 50 GB\n")
+    rec = grade.grade_notebook(sem, student, Options(timeout=60))
+    t = tasks(rec)
+    assert t["fit"]["status"] == "passed" and t["after"]["status"] == "passed"
+    assert t["big"]["status"] == "failed"
+    assert "can't allocate memory" in t["big"]["message"]
+    assert "in your cell 'answer-big', line 2" in t["big"]["message"]
+
+
+def test_sandbox_working_directory_and_environment(tmp_path):
+    from utils.sandbox import Kernel
+
+    with Kernel(tmp_path, memory_mb=grade.DEFAULT_MEMORY_MB) as k:
+        out = k.run("import os, resource\nassert os.getcwd() == %r\n"
+                    "assert os.environ['PYTHONHASHSEED'] == '0'\n"
+                    "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
+                    "assert resource.getrlimit(resource.RLIMIT_DATA)[1] == %d * 2**20"
+                    % (str(tmp_path.resolve()), grade.DEFAULT_MEMORY_MB), timeout=30)
+        assert out.status == "ok", out
+        segv = k.run("import ctypes\nctypes.string_at(0)", timeout=30)
+        assert segv.status == "dead" and "SIGSEGV" in segv.detail
+
+
+# ----------------------------------------------------------------------------- the real course
+REAL = sorted((REPO / "solutions").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def course_book(tmp_path_factory):
+    """Every solution as one student's work, every generated seminar as another's."""
+    folder = tmp_path_factory.mktemp("course-class")
+    for sol in REAL:
+        nb = course.read(sol)
+        write(folder, "solution", sol.name, nb)
+        write(folder, "seminar", sol.name, course.make_seminar(nb))
+    return grade.grade(folder, jobs=2, echo=lambda *_: None)
+
+
+@pytest.mark.parametrize("stem", [p.stem for p in REAL])
+def test_solution_full_marks_and_seminar_zero(course_book, stem):
+    sol, sem = course_book["solution"][stem], course_book["seminar"][stem]
+    bad = [f"{t['id']}: {t['status']}: {t['message']}" for t in sol["tasks"]
+           if t["status"] != "passed"]
+    assert not bad and sol["points"] == sol["max_points"] > 0, bad
+    bad = [f"{t['id']}: {t['status']}: {t['message']}" for t in sem["tasks"]
+           if t["points"] != 0 or t["status"] != "failed"]
+    assert not bad and sem["points"] == 0, bad
+
+
+def test_release_has_no_solution_text(tmp_path):
+    out = tmp_path / "release"
+    assert release.release(out) == []
+    assert not (out / "solutions").exists() and not (out / "tests").exists()
+    assert not (out / "utils" / "grade.py").exists()
+    assert release.release(out) == [], "an earlier release is replaced"
+    with pytest.raises(course.CourseError, match="not an earlier release"):
+        release.release(tmp_path)  # a folder with other files in it is never wiped
+    assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == [p.name for p in REAL]
+    released = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
+    for sol in REAL:
+        nb = course.read(sol)
+        for line in release._region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END):
+            assert line not in released, (sol.name, line)
+    for sem in (out / "seminars").glob("*.ipynb"):
+        text = sem.read_text()
+        assert course.BEGIN not in text and course.HIDDEN_BEGIN not in text
+        for line in course.solution_texts(course.read(REPO / "solutions" / sem.name)):
+            assert line not in text, (sem.name, line)
+
+
+def test_leak_check_can_fail(tmp_path, solutions):
+    """The release check is not vacuous: planted solution and hidden-test text is found."""
+    (tmp_path / "seminars").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    sol = course.read(solutions / "01_fixture.ipynb")
+    course.write(sol, tmp_path / "seminars" / "01_fixture.ipynb")
+    (tmp_path / "notebooks" / "x.md").write_text(
+        'assert double(-1) == -2, "double(-1) is wrong: negative numbers"')
+    problems = release.leaks(tmp_path, [solutions / "01_fixture.ipynb"])
+    assert any("seminars/01_fixture.ipynb contains the marker" in p for p in problems)
+    assert any(p.startswith("notebooks/x.md contains text of 01_fixture") for p in problems)

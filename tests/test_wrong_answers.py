@@ -1,0 +1,106 @@
+"""Known-wrong answers lose their task's points: graded tests that cannot catch a plausible
+mistake are defects.
+
+``tests/wrong_answers/NN_topic.py`` holds, for ``solutions/NN_topic.ipynb``::
+
+    WRONG = [  # (task id, description, {answer cell id: replacement source})
+        ("mse", "forgot the 1/N", {"answer-mse": "def mse(y_hat, y): ..."}),
+    ]
+
+Each entry becomes a submission: the solution with those answer cells replaced. It is
+graded by the real grader (same kernel, limits and hidden tests as a student's), but only
+up to the task's own test cell (the later cells cannot change that task's verdict), all
+entries in one parallel run. The task must end ``failed`` with 0 points.
+"""
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from utils import course, grade
+
+REPO = course.REPO
+SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
+WRONG_DIR = REPO / "tests" / "wrong_answers"
+
+
+def load_wrong(path: Path) -> list:
+    spec = importlib.util.spec_from_file_location(f"wrong_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.WRONG)
+
+
+def entries() -> list:
+    """[(stem, index, task id, description, replacements)] over every WRONG list."""
+    out = []
+    for path in sorted(WRONG_DIR.glob("*.py")):
+        for i, (task, description, replace) in enumerate(load_wrong(path)):
+            out.append((path.stem, i, task, description, replace))
+    return out
+
+
+ENTRIES = entries()
+ids = [f"{stem}-{task}-{i}" for stem, i, task, _, _ in ENTRIES]
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_every_task_has_a_known_wrong_answer(solution):
+    sem = grade.load_solutions(REPO / "solutions")[solution.stem]
+    covered = {task for stem, _, task, _, _ in ENTRIES if stem == solution.stem}
+    lacking = [t for t, _ in sem.tasks if t not in covered]
+    assert not lacking, (f"tasks without a known-wrong answer in tests/wrong_answers/"
+                         f"{solution.stem}.py: {lacking}")
+
+
+def test_entries_name_real_tasks_and_answer_cells():
+    seminars = grade.load_solutions(REPO / "solutions")
+    problems = []
+    for stem, i, task, description, replace in ENTRIES:
+        sem = seminars.get(stem)
+        if sem is None:
+            problems.append(f"{stem}.py: no solutions/{stem}.ipynb")
+            continue
+        if task not in dict(sem.tasks):
+            problems.append(f"{stem}.py #{i} ({description}): no task {task!r}")
+        answers = {s.id: s.task for s in sem.answers}
+        problems += [f"{stem}.py #{i} ({description}): {cid!r} is not an answer cell"
+                     for cid in replace if cid not in answers]
+        later = [cid for cid in replace if cid in answers and
+                 [t for t, _ in sem.tasks].index(answers[cid]) >
+                 [t for t, _ in sem.tasks].index(task)]
+        problems += [f"{stem}.py #{i}: {cid!r} comes after task {task!r}" for cid in later]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory):
+    """Grade every entry (one submission each, up to its task) in one parallel run."""
+    folder = tmp_path_factory.mktemp("wrong")
+    seminars = grade.load_solutions(REPO / "solutions")
+    jobs = []
+    for n, (stem, _, task, _, replace) in enumerate(ENTRIES):
+        if stem not in seminars or task not in dict(seminars[stem].tasks):
+            continue  # reported by test_entries_name_real_tasks_and_answer_cells
+        nb = course.read(REPO / "solutions" / f"{stem}.ipynb")
+        for cell in nb.cells:
+            if cell.get("id") in replace:
+                cell.source = replace[cell.id]
+        path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
+        course.write(nb, path)
+        jobs.append(grade.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
+    grade.preflight(grade.Options())
+    results = grade.grade_jobs(jobs, str(REPO / "solutions"), grade.Options(),
+                               jobs=min(2, os.cpu_count() or 1))
+    return {student: rec for student, _, rec, _ in results}
+
+
+@pytest.mark.parametrize("stem, i, task, description, replace", ENTRIES, ids=ids)
+def test_wrong_answer_loses_the_task(verdicts, stem, i, task, description, replace):
+    rec = verdicts.get(f"entry{ENTRIES.index((stem, i, task, description, replace)):03d}")
+    assert rec is not None, "not graded (see test_entries_name_real_tasks_and_answer_cells)"
+    result = {t["id"]: t for t in rec["tasks"]}[task]
+    assert result["status"] == "failed" and result["points"] == 0, (
+        f"{stem} task {task!r} is not caught by its test: {description!r} gives "
+        f"{result['status']} {result['points']}/{result['max_points']} {result['message']}")

@@ -1,0 +1,92 @@
+"""The student-facing course, exported without solutions or hidden tests.
+
+    python -m utils.grade release --out DIR        (`make release`)
+
+DIR gets the lecture notebooks, the seminars freshly generated from the solutions, the
+``utils`` package without the grading tooling, ``data/README.md`` and the project files
+(README, pyproject, environment.yml, Makefile, nbval configuration). It never gets
+``solutions/`` or ``tests/`` (where the known-wrong answers live). ``leaks`` then checks
+the result; ``tests/test_grade.py`` runs it on the real course.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import course
+from .course import REPO, CourseError
+
+RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "Makefile",
+                 "conftest.py", "nbval_sanitize.cfg", ".gitignore", "data/README.md")
+MARK = ".course-release"
+GRADING_MODULES = ("grade.py", "sandbox.py", "release.py")  # instructor tooling
+
+
+def release(out, repo: Path = REPO) -> list:
+    """Export the student-facing course into ``out`` (a new or empty folder, or an earlier
+    release, which is replaced): lecture notebooks, seminars freshly generated from the
+    solutions, ``utils`` without the grading tooling, the data README and the project
+    files. Returns the leak problems (empty: clean)."""
+    out = Path(out)
+    if (out / MARK).is_file():  # an earlier release: replace it
+        shutil.rmtree(out)
+    elif out.exists() and any(out.iterdir()):
+        raise CourseError(f"{out} exists, is not empty and is not an earlier release: "
+                          "release into a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARK).write_text("made by `python -m utils.grade release`; replaced by the next\n")
+    for name in RELEASE_FILES:
+        if (repo / name).is_file():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / name, out / name)
+    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+        (out / "notebooks").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(nb, out / "notebooks" / nb.name)
+    for sol in sorted((repo / "solutions").glob("*.ipynb")):
+        course.write(course.make_seminar(course.read(sol)), out / "seminars" / sol.name)
+    (out / "utils").mkdir(parents=True, exist_ok=True)
+    for py in sorted((repo / "utils").glob("*.py")):
+        if py.name not in GRADING_MODULES:
+            shutil.copy2(py, out / "utils" / py.name)
+    return leaks(out, sorted((repo / "solutions").glob("*.ipynb")))
+
+
+def _region_lines(nb, begin: str, end: str) -> list:
+    """The non-trivial lines (20+ characters, as `make check` uses) inside fenced regions."""
+    out = []
+    for cell in nb.cells:
+        lines = cell.source.split("\n")
+        for a, b in course._regions(lines, begin, end, "cell"):
+            out += [t.strip() for t in lines[a + 1:b] if len(t.strip()) >= 20]
+    return out
+
+
+def leaks(folder: Path, solutions) -> list:
+    """What of the solutions is in ``folder`` (empty: nothing). The rules:
+    no solutions/ or tests/ folder; no solution or hidden-test marker in a notebook; no
+    line of a solution or hidden-test region in a seminar (as `make check`); no line of a
+    hidden-test region anywhere. Lines of solution regions may appear in lecture notebooks
+    and utils: the lecture teaches the code the seminar asks for."""
+    answer, hidden = {}, {}
+    for sol in solutions:
+        nb = course.read(sol)
+        answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END))
+        hidden.update((t, sol.name) for t in
+                      _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END))
+    problems = []
+    for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        rel = path.relative_to(folder)
+        if rel.parts[0] in ("solutions", "tests"):
+            problems.append(f"{rel} is in the release")
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        if path.suffix == ".ipynb":
+            problems += [f"{rel} contains the marker '{m}'" for m in
+                         (course.BEGIN, course.END, course.HIDDEN_BEGIN, course.HIDDEN_END)
+                         if m in text]
+        lines = {**hidden, **answer} if rel.parts[0] == "seminars" else hidden
+        problems += [f"{rel} contains text of {src}: {line!r}" for line, src in lines.items()
+                     if line in text]
+    return problems

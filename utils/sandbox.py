@@ -1,0 +1,217 @@
+"""A Jupyter kernel with bounds, for running untrusted notebook cells one at a time.
+
+    with Kernel(cwd=tmp, memory_mb=3072, threads=1) as k:
+        outcome = k.run("x = 1 / 0", timeout=30)   # Outcome(status="error", ename=...)
+
+What it bounds, and how:
+- **time**: ``run`` waits at most ``timeout`` seconds for the cell, then interrupts the
+  kernel (SIGINT, a ``KeyboardInterrupt`` in the cell). A kernel that does not come back
+  within ``grace`` seconds (a C loop ignoring signals, a SIGINT handler) is killed.
+- **memory**: ``RLIMIT_DATA`` (Linux: the private writable memory of the process, i.e.
+  heap and anonymous mappings -- what RSS grows from) is set inside the kernel before any
+  other code runs, hard and soft. ``RLIMIT_AS`` would not do: the CUDA build of torch
+  maps about 3 GB of address space (shared libraries) on ``import torch`` alone, while
+  its data segment stays under 1 GB. An allocation over the limit fails at once with
+  ``MemoryError`` / torch's "can't allocate memory" instead of the machine swapping or
+  the OOM killer taking a random process. Linux only (macOS does not enforce it): on
+  other systems the kernel runs without a memory limit.
+- **environment**: a fresh process in ``cwd`` (a temporary directory), the course's own
+  Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
+  depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
+
+This is a guard against accidents (endless loops, huge tensors, crashes), not a security
+boundary: a hostile student cell can still read files or use the network. Run graders
+for untrusted classes inside a container or a throwaway CI job.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from queue import Empty
+
+STARTUP_TIMEOUT = 60  # seconds for a kernel to start (import of ipykernel, zmq handshake)
+GRACE = 10  # seconds an interrupted kernel gets to come back before it is killed
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+@dataclass
+class Outcome:
+    """What running one cell gave.
+
+    status: "ok", "error" (the cell raised), "timeout" (interrupted, kernel alive),
+    "killed" (timed out and did not respond to the interrupt: the kernel was killed)
+    or "dead" (the kernel process died while running the cell).
+    """
+    status: str
+    ename: str = ""
+    evalue: str = ""
+    traceback: list = field(default_factory=list)  # lines, ANSI codes removed
+    execution_count: int | None = None
+    seconds: float = 0.0
+    detail: str = ""  # why a kernel died (exit code / signal, last stderr line)
+
+
+def kernel_env(threads: int = 1) -> dict:
+    """The environment of a grading kernel: this one, made deterministic and CPU-only."""
+    env = dict(os.environ)
+    n = str(threads)
+    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
+               OPENBLAS_NUM_THREADS=n, CUDA_VISIBLE_DEVICES="", TQDM_DISABLE="1",
+               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env.pop("JPY_PARENT_PID", None)
+    return env
+
+
+def limit_code(memory_mb: int | None) -> str:
+    """Python source that caps the data segment of the process running it."""
+    if not memory_mb:
+        return ""
+    n = int(memory_mb) * 2**20
+    return ("import resource as _r\n"
+            f"_r.setrlimit(_r.RLIMIT_DATA, ({n}, {n}))\n"
+            "del _r\n")
+
+
+def memory_limit_supported() -> bool:
+    return sys.platform.startswith("linux")
+
+
+class Kernel:
+    """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
+
+    def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
+                 grace: float = GRACE):
+        self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
+        self.km = self.kc = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "Kernel":
+        from jupyter_client import KernelManager
+        from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
+
+        # The process's own stdout/stderr (C-level warnings, "Segmentation fault") would
+        # land in the grader's terminal; what a cell prints travels over zmq instead.
+        self.km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
+                                kernel_spec_manager=NbvalKernelspecManager())
+        self.km.start_kernel(cwd=self.cwd, env=kernel_env(self.threads),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+        except RuntimeError:
+            self.shutdown()
+            raise
+        if self.memory_mb and memory_limit_supported():
+            setup = self.run(limit_code(self.memory_mb), timeout=STARTUP_TIMEOUT, history=False)
+            if setup.status != "ok":
+                self.shutdown()
+                raise RuntimeError(f"could not set the memory limit in the kernel: "
+                                   f"{setup.ename}: {setup.evalue}")
+        return self
+
+    def shutdown(self) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None:
+            try:
+                self.km.shutdown_kernel(now=True)
+            except Exception:  # already dead: nothing to stop
+                pass
+            self.km = None
+
+    def restart(self) -> "Kernel":
+        """A fresh process (all state lost), with the same limits."""
+        self.shutdown()
+        return self.start()
+
+    def __enter__(self) -> "Kernel":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    def alive(self) -> bool:
+        return self.km is not None and self.km.is_alive()
+
+    # ------------------------------------------------------------------ running code
+    def run(self, code: str, timeout: float, history: bool = True) -> Outcome:
+        """Run ``code`` and wait for it, at most ``timeout`` seconds (then interrupt).
+        ``history=False`` runs it without an execution count (grader's own code)."""
+        t0 = time.monotonic()
+        msg_id = self.kc.execute(code, store_history=history, allow_stdin=False,
+                                 stop_on_error=False)
+        out = self._wait(msg_id, t0 + timeout)
+        if out is None:  # deadline passed: interrupt, give it a grace period, else kill
+            self.km.interrupt_kernel()
+            out = self._wait(msg_id, time.monotonic() + self.grace)
+            if out is not None and out.status != "dead":
+                out = Outcome("timeout", execution_count=out.execution_count)
+            else:
+                self.shutdown()
+                out = Outcome("killed", detail=f"it ignored the interrupt for {self.grace:g} "
+                                               "s and was killed")
+        out.seconds = time.monotonic() - t0
+        return out
+
+    def _wait(self, msg_id: str, deadline: float) -> Outcome | None:
+        """Collect the iopub messages of ``msg_id`` until the kernel is idle again.
+        None when ``deadline`` passes first; an Outcome("dead") when the process exits."""
+        error, count = None, None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                msg = self.kc.get_iopub_msg(timeout=min(1.0, left))
+            except Empty:
+                if not self.km.is_alive():
+                    return Outcome("dead", execution_count=count, detail=self._death())
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "execute_input":
+                count = content.get("execution_count")
+            elif kind == "error":
+                error = content
+            elif kind == "status" and content.get("execution_state") == "idle":
+                if error is None:
+                    return Outcome("ok", execution_count=count)
+                return Outcome("error", ename=error.get("ename", ""),
+                               evalue=strip_ansi(error.get("evalue", "")),
+                               traceback=[strip_ansi(t) for t in error.get("traceback", [])],
+                               execution_count=count)
+
+    def _death(self) -> str:
+        """A short reason for a dead kernel: exit code or signal, and a hint."""
+        code = None
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if proc is not None:
+            code = proc.poll()
+        if code is None:
+            why = "the kernel process exited"
+        elif code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            hint = {"SIGKILL": " (often: out of memory)",
+                    "SIGSEGV": " (a crash in native code)",
+                    "SIGABRT": " (a native library aborted)"}.get(name, "")
+            why = f"the kernel was killed by {name}{hint}"
+        else:
+            why = (f"the kernel exited with code {code} (os._exit, exit()/quit() or a "
+                   "fatal error)")
+        return why
