@@ -135,6 +135,7 @@ def make_seminar(solution) -> "nbformat.NotebookNode":  # noqa: F821
     nb = copy.deepcopy(solution)
     for i, cell in enumerate(nb.cells):
         cell.source = strip_source(cell.source, where=f"cell {i} ({cell.get('id')})")
+        cell.metadata.pop("execution", None)  # the solution's run timings
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
