@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 SUBMISSIONS ?= submissions
+JOBS   ?= 2
+RELEASE ?= build/release
 
 .PHONY: env course test lab seminars check bench refresh grade release clean
 
@@ -20,7 +22,8 @@ $(STAMP): pyproject.toml
 course: env  ## execute every lecture notebook and solution into build/, print the table
 	$(BIN)/python -m utils.course run
 
-test: env  ## unit tests, nbval on notebooks/ and solutions/, seminar checks
+test: env  ## lint, unit tests, nbval on notebooks/ and solutions/, seminar and grader checks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: env  ## JupyterLab on the repository
@@ -34,6 +37,12 @@ check: env  ## seminars up to date, clean, no solution text
 
 bench: env  ## BENCHMARKS.md from a real run
 	$(BIN)/python -m utils.course bench
+
+grade: env  ## points for a class: SUBMISSIONS=<dir>/<student>/NN_topic.ipynb [JOBS=2] -> grades/
+	$(BIN)/python -m utils.grade $(SUBMISSIONS) --out grades --jobs $(JOBS)
+
+release: env  ## the student-facing course (no solutions, no hidden tests) into RELEASE=build/release
+	$(BIN)/python -m utils.grade release --out $(RELEASE)
 
 refresh: env  ## re-execute NB=path/to.ipynb and store its outputs (then review the diff)
 	$(BIN)/python -m utils.course refresh $(NB)
