@@ -21,6 +21,7 @@ import argparse
 import copy
 import json
 import platform
+import subprocess
 import sys
 import time
 from importlib.util import find_spec
@@ -219,8 +220,8 @@ def execute(nb, cwd, timeout: int = 600, allow_errors: bool = False, measure: bo
                        kernel_spec_manager=NbvalKernelspecManager())
     client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
                             startup_timeout=180, resources={"metadata": {"path": str(cwd)}})
-    try:
-        client.execute()
+    try:  # the kernel's own stderr is start-up chatter; cell output comes over iopub
+        client.execute(stderr=subprocess.DEVNULL)
     finally:  # a kernel manager we pass in is ours to stop: nbclient leaves it running
         if km.has_kernel:
             km.shutdown_kernel(now=True)
@@ -264,8 +265,8 @@ def run(paths, out_dir: Path | None = None, echo=print) -> list[dict]:
 def _format_row(r) -> str:
     over = r["ok"] and (r["seconds"] > BUDGET_SECONDS or r["peak_mb"] > BUDGET_MB)
     status = "FAILED: " + r["error"] if not r["ok"] else ("OVER BUDGET" if over else "ok")
-    return (f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
-            f"{r['headline']} | {status} |")
+    cells = [r["notebook"], f"{r['seconds']:.1f}", f"{r['peak_mb']:.0f}", r["headline"], status]
+    return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
 TABLE_HEAD = ("| notebook | time, s | peak RSS, MB | headline metric | status |\n"
