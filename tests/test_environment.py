@@ -58,3 +58,12 @@ def test_readme_documents_the_make_targets():
     for target in ("course", "test", "lab", "seminars", "bench"):
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile lacks {target}"
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_links_point_to_files_that_exist():
+    readme = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#]+)\)", readme)
+    local = [link for link in links if "://" not in link]
+    assert len(local) >= 15  # the syllabus alone links three notebooks per unit
+    missing = [link for link in local if not (REPO / link).exists()]
+    assert not missing, f"README links to missing files: {missing}"
