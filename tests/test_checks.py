@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from utils.checks import (CheckFailed, check_close, check_shape, gradient_check,
-                          numerical_gradient, rel_error, torch_gradcheck)
+                          no_float_errors, numerical_gradient, rel_error, torch_gradcheck)
 
 
 def test_check_close_passes_on_equal_values_of_any_kind():
@@ -90,3 +90,10 @@ def test_torch_gradcheck_passes_and_fails():
     assert torch_gradcheck(torch.sin, x)
     with pytest.raises(CheckFailed, match="gradcheck failed"):
         torch_gradcheck(BadSquare.apply, x)
+
+
+def test_no_float_errors_returns_the_result_or_names_the_overflow():
+    assert no_float_errors(np.exp, 1.0) == np.exp(1.0)
+    with pytest.raises(CheckFailed, match=r"sig: 'overflow encountered in exp' - use -\|z\|"):
+        no_float_errors(lambda z: 1 / (1 + np.exp(-z)), np.array([-1000.0]), name="sig",
+                        hint="use -|z|")

@@ -55,6 +55,17 @@ def check_close(actual, expected, name: str = "value", rtol: float = 1e-5,
             f"expected {e64[first]:.6g}")
 
 
+def no_float_errors(fn, *args, name: str = "value", hint: str = ""):
+    """Call ``fn(*args)`` with NumPy overflow, invalid and divide-by-zero turned into
+    errors, and return its result; on such an error raise ``CheckFailed`` naming it,
+    followed by ``hint`` (e.g. how to make the computation numerically stable)."""
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        try:
+            return fn(*args)
+        except FloatingPointError as err:
+            raise CheckFailed(f"{name}: '{err}'" + (f" - {hint}" if hint else "")) from None
+
+
 def rel_error(a, b) -> float:
     """Largest relative error ``|a - b| / max(1e-8, |a| + |b|)`` over all entries."""
     a, b = _to_numpy(a).astype(np.float64), _to_numpy(b).astype(np.float64)
