@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from utils import checks
 from utils.checks import (CheckFailed, check_close, check_shape, gradient_check,
                           no_float_errors, numerical_gradient, rel_error, torch_gradcheck)
 
@@ -97,3 +98,38 @@ def test_no_float_errors_returns_the_result_or_names_the_overflow():
     with pytest.raises(CheckFailed, match=r"sig: 'overflow encountered in exp' - use -\|z\|"):
         no_float_errors(lambda z: 1 / (1 + np.exp(-z)), np.array([-1000.0]), name="sig",
                         hint="use -|z|")
+
+
+# ---------------------------------------------------------------- call_unchanged
+def test_call_unchanged_returns_the_result_of_a_pure_function():
+    Z = np.arange(6.0).reshape(2, 3)
+    out = checks.call_unchanged(lambda A, k=1: A - A.max(1, keepdims=True) + k, Z, k=2)
+    np.testing.assert_array_equal(out, Z - Z.max(1, keepdims=True) + 2)
+    np.testing.assert_array_equal(Z, np.arange(6.0).reshape(2, 3))
+
+
+def _inplace_softmax_shift(Z):
+    Z -= Z.max(axis=1, keepdims=True)
+    return Z
+
+
+@pytest.mark.parametrize("fn, args, where", [
+    (_inplace_softmax_shift, (np.arange(6.0).reshape(2, 3),), "argument 1 in place"),
+    (lambda d, c: d.__setitem__(c["a"] <= 0, 0), (np.ones(4), {"a": np.array([1, -1, 2, -3])}),
+     "argument 1 in place (2 of 4 entries changed; first at index (1,)"),
+    (lambda d, c: c["a"].mul_(2), (torch.ones(2), {"a": torch.ones(3)}), "argument 2['a']"),
+    (lambda lst: lst.append(1), ([np.zeros(2)],), "argument 1 in place (its length changed)"),
+    (lambda net: torch.nn.init.zeros_(net.weight), (torch.nn.Linear(2, 2),),
+     "argument 1['weight']"),
+])
+def test_call_unchanged_names_the_argument_changed_in_place(fn, args, where):
+    with pytest.raises(checks.CheckFailed, match=r"in place") as info:
+        checks.call_unchanged(fn, *args, name="f")
+    assert where in str(info.value) and str(info.value).startswith("f changed its ")
+
+
+def test_call_unchanged_sees_keyword_arguments_and_nan_stays_nan():
+    a = np.array([np.nan, 1.0])
+    checks.call_unchanged(lambda x: x * 2, x=a)  # NaN == NaN here: unchanged
+    with pytest.raises(checks.CheckFailed, match="argument 'x'"):
+        checks.call_unchanged(lambda x: x.fill(0), x=a)

@@ -114,3 +114,28 @@ def test_data_dir_honours_the_environment(tmp_path, monkeypatch):
     assert data.data_dir() == tmp_path
     monkeypatch.delenv("COURSE_DATA")
     assert data.data_dir().name == "data"
+
+
+def test_digits_splits_are_disjoint_stratified_and_keep_the_test_part():
+    X_tr, X_va, X_te, y_tr, y_va, y_te = data.load_digits_splits(seed=0)
+    assert (len(y_tr), len(y_va), len(y_te)) == (1077, 270, 450)
+    _, X_te0, _, y_te0 = data.load_digits(seed=0)
+    assert torch.equal(X_te, X_te0) and torch.equal(y_te, y_te0)
+    assert len(torch.cat([X_tr, X_va, X_te])) == 1797
+    for part in (y_tr, y_va):
+        assert torch.bincount(part, minlength=10).min() > 0.08 * len(part)
+    again = data.load_digits_splits(seed=0)
+    assert torch.equal(again[1], X_va)
+    assert not torch.equal(data.load_digits_splits(seed=1)[1], X_va)
+
+
+def test_train_val_test_split_keeps_types_and_every_row_once():
+    X, y = np.arange(200).reshape(100, 2), np.arange(100) % 4
+    parts = data.train_val_test_split(X, y, val_size=0.2, test_size=0.3, seed=3)
+    assert [len(p) for p in parts[:3]] == [50, 20, 30]
+    assert sorted(np.concatenate(parts[:3])[:, 0].tolist()) == list(range(0, 200, 2))
+    for Xp, yp in zip(parts[:3], parts[3:], strict=True):
+        np.testing.assert_array_equal(Xp[:, 0] // 2 % 4, yp)
+        assert np.bincount(yp, minlength=4).min() >= len(yp) // 4 - 1
+    tparts = data.train_val_test_split(torch.tensor(X), torch.tensor(y), seed=3)
+    assert all(torch.is_tensor(p) for p in tparts)

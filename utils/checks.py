@@ -55,6 +55,88 @@ def check_close(actual, expected, name: str = "value", rtol: float = 1e-5,
             f"expected {e64[first]:.6g}")
 
 
+def _snapshot(x):
+    """A deep copy of what a function could change in place: arrays, tensors (values and
+    ``requires_grad``), modules (their ``state_dict``), and lists/tuples/dicts of those."""
+    import copy
+
+    if hasattr(x, "state_dict") and callable(x.state_dict):  # torch.nn.Module, optimizer
+        return {k: _snapshot(v) for k, v in x.state_dict().items()}
+    if hasattr(x, "detach"):
+        return x.detach().clone()
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    if isinstance(x, dict):
+        return {k: _snapshot(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_snapshot(v) for v in x]
+    try:
+        return copy.deepcopy(x)
+    except Exception:  # noqa: BLE001 - an uncopyable object cannot be compared: skip it
+        return None
+
+
+def _changed(before, after) -> str:
+    """'' when ``after`` still equals the snapshot ``before``, else where it differs."""
+    if before is None:
+        return ""
+    if hasattr(after, "state_dict") and callable(after.state_dict):
+        after = after.state_dict()
+    if isinstance(before, dict):
+        if not isinstance(after, dict) or set(before) != set(after):
+            return " (its keys changed)"
+        for k in before:
+            if (where := _changed(before[k], after[k])):
+                return f"[{k!r}]{where}"
+        return ""
+    if isinstance(before, list):
+        if not isinstance(after, (list, tuple)) or len(before) != len(after):
+            return " (its length changed)"
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            if (where := _changed(b, a)):
+                return f"[{i}]{where}"
+        return ""
+    if hasattr(before, "detach") or isinstance(before, np.ndarray):
+        a, b = _to_numpy(after), _to_numpy(before)
+        if a.shape != b.shape:
+            return f" (shape {b.shape} became {a.shape})"
+        if not np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"):
+            diff = np.argwhere(~((a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind in "fc"
+                                 else a == b))
+            first = tuple(int(i) for i in diff[0])
+            return (f" ({len(diff)} of {a.size} entries changed; first at index {first}: "
+                    f"{b[first]:.6g} became {a[first]:.6g})")
+        return ""
+    try:
+        return "" if bool(before == after) else " (its value changed)"
+    except Exception:  # noqa: BLE001 - incomparable: not our business
+        return ""
+
+
+def call_unchanged(fn, *args, name: str | None = None, **kwargs):
+    """Call ``fn(*args, **kwargs)`` and return its result; raise ``CheckFailed`` if the
+    call modified any argument in place (arrays, tensors, modules, and lists/tuples/dicts
+    of them, e.g. a ``cache``).
+
+    An in-place change to an input (``Z -= Z.max()``, ``dout[a <= 0] = 0``) otherwise
+    shows up later as a baffling wrong value somewhere else; this says it plainly."""
+    name = name or getattr(fn, "__name__", "the function")
+    names = [f"argument {i + 1}" for i in range(len(args))] + [f"argument '{k}'" for k in kwargs]
+    values = list(args) + list(kwargs.values())
+    before = [_snapshot(v) for v in values]
+    result = fn(*args, **kwargs)
+    for label, b, v in zip(names, before, values, strict=True):
+        where = _changed(b, v)
+        if where:
+            path, _, detail = where.partition(" (")
+            raise CheckFailed(
+                f"{name} changed its {label}{path} in place"
+                f"{' (' + detail if detail else ''}: a function must leave its "
+                "inputs unchanged - work on a copy (x = x.copy(), x.clone()) or use "
+                "out-of-place operations (x = x - m, not x -= m)")
+    return result
+
+
 def no_float_errors(fn, *args, name: str = "value", hint: str = ""):
     """Call ``fn(*args)`` with NumPy overflow, invalid and divide-by-zero turned into
     errors, and return its result; on such an error raise ``CheckFailed`` naming it,
