@@ -19,14 +19,20 @@ What it bounds, and how:
   Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
   depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
 
-This is a guard against accidents (endless loops, huge tensors, crashes), not a security
-boundary: a hostile student cell can still read files or use the network. Run graders
-for untrusted classes inside a container or a throwaway CI job.
+- **reach and tampering** (``deny=[folders]``, see ``utils/guard.py``): first thing in the
+  kernel, an audit hook refuses to open, list or copy anything under the denied folders
+  and to start processes; ``sync`` restores the checks and names instructor cells bound.
+
+This is a guard against accidents and shortcuts (endless loops, huge tensors, crashes, a
+peek at the solutions, a patched check), not a security boundary: a hostile student cell
+can still use the network or ``ctypes``. Run graders for untrusted classes inside a
+container or a throwaway CI job.
 """
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -82,6 +88,17 @@ def limit_code(memory_mb: int | None) -> str:
             "del _r\n")
 
 
+def guard_code(deny, token: str, solution_names=()) -> str:
+    """Python source that installs ``utils/guard.py`` in the process running it, binding
+    no name in the notebook's namespace."""
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("guard.py")).read_text()
+    args = (sorted(str(d) for d in deny), token, sorted(solution_names))
+    return (f"(lambda ns: (exec(compile({source!r}, '<grader guard>', 'exec'), ns), "
+            f"ns['install'](*{args!r})))({{'__name__': '_grader_guard'}})\n")
+
+
 def memory_limit_supported() -> bool:
     return sys.platform.startswith("linux")
 
@@ -90,8 +107,11 @@ class Kernel:
     """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
 
     def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
-                 grace: float = GRACE):
+                 grace: float = GRACE, deny=None, solution_names=()):
         self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
+        self.deny, self.solution_names = deny, tuple(solution_names)
+        self.token = ""  # the guard's handle in sys.modules: _grader_<token>
+        self.pending = ()  # names the last instructor cell bound, not yet remembered
         self.km = self.kc = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -118,7 +138,23 @@ class Kernel:
                 self.shutdown()
                 raise RuntimeError(f"could not set the memory limit in the kernel: "
                                    f"{setup.ename}: {setup.evalue}")
+        if self.deny is not None:
+            self.token = secrets.token_hex(8)
+            setup = self.run(guard_code(self.deny, self.token, self.solution_names),
+                             timeout=STARTUP_TIMEOUT, history=False)
+            if setup.status != "ok":
+                self.shutdown()
+                raise RuntimeError(f"could not install the grader's guard in the kernel: "
+                                   f"{setup.ename}: {setup.evalue}")
         return self
+
+    def sync(self, capture=(), restore: bool = False, timeout: float = STARTUP_TIMEOUT):
+        """The guard's bookkeeping between cells (no execution count): remember the
+        values of the names ``capture`` (bound by the instructor cell that just ran) and,
+        with ``restore``, put back every remembered name and module attribute."""
+        code = (f"__import__('sys').modules['_grader_{self.token}'].sync("
+                f"{sorted(capture)!r}, {bool(restore)})")
+        return self.run(code, timeout=timeout, history=False)
 
     def shutdown(self) -> None:
         if self.kc is not None:
