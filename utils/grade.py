@@ -217,7 +217,7 @@ def load_seminar(path: Path) -> Seminar:
             if tid in {t for t, _ in tasks}:
                 problems.append(f"{where}: task id {tid!r} is used twice")
             if "forbid" in meta:
-                found = rules.check_rules(meta["forbid"], where)
+                found = course.forbid_problems(meta["forbid"], where)
                 problems += found
                 forbid[tid] = () if found else tuple(meta["forbid"])
             tasks.append((tid, points))
@@ -483,8 +483,10 @@ def _guard(kernel, step, timeout: float):
 
 
 def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
-                counts: dict, opts: Options, theirs: dict | None = None):
-    """Run one task's cells. Returns (Verdict, kernel_lost)."""
+                counts: dict, opts: Options, theirs: dict | None = None,
+                limits: dict | None = None):
+    """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``).
+    Returns (Verdict, kernel_lost)."""
     failed = False  # an answer cell raised: the task fails whatever its test says
     first = None  # (step, outcome) of the first cell before the test that raised
     for step in steps:
@@ -495,13 +497,14 @@ def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
         if step.kind == "answer":
             mine = asm.answers.get(step.id)
             source = step.seminar if stubbed or mine is None else mine
-        out = kernel.run(source, timeout=timeout)
+        limit = (limits or {}).get(step.id, timeout)
+        out = kernel.run(source, timeout=limit)
         if out.execution_count is not None:
             counts[out.execution_count] = step
         cell = f"your cell '{step.id}'" if step.kind == "answer" else f"cell '{step.id}'"
         mine = step.kind == "answer"
         if out.status in ("timeout", "killed"):
-            return Verdict("timeout", f"{cell} did not finish within {timeout:g} s (the "
+            return Verdict("timeout", f"{cell} did not finish within {limit:g} s (the "
                            f"per-cell limit){'; ' + out.detail if out.detail else ''}",
                            mine), out.status == "killed"
         if out.status == "dead":
@@ -532,6 +535,10 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
     timeout = opts.timeout or sem.default_timeout
     segs = segments(sem, until)
     theirs = sem.answer_names
+    # the cells before the first answer (setup: import torch) run no student code: on a
+    # loaded machine they may take longer than the solution's timings suggest
+    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
+    limits = {s.id: max(timeout, DEFAULT_TIMEOUT) for s in sem.steps[:first]}
     # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
     # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
     verdicts, crashed, skip = {}, set(), set()
@@ -545,7 +552,7 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
             counts, lost = {}, None
             for tid, steps in segs:
                 verdict, dead = run_segment(kernel, steps, asm, tid in skip, timeout,
-                                            counts, opts, theirs)
+                                            counts, opts, theirs, limits)
                 verdict = verdicts.setdefault(tid, verdict)  # a replay only rebuilds state
                 if verdict.status == "timeout":
                     skip.add(tid)

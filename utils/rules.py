@@ -65,14 +65,6 @@ def bound_names(source_or_tree) -> set:
     return names
 
 
-def check_rules(forbid, where: str = "cell") -> list:
-    """Problems with a test cell's ``forbid`` metadata (a list of dotted names)."""
-    if not isinstance(forbid, list) or not all(isinstance(r, str) for r in forbid):
-        return [f"{where}: 'forbid' must be a list of dotted names (strings), got {forbid!r}"]
-    return [f"{where}: 'forbid' entry {r!r} is not a dotted name ('a.b.c', or '.method')"
-            for r in forbid if not RULE.match(r)]
-
-
 # ----------------------------------------------------------------------------- uses
 def _dotted(node) -> str | None:
     """'a.b.c' for a constant string argument naming a module."""
