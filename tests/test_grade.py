@@ -12,7 +12,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import course, grade, release
+from utils import course, grade, release, rules
 from utils.grade import Options
 
 REPO = course.REPO
@@ -680,3 +680,83 @@ def test_exception_in_an_instructor_cell_is_the_students(guarded):
     t = guarded["train_raises"]["train"]
     assert t["status"] == "failed"
     assert t["message"] == "ValueError: boom in train (in your cell 'answer-train', line 3)"
+
+
+# ----------------------------------------------------------------------------- rules, units
+SETUP = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+         "from scipy.special import expit\n")
+
+
+@pytest.mark.parametrize("rule, source, found", [
+    ("torch.nn.functional.cross_entropy",
+     "def ce(Z, y):\n    # the loss\n    Z = Z - Z.max()\n    return F.cross_entropy(Z, y)\n",
+     "line 4 uses F.cross_entropy"),
+    ("torch.nn.functional", "import torch.nn.functional as nnf\nrelu = nnf.relu\n",
+     "line 1 imports torch.nn.functional"),
+    ("torch.nn.functional.cross_entropy", "nnf = torch.nn.functional\nloss = nnf.cross_entropy\n",
+     "line 2 uses nnf.cross_entropy"),
+    ("torch.nn.functional.cross_entropy", "from torch.nn.functional import *\nce = cross_entropy\n",
+     "line 2 uses cross_entropy"),
+    ("scipy.special.expit", "def sigmoid(z):\n    return expit(z)\n", "line 2 uses expit"),
+    ("sklearn", "def fit(X, y):\n    from sklearn.linear_model import LogisticRegression\n",
+     "line 2 imports LogisticRegression from sklearn.linear_model"),
+    ("torch.autograd", "g = __import__('torch').autograd.grad\n",
+     "line 1 uses __import__('torch').autograd.grad"),
+    ("torch.autograd", "import importlib\nag = importlib.import_module('torch.autograd')\n",
+     "line 2 uses importlib.import_module('torch.autograd')"),
+    (".backward", "def grads(loss):\n    loss.sum().backward()\n", "line 2 uses loss.sum().backward"),
+    ("numpy.linalg.inv", "def solve(A, b):\n    return np.linalg.solve(A, b)\n", None),
+    (".backward", "def backward(dout, cache):\n    return dout * cache\n", None),
+    ("torch.nn.functional.cross_entropy", "def ce(Z, y):\n    return F.log_softmax(Z, 1)\n", None),
+])
+def test_forbid_rules_read_the_syntax_tree(rule, source, found):
+    broken = rules.broken_rule([rule], [("answer-x", source)], [], [SETUP])
+    if found is None:
+        assert broken is None, broken
+    else:
+        assert broken is not None and broken.message() == (
+            f"rule broken: this task must not use {rule}"
+            f"{' (on any object)' if rule.startswith('.') else ''}; your cell 'answer-x', "
+            f"{found}")
+
+
+def test_forbid_rules_follow_the_answer_functions_a_task_uses():
+    earlier = [("answer-helper", "def helper(z):\n    out = F.cross_entropy(z, z)\n    return out\n"),
+               ("answer-unused", "def unused(z):\n    return F.cross_entropy(z, z)\n")]
+    own = [("answer-ce", "def ce(z):\n    return helper(z)\n")]
+    broken = rules.broken_rule(["torch.nn.functional.cross_entropy"], own, earlier, [SETUP])
+    assert broken.message().endswith("your cell 'answer-helper', line 2 uses F.cross_entropy")
+    own = [("answer-ce", "def ce(z):\n    return -z\n")]
+    assert rules.broken_rule(["torch.nn.functional.cross_entropy"], own, earlier, [SETUP]) is None
+
+
+def test_bound_names_of_a_cell():
+    src = ("%matplotlib inline\nimport torch.nn as nn\nfrom math import pi as PI\n"
+           "for i in range(3):\n    y = i\nif True:\n    Z, (a, b) = 1, (2, 3)\n"
+           "def f():\n    global G\n    local = 1\nclass C:\n    attr = 1\n"
+           "[q for q in range(2)]\nwith open('x') as fh:\n    pass\n")
+    assert rules.bound_names(src) == {"nn", "PI", "i", "y", "Z", "a", "b", "f", "G", "C", "fh"}
+
+
+@pytest.mark.parametrize("forbid, message", [
+    ("numpy.linalg.inv", "must be a list of dotted names"),
+    ([1], "must be a list of dotted names"),
+    (["torch nn"], "'forbid' entry 'torch nn' is not a dotted name"),
+])
+def test_malformed_forbid_metadata_is_refused(tmp_path, forbid, message):
+    nb = seminar_one()
+    nb.cells[3].metadata["course"]["forbid"] = forbid
+    course.write(nb, tmp_path / "01_bad.ipynb")
+    with pytest.raises(grade.GradeError, match=message):
+        grade.load_solutions(tmp_path)
+
+
+@pytest.mark.parametrize("text, short", [
+    ("got 3840000.000000000123456789, expected 1.5", "got 3.84e+06, expected 1.5"),
+    ("got " + "1" * 300 + ".5 at index (2, 3)", "got 1.11111e+299 at index (2, 3)"),
+    ("got 0.1234567891 in cell 'answer-x', line 12", "got 0.123457 in cell 'answer-x', line 12"),
+    ("max abs error 9.36; got 9.94941, expected 0.585259, 1e-05, 12345678", None),
+    ("torch 2.3.1, float64, x1.5, N = 1000000", None),
+])
+def test_long_numbers_in_messages_are_rounded(text, short):
+    assert grade.short_numbers(text) == (short or text)

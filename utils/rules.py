@@ -118,7 +118,8 @@ def _chain_roots(tree):
                 node.func.id == "getattr" and node.args and _is_chain(node.args[0]):
             inner.add(id(node.args[0]))
     for node in ast.walk(tree):
-        if _is_chain(node) and id(node) not in inner:
+        if _is_chain(node) and id(node) not in inner and not (
+                isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)):
             yield node
 
 
