@@ -80,12 +80,14 @@ def _audit_hook(denied):
 
 
 class _State:
-    def __init__(self, solution_names):
+    def __init__(self, solution_names, ns):
         self.names = {}  # user name -> value bound by an instructor cell
         self.code = {}  # id(function) -> (function, __code__, __defaults__, __kwdefaults__)
         self.modules = {}  # module name -> (module, {attr: value})
         self.classes = {}  # qualified name -> (class, {attr: value})
         self.solution_names = frozenset(solution_names)
+        # what IPython itself puts there (exit, quit, open, get_ipython): kept as it was
+        self.initial = {k: v for k, v in ns.items() if k in _BUILTIN_NAMES}
 
     # ------------------------------------------------------------- snapshots
     def _remember_function(self, value):
@@ -154,7 +156,10 @@ class _State:
             if ns.get(name, _MISSING) is not value:
                 ns[name] = value
         for name in [n for n in ns if n in _BUILTIN_NAMES and n not in self.solution_names]:
-            del ns[name]
+            if name not in self.initial:
+                del ns[name]
+            elif ns[name] is not self.initial[name]:
+                ns[name] = self.initial[name]
         ns["__builtins__"] = builtins
 
 
@@ -165,16 +170,16 @@ _BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 def install(denied, token, solution_names=()):
     """Called once, first thing in a fresh kernel."""
     sys.addaudithook(_audit_hook(os.path.realpath(d) for d in denied))
-    state = _State(solution_names)
+    ip = sys.modules.get("IPython")
+    shell = ip.get_ipython() if ip is not None else None
+    ns = shell.user_ns if shell is not None else {}
+    state = _State(solution_names, ns)
     for name in EAGER:
         try:
             __import__(name)
         except ImportError:
             pass
     state.snapshot_modules()
-    ip = sys.modules.get("IPython")
-    shell = ip.get_ipython() if ip is not None else None
-    ns = shell.user_ns if shell is not None else {}
     handle = types.ModuleType(f"_grader_{token}")
 
     def sync(capture=(), restore=False):
