@@ -12,7 +12,9 @@ notebook's namespace; the kernel-side state is reachable as
    ``grades/``, the submissions being graded) raises ``PermissionError``, and so does
    starting a process (``subprocess``, ``os.system``, ``os.exec*``, ``os.posix_spawn``,
    ``os.spawn*``): a seminar never needs one.
-2. **Tamper guard**: ``sync(capture, restore)`` records, after an instructor cell ran,
+2. **Tamper guard**: ``install`` imports NumPy, ``utils`` and its (light) submodules and
+   takes their snapshot before any notebook cell; torch is snapshotted after the setup
+   cell that imports it. ``sync(capture, restore)`` records, after an instructor cell ran,
    the values of the names it bound (and the code of functions among them), and puts
    them back before the next instructor cell, together with every attribute of the
    guarded modules (``utils`` and its submodules, NumPy, torch, their testing modules,
@@ -30,7 +32,8 @@ import types
 
 GUARDED = ("builtins", "math", "numpy", "numpy.testing", "torch", "torch.testing",
            "torch.nn.functional", "utils")  # and every utils.* submodule
-EAGER = ("math", "numpy", "numpy.testing", "utils", "utils.checks")  # snapshot at start
+EAGER = ("math", "numpy", "numpy.testing", "utils")  # and utils.*: snapshot at start
+TOOLING = ("course", "grade", "guard", "release", "rules", "sandbox")  # not eager
 CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"))
 BUILTIN_KEEP = ("__import__", "__build_class__")  # the dunders of builtins we restore
 
@@ -86,6 +89,7 @@ class _State:
         self.modules = {}  # module name -> (module, {attr: value})
         self.classes = {}  # qualified name -> (class, {attr: value})
         self.solution_names = frozenset(solution_names)
+        self.seen = 0  # len(sys.modules) at the last snapshot
         # what IPython itself puts there (exit, quit, open, get_ipython): kept as it was
         self.initial = {k: v for k, v in ns.items() if k in _BUILTIN_NAMES}
 
@@ -96,6 +100,9 @@ class _State:
                                              value.__kwdefaults__))
 
     def snapshot_modules(self):
+        if len(sys.modules) == self.seen:  # nothing imported since the last look
+            return
+        self.seen = len(sys.modules)
         for name in list(sys.modules):
             if name in self.modules or not (name in GUARDED or name.startswith("utils.")):
                 continue
@@ -174,11 +181,20 @@ def install(denied, token, solution_names=()):
     shell = ip.get_ipython() if ip is not None else None
     ns = shell.user_ns if shell is not None else {}
     state = _State(solution_names, ns)
+    import pkgutil
+
     for name in EAGER:
         try:
             __import__(name)
         except ImportError:
             pass
+    utils = sys.modules.get("utils")
+    for info in pkgutil.iter_modules(getattr(utils, "__path__", [])):
+        if info.name not in TOOLING and not info.name.startswith("_"):
+            try:  # light (NumPy at most): snapshot before any student cell can patch them
+                __import__(f"utils.{info.name}")
+            except Exception:  # noqa: BLE001 - a broken helper module fails where it is used
+                pass
     state.snapshot_modules()
     handle = types.ModuleType(f"_grader_{token}")
 
