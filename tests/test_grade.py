@@ -708,6 +708,9 @@ SETUP = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
     ("numpy.linalg.inv", "def solve(A, b):\n    return np.linalg.solve(A, b)\n", None),
     (".backward", "def backward(dout, cache):\n    return dout * cache\n", None),
     ("torch.nn.functional.cross_entropy", "def ce(Z, y):\n    return F.log_softmax(Z, 1)\n", None),
+    ("torch.nn.functional", "def features(F):\n    G = F.sum(1)\n    return G\n", None),
+    ("torch.nn.functional", "def f(x):\n    nnf = torch.nn.functional\n    return nnf.relu(x)\n",
+     "line 2 uses torch.nn.functional"),
 ])
 def test_forbid_rules_read_the_syntax_tree(rule, source, found):
     broken = rules.broken_rule([rule], [("answer-x", source)], [], [SETUP])

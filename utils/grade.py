@@ -27,7 +27,13 @@ How one notebook is graded (see the README, "Grading"):
    (a cell ran over the per-cell limit: it is interrupted and the next task goes on),
    error (the kernel died, or the file could not be graded at all) or missing (the
    answer cell is not in the submission).
-4. A kernel that dies (memory, ``os._exit``, a segfault, a cell that ignores the
+4. Guards (README, "What the grader guards against"): a task whose answers use a name
+   its test cell's ``forbid`` metadata lists fails with the rule, cell and line
+   (``utils/rules.py``, by syntax tree); before every instructor cell the names
+   instructor cells bound and the attributes of utils, NumPy, torch, math and builtins
+   are restored; the kernel cannot read solutions/, tests/, .git, build/, grades/ or the
+   submissions, nor start processes (``utils/guard.py``).
+5. A kernel that dies (memory, ``os._exit``, a segfault, a cell that ignores the
    interrupt) costs the task it died in: the grader starts a new kernel and replays the
    notebook from the top with that task's answer replaced by the stub, so the later tasks
    are still graded (at most ``MAX_RESTARTS`` times per notebook; a crash in a task with

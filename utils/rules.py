@@ -163,9 +163,11 @@ class Aliases:
                     if isinstance(target, ast.Name) and full:
                         self.names.setdefault(target.id, set()).update(full)
 
-    def resolve(self, node) -> set:
+    def resolve(self, node, shadow=frozenset()) -> set:
+        """The dotted names a chain may stand for; ``shadow``: the local names of the
+        enclosing functions (a parameter ``F`` is not ``torch.nn.functional``)."""
         head, attrs = _chain(node)
-        if head is None:
+        if head is None or head in shadow:
             return set()
         if head.startswith("="):
             bases = {head[1:]}
@@ -205,6 +207,39 @@ class Broken:
                 f"line {self.line} {self.text}")
 
 
+def _locals(fn) -> frozenset:
+    """A function's parameters and the names its body binds to anything but an alias."""
+    a = fn.args
+    names = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs}
+    names |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+    body = fn.body if isinstance(fn.body, list) else [fn.body]
+    aliased, declared = set(), set()
+    for node in (n for stmt in body for n in ast.walk(stmt)):
+        if isinstance(node, ast.Assign) and _is_chain(node.value):
+            aliased.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return frozenset(names - aliased - declared)
+
+
+def _scoped_roots(stmt):
+    """(chain, names local to the enclosing functions) for every maximal chain."""
+    shadow_of = {}
+
+    def visit(node, shadow):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            shadow = shadow | _locals(node)
+        shadow_of[id(node)] = shadow
+        for child in ast.iter_child_nodes(node):
+            visit(child, shadow)
+
+    visit(stmt, frozenset())
+    for node in _chain_roots(stmt):
+        yield node, shadow_of.get(id(node), frozenset())
+
+
 def _violation(forbid, stmt, source: str, cell: str, aliases: Aliases) -> Broken | None:
     found = []
     for node in ast.walk(stmt):
@@ -212,8 +247,8 @@ def _violation(forbid, stmt, source: str, cell: str, aliases: Aliases) -> Broken
             for rule in forbid:
                 if not rule.startswith(".") and _matches(rule, {name}, []):
                     found.append((node.lineno, node.col_offset, rule, text))
-    for node in _chain_roots(stmt):
-        full, attrs = aliases.resolve(node), _chain(node)[1]
+    for node, shadow in _scoped_roots(stmt):
+        full, attrs = aliases.resolve(node, shadow), _chain(node)[1]
         for rule in forbid:
             if _matches(rule, full, attrs):
                 text = ast.get_source_segment(source, node) or ast.unparse(node)
