@@ -64,7 +64,7 @@ from pathlib import Path
 
 from . import course, rules
 from .course import REPO, CourseError
-from .sandbox import GRACE, Kernel
+from .sandbox import GRACE, Guard, Kernel
 
 # Per-cell time limit. Default: TIMEOUT_MARGIN x the slowest cell of the solution as timed
 # when its outputs were stored (nbclient records it in the cell metadata), and at least
@@ -469,15 +469,15 @@ class Verdict:
     own: bool = False  # the error is located in this task's own answer cell
 
 
-def _guard(kernel, step, timeout: float):
+def _guard(kernel, guard, step, timeout: float):
     """The tamper guard's bookkeeping before ``step`` (utils/guard.py): remember what the
     last instructor cell bound; before an instructor cell, restore the names instructor
     cells bound and the guarded modules. (Verdict, kernel_lost) when it failed, else None."""
     restore = step.kind != "answer"
-    if not kernel.token or not (restore or kernel.pending):
+    if guard is None or not (restore or guard.pending):
         return None
-    out = kernel.sync(kernel.pending, restore, timeout)
-    kernel.pending = ()
+    out = guard.sync(kernel, guard.pending, restore, timeout)
+    guard.pending = ()
     if out.status == "ok":
         return None
     if out.status in ("dead", "killed"):
@@ -490,13 +490,13 @@ def _guard(kernel, step, timeout: float):
 
 def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
                 counts: dict, opts: Options, theirs: dict | None = None,
-                limits: dict | None = None):
-    """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``).
-    Returns (Verdict, kernel_lost)."""
+                limits: dict | None = None, guard: Guard | None = None):
+    """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``;
+    ``guard``: the tamper guard installed in ``kernel``). Returns (Verdict, kernel_lost)."""
     failed = False  # an answer cell raised: the task fails whatever its test says
     first = None  # (step, outcome) of the first cell before the test that raised
     for step in steps:
-        guarded = _guard(kernel, step, timeout)
+        guarded = _guard(kernel, guard, step, timeout)
         if guarded is not None:
             return guarded
         source = step.source
@@ -515,8 +515,8 @@ def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
                            mine), out.status == "killed"
         if out.status == "dead":
             return Verdict("error", f"{out.detail} while running {cell}", mine), True
-        if step.kind != "answer" and out.status == "ok":
-            kernel.pending = step.capture
+        if step.kind != "answer" and out.status == "ok" and guard is not None:
+            guard.pending = step.capture
         if out.status == "error" and step.kind != "test":
             # an instructor cell calling the student's function reports THAT exception,
             # not the NameError the test cell gets next
@@ -548,17 +548,17 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
     # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
     # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
     verdicts, crashed, skip = {}, set(), set()
-    kernel = Kernel(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace,
-                    deny=denied_paths(opts), solution_names=sem.solution_names)
+    kernel = Kernel(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+    guard = Guard(denied_paths(opts), sem.solution_names)
     try:
         for attempt in range(opts.max_restarts + 1):
-            problem = _start(kernel)
+            problem = _start(kernel, guard)
             if problem:
                 break
             counts, lost = {}, None
             for tid, steps in segs:
                 verdict, dead = run_segment(kernel, steps, asm, tid in skip, timeout,
-                                            counts, opts, theirs, limits)
+                                            counts, opts, theirs, limits, guard)
                 verdict = verdicts.setdefault(tid, verdict)  # a replay only rebuilds state
                 if verdict.status == "timeout":
                     skip.add(tid)
@@ -583,11 +583,12 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
     return _annotate(verdicts, segs, crashed)
 
 
-def _start(kernel) -> str:
-    """(Re)start the kernel; '' on success, else why not."""
-    kernel.pending = ()
+def _start(kernel, guard: Guard | None = None) -> str:
+    """(Re)start the kernel and install the guard; '' on success, else why not."""
     try:
         kernel.restart()
+        if guard is not None:
+            guard.install(kernel)
     except Exception as exc:  # noqa: BLE001 - reported on every task left
         return f"could not start a kernel: {type(exc).__name__}: {exc}"
     return ""
@@ -840,8 +841,8 @@ def preflight(opts: Options) -> None:
     """Start one kernel the way grading does and import the course: fail early and clearly."""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         try:
-            with Kernel(tmp, memory_mb=opts.memory_mb, threads=THREADS,
-                        deny=denied_paths(opts)) as k:
+            with Kernel(tmp, memory_mb=opts.memory_mb, threads=THREADS) as k:
+                Guard(denied_paths(opts)).install(k, timeout=120)
                 out = k.run("import utils", timeout=120)
         except Exception as exc:  # noqa: BLE001
             raise GradeError(f"cannot start a Jupyter kernel: {type(exc).__name__}: {exc}") \

@@ -19,9 +19,10 @@ What it bounds, and how:
   Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
   depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
 
-- **reach and tampering** (``deny=[folders]``, see ``utils/guard.py``): first thing in the
-  kernel, an audit hook refuses to open, list or copy anything under the denied folders
-  and to start processes; ``sync`` restores the checks and names instructor cells bound.
+- **reach and tampering** (``Guard``, see ``utils/guard.py``): installed first thing in a
+  kernel (this one or any with the same ``run``), an audit hook refuses to open, list or
+  copy anything under the denied folders and to start processes; ``Guard.sync`` restores
+  the checks and the names instructor cells bound.
 
 This is a guard against accidents and shortcuts (endless loops, huge tensors, crashes, a
 peek at the solutions, a patched check), not a security boundary: a hostile student cell
@@ -99,6 +100,38 @@ def guard_code(deny, token: str, solution_names=()) -> str:
             f"ns['install'](*{args!r})))({{'__name__': '_grader_guard'}})\n")
 
 
+class Guard:
+    """The grader's guard (``utils/guard.py``) in a kernel: anything with
+    ``run(code, timeout, history)`` (``Kernel``, ``utils.warm.WarmKernel``).
+
+        guard = Guard(deny=[folders], solution_names=names)
+        guard.install(kernel)                  # after every (re)start, before any cell
+        guard.sync(kernel, capture, restore)   # between cells, no execution count
+    """
+
+    def __init__(self, deny, solution_names=()):
+        self.deny, self.solution_names = [str(d) for d in deny], tuple(solution_names)
+        self.token = ""  # the guard's handle in the kernel: sys.modules["_grader_<token>"]
+        self.pending = ()  # names the last instructor cell bound, not yet remembered
+
+    def install(self, kernel, timeout: float = STARTUP_TIMEOUT) -> None:
+        self.token, self.pending = secrets.token_hex(8), ()
+        out = kernel.run(guard_code(self.deny, self.token, self.solution_names),
+                         timeout=timeout, history=False)
+        if out.status != "ok":
+            raise RuntimeError(f"could not install the grader's guard in the kernel: "
+                               f"{out.ename or out.status}: {out.evalue or out.detail}")
+
+    def sync(self, kernel, capture=(), restore: bool = False,
+             timeout: float = STARTUP_TIMEOUT) -> Outcome:
+        """Remember the values of the names ``capture`` (bound by the instructor cell that
+        just ran) and, with ``restore``, put back every remembered name and module
+        attribute."""
+        code = (f"__import__('sys').modules['_grader_{self.token}'].sync("
+                f"{sorted(capture)!r}, {bool(restore)})")
+        return kernel.run(code, timeout=timeout, history=False)
+
+
 def memory_limit_supported() -> bool:
     return sys.platform.startswith("linux")
 
@@ -107,11 +140,8 @@ class Kernel:
     """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
 
     def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
-                 grace: float = GRACE, deny=None, solution_names=()):
+                 grace: float = GRACE):
         self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
-        self.deny, self.solution_names = deny, tuple(solution_names)
-        self.token = ""  # the guard's handle in sys.modules: _grader_<token>
-        self.pending = ()  # names the last instructor cell bound, not yet remembered
         self.km = self.kc = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -138,23 +168,7 @@ class Kernel:
                 self.shutdown()
                 raise RuntimeError(f"could not set the memory limit in the kernel: "
                                    f"{setup.ename}: {setup.evalue}")
-        if self.deny is not None:
-            self.token = secrets.token_hex(8)
-            setup = self.run(guard_code(self.deny, self.token, self.solution_names),
-                             timeout=STARTUP_TIMEOUT, history=False)
-            if setup.status != "ok":
-                self.shutdown()
-                raise RuntimeError(f"could not install the grader's guard in the kernel: "
-                                   f"{setup.ename}: {setup.evalue}")
         return self
-
-    def sync(self, capture=(), restore: bool = False, timeout: float = STARTUP_TIMEOUT):
-        """The guard's bookkeeping between cells (no execution count): remember the
-        values of the names ``capture`` (bound by the instructor cell that just ran) and,
-        with ``restore``, put back every remembered name and module attribute."""
-        code = (f"__import__('sys').modules['_grader_{self.token}'].sync("
-                f"{sorted(capture)!r}, {bool(restore)})")
-        return self.run(code, timeout=timeout, history=False)
 
     def shutdown(self) -> None:
         if self.kc is not None:
