@@ -6,6 +6,7 @@ each case is its own test. Slow part (at the end): every real solution scores fu
 and every generated seminar scores 0, in one parallel run.
 """
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -763,3 +764,40 @@ def test_malformed_forbid_metadata_is_refused(tmp_path, forbid, message):
 ])
 def test_long_numbers_in_messages_are_rounded(text, short):
     assert grade.short_numbers(text) == (short or text)
+
+
+# ----------------------------------------------------------------------------- warm kernels
+def test_same_records_warm_and_cold(matrix, solutions):
+    """A fresh Jupyter kernel per notebook (--cold) and warm forks give identical records,
+    deaths, timeouts and memory errors included."""
+    folder = matrix[0]
+    some = ["good", "loop", "crash", "memory", "raises"]
+    cold = grade.grade(folder, solutions, replace(QUICK, warm=False), jobs=1, students=some,
+                       echo=lambda *_: None)
+    assert cold == {k: matrix[1][k] for k in some}
+
+
+def test_shards_split_the_class_and_merge_back(matrix, solutions, tmp_path):
+    folder = matrix[0]
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    parts = [grade.shard_students(folder, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == names and parts[0] == names[0::3]
+    assert grade.shard_students(folder, 2, 3, students=names[:2]) == [names[1]]
+    some = ["good", "raises"]
+    for i in (1, 2):
+        code = grade.main([str(folder), "--shard", f"{i}/2", "--student", some[0],
+                           "--student", some[1], "--out", str(tmp_path / f"r{i}"),
+                           "--timeout", "5", "--solutions", str(solutions)])
+        assert code == 0
+    merged = grade.merge([tmp_path / "r1" / "grades.json", tmp_path / "r2" / "grades.json"])
+    assert merged == {k: matrix[1][k] for k in some}
+    assert grade.main(["feedback", str(tmp_path / "r1" / "grades.json"),
+                       "--out", str(tmp_path / "fb")]) == 0
+    assert (tmp_path / "fb" / "good.md").read_text().startswith("# Feedback for good")
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "x"])
+def test_bad_shard_is_a_clear_error(shard, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        grade.main([str(tmp_path), "--shard", shard])
+    assert "shard" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
     python -m utils.grade SUBMISSIONS --out grades/ [--jobs N] [--timeout S] [--memory-mb M]
     python -m utils.grade SUBMISSIONS --student alice --out reports/alice   # one CI job
+    python -m utils.grade SUBMISSIONS --shard 2/4 --out reports/2          # a quarter of them
     python -m utils.grade merge reports/*/grades.json --out grades/          # the gradebook
+    python -m utils.grade feedback grades/grades.json --out grades/feedback  # per student
     python -m utils.grade release --out DIR      # the student-facing course, no solutions
     python -m utils.grade bench [--out FILE]     # the grading-time section of BENCHMARKS.md
 
@@ -92,6 +94,7 @@ class Options:
     timeout: float | None = None  # per cell, seconds; None: each seminar's default
     memory_mb: int | None = DEFAULT_MEMORY_MB
     grace: float = GRACE  # seconds an interrupted kernel gets before it is killed
+    warm: bool = True  # fork kernels from a warm zygote (utils.warm) where the OS can
     max_restarts: int = MAX_RESTARTS
     deny: tuple = ()  # more folders out of the kernel's reach (besides DENIED of the checkout)
 
@@ -548,7 +551,7 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
     # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
     # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
     verdicts, crashed, skip = {}, set(), set()
-    kernel = Kernel(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+    kernel = new_kernel(cwd, opts)
     guard = Guard(denied_paths(opts), sem.solution_names)
     try:
         for attempt in range(opts.max_restarts + 1):
@@ -581,6 +584,17 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
         if t in verdicts and verdicts[t].status in ("passed", "failed"):
             verdicts[t] = Verdict("failed", message, True)
     return _annotate(verdicts, segs, crashed)
+
+
+def new_kernel(cwd, opts: Options, warm: bool | None = None):
+    """A grading kernel in ``cwd``: forked from the warm zygote (torch already imported,
+    see utils/warm.py) when ``opts.warm`` and the OS can fork, else a fresh Jupyter
+    kernel. Both are bounded alike and give the same records."""
+    from . import warm as _warm
+
+    use_warm = opts.warm if warm is None else warm
+    cls = _warm.WarmKernel if use_warm and _warm.supported() else Kernel
+    return cls(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
 
 
 def _start(kernel, guard: Guard | None = None) -> str:
@@ -804,7 +818,7 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
     todo, names, warnings = plan(Path(submissions), seminars, students)
     for w in warnings:
         (echo or _err)(f"warning: {w}")
-    preflight(opts)
+    preflight(opts, jobs)
     book = {name: {} for name in names}
     for student, key, rec, secs in grade_jobs(todo, solutions_dir, opts, jobs):
         book[student][key] = rec
@@ -837,11 +851,12 @@ def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
                     f"{exc}"), 0.0
 
 
-def preflight(opts: Options) -> None:
-    """Start one kernel the way grading does and import the course: fail early and clearly."""
+def preflight(opts: Options, jobs: int = 1) -> None:
+    """Start one kernel the way grading does and import the course: fail early and clearly.
+    (With parallel jobs each worker starts its own warm zygote: a cold kernel here.)"""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         try:
-            with Kernel(tmp, memory_mb=opts.memory_mb, threads=THREADS) as k:
+            with new_kernel(tmp, opts, warm=opts.warm and jobs <= 1) as k:
                 Guard(denied_paths(opts)).install(k, timeout=120)
                 out = k.run("import utils", timeout=120)
         except Exception as exc:  # noqa: BLE001
@@ -982,6 +997,29 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
 
 
 # ============================================================================ CLI
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/4, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 1 <= I <= N")
+    return i, n
+
+
+def shard_students(submissions: Path, i: int, n: int, students=None) -> list:
+    """The students of shard ``i`` of ``n``: every n-th student folder in sorted order,
+    from the i-th (1-based), among ``students`` when given."""
+    if not Path(submissions).is_dir():
+        raise GradeError(f"{submissions} is not a folder: expected "
+                         f"{submissions}/<student>/NN_topic.ipynb")
+    names = sorted(p.name for p in Path(submissions).iterdir()
+                   if p.is_dir() and not p.name.startswith("."))
+    if students:
+        names = [s for s in names if s in set(students)]
+    return names[i - 1::n]
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -1001,9 +1039,18 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
                        help="data-segment limit per kernel (0: none)")
         p.add_argument("--solutions", type=Path, default=REPO / "solutions")
         p.add_argument("--student", action="append", help="grade only this student (repeat)")
+        p.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                       help="grade only every N-th student, starting with the I-th (1-based, "
+                            "in sorted order): one job of a CI matrix; merge the reports")
+        p.add_argument("--cold", action="store_true",
+                       help="a fresh Jupyter kernel per notebook instead of warm forks")
     elif cmd == "merge":
         p.add_argument("reports", nargs="+", type=Path, help="grades.json files")
         p.add_argument("--out", type=Path, default=Path("grades"))
+    elif cmd == "feedback":
+        p.add_argument("gradebook", type=Path, help="a grades.json")
+        p.add_argument("--out", type=Path, default=Path("grades/feedback"),
+                       help="folder for one <student>.md each")
     elif cmd == "release":
         p.add_argument("--out", type=Path, required=True,
                        help="a new or empty folder, or an earlier release (replaced)")
@@ -1014,7 +1061,7 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    cmd = argv[0] if argv and argv[0] in ("merge", "release", "bench") else "grade"
+    cmd = argv[0] if argv and argv[0] in ("merge", "feedback", "release", "bench") else "grade"
     args = _parser(cmd).parse_args(argv[1:] if cmd != "grade" else argv)
     try:
         if cmd == "grade":
@@ -1022,10 +1069,27 @@ def main(argv=None) -> int:
                     or args.memory_mb < 0:
                 raise GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0")
             opts = Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
-                           deny=(str(args.out),))
-            book = grade(args.submissions, args.solutions, opts, args.jobs, args.student)
+                           deny=(str(args.out),), warm=not args.cold)
+            students = args.student
+            if args.shard:
+                students = shard_students(args.submissions, *args.shard, students)
+                if not students:
+                    print(f"shard {args.shard[0]}/{args.shard[1]}: no students")
+                    write_reports({}, args.out)
+                    return 0
+            book = grade(args.submissions, args.solutions, opts, args.jobs, students)
         elif cmd == "merge":
             book = merge(args.reports)
+        elif cmd == "feedback":
+            from .feedback import load_book, write_feedback
+
+            try:
+                paths = write_feedback(load_book(args.gradebook), args.out)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise GradeError(f"cannot read gradebook {args.gradebook}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+            print(f"wrote {len(paths)} feedback file(s) to {args.out}")
+            return 0
         elif cmd == "release":
             from .release import release
 
