@@ -134,6 +134,8 @@ class _State:
             if n in ns:
                 self.names[n] = ns[n]
                 self._remember_function(ns[n])
+            else:  # the cell deleted it (del big_tensor): do not bring it back
+                self.names.pop(n, None)
         self.snapshot_modules()
 
     # ------------------------------------------------------------- restoring
