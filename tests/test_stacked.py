@@ -47,3 +47,10 @@ def test_each_stacked_model_equals_its_own_torch_run():
                 assert abs(losses[m].item() - ref_loss) < 1e-10
                 acc = (ref.argmax(1) == y_val).double().mean()
                 assert abs(accs[0, m].item() - acc.item()) < 1e-6
+                with torch.no_grad():
+                    torch.testing.assert_close(net.unstack(m).eval()(X_val), ref)
+
+
+def test_build_with_init_redraws_every_linear_weight():
+    net = StackedMLP.build([0, 1], 5, 8, 2, 3, False, init=lambda w: w.fill_(0.5))
+    assert all(bool((W == 0.5).all()) for W in net.W)

@@ -50,13 +50,35 @@ class StackedMLP(nn.Module):
                 self.register_buffer(f"var{i}", torch.ones(len(nets), 1, w))
 
     @classmethod
-    def build(cls, seeds, n_in: int, width: int, depth: int, n_out: int, batchnorm: bool):
-        """Model m = ``make_mlp(...)`` initialized after ``torch.manual_seed(seeds[m])``."""
+    def build(cls, seeds, n_in: int, width: int, depth: int, n_out: int, batchnorm: bool,
+              init=None):
+        """Model m = ``make_mlp(...)`` initialized after ``torch.manual_seed(seeds[m])``;
+        ``init(weight)``, when given, then re-draws the weight of every Linear layer."""
         nets = []
         for s in seeds:
             torch.manual_seed(s)
             nets.append(make_mlp(n_in, width, depth, n_out, batchnorm))
+            with torch.no_grad():
+                for lin in (m for m in nets[-1] if isinstance(m, nn.Linear) and init):
+                    init(lin.weight)
         return cls(nets)
+
+    def unstack(self, m: int) -> nn.Sequential:
+        """Model m as a ``make_mlp`` network (weights and running statistics copied)."""
+        n_in, width, n_out = self.W[0].shape[1], self.W[0].shape[2], self.W[-1].shape[2]
+        net = make_mlp(n_in, width, len(self.W) - 1, n_out, self.batchnorm).to(self.W[0].dtype)
+        lins = [x for x in net if isinstance(x, nn.Linear)]
+        bns = [x for x in net if isinstance(x, nn.BatchNorm1d)]
+        with torch.no_grad():
+            for i, lin in enumerate(lins):
+                lin.weight.copy_(self.W[i][m].T)
+                lin.bias.copy_(self.b[i][m, 0])
+            for i, bn in enumerate(bns):
+                bn.weight.copy_(self.gamma[i][m, 0])
+                bn.bias.copy_(self.beta[i][m, 0])
+                bn.running_mean.copy_(getattr(self, f"mean{i}")[m, 0])
+                bn.running_var.copy_(getattr(self, f"var{i}")[m, 0])
+        return net.train(self.training)
 
     def _norm(self, h, i):
         if self.training:
