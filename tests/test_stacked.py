@@ -41,7 +41,7 @@ def test_each_stacked_model_equals_its_own_torch_run():
             net.eval()
             with torch.no_grad():
                 out = net(X_val)
-            for m, (s, lr) in enumerate(zip(seeds, lrs)):
+            for m, (s, lr) in enumerate(zip(seeds, lrs, strict=True)):
                 ref, ref_loss = reference_run(s, lr, X, y, X_val, 7, 8, batchnorm, drop_last)
                 torch.testing.assert_close(out[m], ref)
                 assert abs(losses[m].item() - ref_loss) < 1e-10

@@ -93,7 +93,7 @@ class StackedMLP(nn.Module):
 
     def forward(self, X):
         h = X.expand(len(self.W[0]), *X.shape) if X.dim() == 2 else X   # [M, B, n_in]
-        for i, (W, b) in enumerate(zip(self.W, self.b)):
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
             h = torch.baddbmm(b, h, W)                                    # [M, B, out]
             if i < len(self.W) - 1:
                 h = torch.relu(self._norm(h, i) if self.batchnorm else h)
@@ -125,7 +125,7 @@ def train_stacked(net: StackedMLP, X, y, X_val, y_val, lrs, steps: int, batch_si
             net.zero_grad()
             losses.sum().backward()          # model m's gradient is that of its own loss
             with torch.no_grad():
-                for p, v in zip(net.parameters(), bufs):
+                for p, v in zip(net.parameters(), bufs, strict=True):
                     v.mul_(momentum).add_(p.grad)
                     p.sub_(lr.view(-1, *[1] * (p.dim() - 1)) * v)
             step += 1
