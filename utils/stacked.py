@@ -1,0 +1,136 @@
+"""Many small MLPs trained at once: a learning-rate sweep over several seeds in one run.
+
+A sweep of M runs of a small net is dominated by per-operation overhead on a CPU, not by
+arithmetic. ``StackedMLP`` keeps the weights of M independent MLPs stacked ([M, in, out])
+and runs all of them with one ``torch.bmm`` per layer; each model sees the same batches and
+has its own learning rate. Model m behaves exactly like ``make_mlp(...)`` built after
+``torch.manual_seed(seeds[m])`` and trained with ``torch.optim.SGD(lr=lrs[m], momentum)``
+(``tests/test_stacked.py`` checks it step for step), BatchNorm included: batch statistics
+with the biased variance in training, running statistics (``momentum`` = weight of the
+new batch, unbiased running variance) in eval mode, as ``nn.BatchNorm1d``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def make_mlp(n_in: int, width: int, depth: int, n_out: int, batchnorm: bool) -> nn.Sequential:
+    """``depth`` hidden blocks Linear -> (BatchNorm1d) -> ReLU, then Linear to ``n_out``."""
+    layers, n = [], n_in
+    for _ in range(depth):
+        layers += [nn.Linear(n, width)] + ([nn.BatchNorm1d(width)] if batchnorm else [])
+        layers.append(nn.ReLU())
+        n = width
+    layers.append(nn.Linear(n, n_out))
+    return nn.Sequential(*layers)
+
+
+class StackedMLP(nn.Module):
+    """M copies of ``make_mlp``'s architecture with independent weights.
+
+    Input [B, n_in] (shared by all models) -> logits [M, B, n_out]."""
+
+    def __init__(self, nets: list[nn.Sequential], momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        linears = [[m for m in net if isinstance(m, nn.Linear)] for net in nets]
+        self.batchnorm = any(isinstance(m, nn.BatchNorm1d) for m in nets[0])
+        self.momentum, self.eps = momentum, eps
+        stack = lambda ts: nn.Parameter(torch.stack([t.detach().clone() for t in ts]))  # noqa: E731
+        self.W = nn.ParameterList(stack([lin[i].weight.T for lin in linears])
+                                  for i in range(len(linears[0])))       # [M, in, out]
+        self.b = nn.ParameterList(stack([lin[i].bias[None] for lin in linears])
+                                  for i in range(len(linears[0])))       # [M, 1, out]
+        if self.batchnorm:
+            widths = [W.shape[2] for W in self.W[:-1]]
+            self.gamma = nn.ParameterList(nn.Parameter(torch.ones(len(nets), 1, w)) for w in widths)
+            self.beta = nn.ParameterList(nn.Parameter(torch.zeros(len(nets), 1, w)) for w in widths)
+            for i, w in enumerate(widths):
+                self.register_buffer(f"mean{i}", torch.zeros(len(nets), 1, w))
+                self.register_buffer(f"var{i}", torch.ones(len(nets), 1, w))
+
+    @classmethod
+    def build(cls, seeds, n_in: int, width: int, depth: int, n_out: int, batchnorm: bool,
+              init=None):
+        """Model m = ``make_mlp(...)`` initialized after ``torch.manual_seed(seeds[m])``;
+        ``init(weight)``, when given, then re-draws the weight of every Linear layer."""
+        nets = []
+        for s in seeds:
+            torch.manual_seed(s)
+            nets.append(make_mlp(n_in, width, depth, n_out, batchnorm))
+            with torch.no_grad():
+                for lin in (m for m in nets[-1] if isinstance(m, nn.Linear) and init):
+                    init(lin.weight)
+        return cls(nets)
+
+    def unstack(self, m: int) -> nn.Sequential:
+        """Model m as a ``make_mlp`` network (weights and running statistics copied)."""
+        n_in, width, n_out = self.W[0].shape[1], self.W[0].shape[2], self.W[-1].shape[2]
+        net = make_mlp(n_in, width, len(self.W) - 1, n_out, self.batchnorm).to(self.W[0].dtype)
+        lins = [x for x in net if isinstance(x, nn.Linear)]
+        bns = [x for x in net if isinstance(x, nn.BatchNorm1d)]
+        with torch.no_grad():
+            for i, lin in enumerate(lins):
+                lin.weight.copy_(self.W[i][m].T)
+                lin.bias.copy_(self.b[i][m, 0])
+            for i, bn in enumerate(bns):
+                bn.weight.copy_(self.gamma[i][m, 0])
+                bn.bias.copy_(self.beta[i][m, 0])
+                bn.running_mean.copy_(getattr(self, f"mean{i}")[m, 0])
+                bn.running_var.copy_(getattr(self, f"var{i}")[m, 0])
+        return net.train(self.training)
+
+    def _norm(self, h, i):
+        if self.training:
+            mean, var = h.mean(1, keepdim=True), h.var(1, keepdim=True, correction=0)
+            with torch.no_grad():
+                m, run_mean, run_var = self.momentum, getattr(self, f"mean{i}"), getattr(self, f"var{i}")
+                run_mean.mul_(1 - m).add_(m * mean)
+                run_var.mul_(1 - m).add_(m * var * h.shape[1] / (h.shape[1] - 1))
+        else:
+            mean, var = getattr(self, f"mean{i}"), getattr(self, f"var{i}")
+        return self.gamma[i] * (h - mean) / torch.sqrt(var + self.eps) + self.beta[i]
+
+    def forward(self, X):
+        h = X.expand(len(self.W[0]), *X.shape) if X.dim() == 2 else X   # [M, B, n_in]
+        for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
+            h = torch.baddbmm(b, h, W)                                    # [M, B, out]
+            if i < len(self.W) - 1:
+                h = torch.relu(self._norm(h, i) if self.batchnorm else h)
+        return h
+
+
+def train_stacked(net: StackedMLP, X, y, X_val, y_val, lrs, steps: int, batch_size: int = 64,
+                  momentum: float = 0.9, drop_last: bool = True, eval_every: int = 10,
+                  seed: int = 0):
+    """SGD with momentum (torch's form v = mu v + g, p -= lr v), model m with ``lrs[m]``.
+
+    Batches: a new ``torch.randperm`` each epoch (generator seeded with ``seed``), the same
+    for every model; the incomplete last batch is dropped when ``drop_last``.
+    Returns the validation accuracy of every model every ``eval_every`` steps
+    ([steps // eval_every, M], eval mode) and the final training losses [M]."""
+    lr = torch.as_tensor(lrs, dtype=X.dtype)
+    bufs = [torch.zeros_like(p) for p in net.parameters()]
+    gen, step, accs, N = torch.Generator().manual_seed(seed), 0, [], len(X)
+    while step < steps:
+        order = torch.randperm(N, generator=gen)
+        for i in range(0, N, batch_size):
+            idx = order[i:i + batch_size]
+            if (drop_last and len(idx) < batch_size) or step == steps:
+                break
+            net.train()
+            logits = net(X[idx])                                          # [M, B, K]
+            losses = nn.functional.cross_entropy(logits.transpose(1, 2), y[idx].expand(len(lr), -1),
+                                                 reduction="none").mean(1)
+            net.zero_grad()
+            losses.sum().backward()          # model m's gradient is that of its own loss
+            with torch.no_grad():
+                for p, v in zip(net.parameters(), bufs, strict=True):
+                    v.mul_(momentum).add_(p.grad)
+                    p.sub_(lr.view(-1, *[1] * (p.dim() - 1)) * v)
+            step += 1
+            if step % eval_every == 0:
+                net.eval()
+                with torch.no_grad():
+                    accs.append((net(X_val).argmax(2) == y_val).float().mean(1))
+    return torch.stack(accs), losses.detach()
