@@ -103,8 +103,8 @@ def digits(lr="LR", train="train_loader", val="val_loader", epochs="MAX_EPOCHS")
     return {"answer-digits": DIGITS % (lr, train, val, epochs)}
 
 
-def questions(last="53", grad="16.0", to='"B"'):
-    return {"answer-questions": f"ANSWER_LAST_BATCH = {last}\nANSWER_GRAD = {grad}\nANSWER_TO = {to}\n"}
+def questions(last="77", grad="16.0", view="5"):
+    return {"answer-questions": f"ANSWER_LAST_BATCH = {last}\nANSWER_GRAD = {grad}\nANSWER_VIEW = {view}\n"}
 
 
 WRONG = [  # (task id, description, {answer cell id: replacement source})
@@ -200,8 +200,8 @@ def train_early_stopping(model, train_loader, val_loader, loss_fn, optimizer, ma
     ("digits", "trained and validated on the validation set", digits(train="val_loader")),
     ("digits", "digits_net never assigned", {"answer-digits": "digits_history = {}\n"}),
     # ---- task 5: questions
-    ("questions", "last batch: 64 (a full one)", questions(last="64")),
+    ("questions", "last batch: 100 (a full one)", questions(last="100")),
     ("questions", "x.grad: only the last backward (4)", questions(grad="4.0")),
-    ("questions", "'.to always copies'", questions(to='"A"')),
-    ("questions", "a float where an int is asked", questions(last="53.0")),
+    ("questions", "the lecture's example copied: index 3", questions(view="3")),
+    ("questions", "a float where an int is asked", questions(last="77.0")),
 ]
