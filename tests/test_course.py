@@ -112,3 +112,40 @@ def test_execute_records_errors_and_measures(tmp_path):
     assert done.cells[2].outputs[0].text == "42\n"
     assert info["headline"] == 42 and info["peak_mb"] > 10
     assert len(done.cells) == 3  # the measuring cell is not left behind
+
+
+def _ruled_nb(first_md: str, second_md: str, forbid):
+    """Two tasks; the second's test cell forbids ``forbid``."""
+    nb = _solution_nb()
+    test2 = nbformat.v4.new_code_cell("assert g(2) == 4")
+    test2.metadata["course"] = {"task": "g", "points": 1, "forbid": forbid}
+    nb.cells = [nbformat.v4.new_markdown_cell(first_md), *nb.cells[1:],
+                nbformat.v4.new_markdown_cell(second_md),
+                nbformat.v4.new_code_cell("def g(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+                                          "    ### END SOLUTION\n"), test2]
+    return nb
+
+
+@pytest.mark.parametrize("first_md, second_md, forbid, problem", [
+    ("# T", "## Task 2 (1 point): g\n\n**Not allowed:** `np.linalg.inv`, `loss.backward()`.",
+     ["numpy.linalg.inv", ".backward"], None),
+    ("# T", "## Task 2\n- **Not allowed:** `torch.nn.functional.cross_entropy`",
+     ["torch.nn.functional.cross_entropy"], None),
+    ("# T", "## Task 2 (1 point): g\n\nDo not use `np.linalg.inv`.", ["numpy.linalg.inv"],
+     "has no line starting '**Not allowed:**'"),
+    ("**Not allowed:** `inv`", "## Task 2", ["numpy.linalg.inv"],  # another task's markdown
+     "has no line starting '**Not allowed:**'"),
+    ("# T", "**Not allowed:** `inv`. Use `backward_pass`.", ["numpy.linalg.inv", ".backward"],
+     "its '**Not allowed:**' line does not name .backward"),
+    ("# T", "**Not allowed:** inv", "numpy.linalg.inv", "must be a list of dotted names"),
+])
+def test_forbid_rules_are_stated_to_the_student(tmp_path, first_md, second_md, forbid, problem):
+    nb = _ruled_nb(first_md, second_md, forbid)
+    found = course.rule_problems(nb, "01_t.ipynb")
+    if problem is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and problem in found[0] and "task 'g'" in found[0], found
+        course.write(nb, tmp_path / "solutions" / "01_t.ipynb")  # `make check` fails
+        course.write(make_seminar(nb), tmp_path / "seminars" / "01_t.ipynb")
+        assert any(problem in p for p in course.build(check_only=True, root=tmp_path))

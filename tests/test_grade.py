@@ -6,13 +6,14 @@ each case is its own test. Slow part (at the end): every real solution scores fu
 and every generated seminar scores 0, in one parallel run.
 """
 import json
+from dataclasses import replace
 import subprocess
 import sys
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import course, grade, release
+from utils import course, grade, release, rules
 from utils.grade import Options
 
 REPO = course.REPO
@@ -528,3 +529,275 @@ def test_leak_check_can_fail(tmp_path, solutions):
     problems = release.leaks(tmp_path, [solutions / "01_fixture.ipynb"])
     assert any("seminars/01_fixture.ipynb contains the marker" in p for p in problems)
     assert any(p.startswith("notebooks/x.md contains text of 01_fixture") for p in problems)
+
+
+# ----------------------------------------------------------------------------- guards
+def guarded_seminar():
+    """03_guarded: rules (forbid), checks and bars a student cell could tamper with, an
+    instructor cell that calls the student's function, and data that stays readable."""
+    def md(text):
+        return new_markdown_cell(text)
+
+    test_solve = code("test-solve", "A = np.array([[2.0, 1.0], [1.0, 3.0]])\n"
+                      "check_close(solve(A, np.array([1.0, 2.0])), [0.2, 0.6], 'solve')\n"
+                      "print('solve: OK')", task="solve", points=2)
+    test_solve.metadata["course"]["forbid"] = ["numpy.linalg.inv", ".pinv"]
+    return new_notebook(cells=[
+        md("# 03. Guarded"),
+        code("setup", "import math\nimport numpy as np\nimport utils\n"
+             "from utils.checks import check_close\nfrom pathlib import Path\n"
+             "ACC_BAR = 0.9\n"
+             "README = (Path(utils.__file__).parent.parent / 'data' / 'README.md').read_text()"),
+        md("## Task 1 (1 point): matrix times vector"),
+        answer("answer-matvec", "return A @ x", "def matvec(A, x):"),
+        code("test-matvec", "check_close(matvec(np.eye(2), np.ones(2)), [1.0, 1.0], 'matvec')",
+             task="matvec"),
+        md("## Task 2 (2 points): solve a linear system\n\n**Not allowed:** `np.linalg.inv`, "
+           "`.pinv` (solve, never invert)."),
+        answer("answer-solve", "return np.linalg.solve(A, b)", "def solve(A, b):"),
+        test_solve,
+        md("## Task 3 (1 point): accuracy"),
+        answer("answer-acc", "return float(np.mean(pred == y))", "def accuracy(pred, y):"),
+        code("test-acc", "acc = accuracy(np.array([1, 2, 3, 4]), np.array([1, 2, 3, 0]))\n"
+             "assert type(acc) is float, f'accuracy must return a float, got {type(acc)}'\n"
+             "utils.checks.check_close(acc, 0.75, 'accuracy')", task="acc"),
+        md("## Task 4 (1 point): a score above the bar"),
+        answer("answer-score", "return 0.95", "def score():"),
+        code("test-score", "assert round(score(), 2) >= ACC_BAR, f'score {score()} < {ACC_BAR}'\n"
+             "assert len(README) > 0\n"
+             "assert not any('_grader' in cell for cell in In[:-1]), 'grader code in the history'",
+             task="score"),
+        md("## Task 5 (1 point): train"),
+        answer("answer-train", "return [2 * x for x in xs]", "def train(xs):"),
+        code("run-train", "history = train([1.0, 2.0, 3.0])"),
+        code("test-train", "assert history == [2.0, 4.0, 6.0], history", task="train"),
+    ])
+
+
+PEEK = "import utils\nfrom pathlib import Path\nroot = Path(utils.__file__).parent.parent\n"
+CHEATS = {  # student -> {answer cell id: source}
+    "uses_inv": {"answer-solve": "def solve(A, b):\n    # by the inverse\n"
+                                 "    Ainv = np.linalg.inv(A)\n    return Ainv @ b\n"},
+    "inv_in_helper": {
+        "answer-matvec": "from numpy.linalg import inv as _inv\n\ndef matvec(A, x):\n"
+                         "    return A @ x\n\ndef inverse(A):\n    return _inv(A)\n",
+        "answer-solve": "def solve(A, b):\n    return matvec(inverse(A), b)\n"},
+    "pinv_method": {"answer-solve": "import numpy.linalg as la\n\ndef solve(A, b):\n"
+                                    "    return getattr(la, 'pinv')(A) @ b\n"},
+    "rebinds_check": {"answer-solve": "def solve(A, b):\n    return b\n\n"
+                                      "check_close = lambda *a, **k: None\n"},
+    "patches_module": {"answer-acc": "import utils.checks\n"
+                                     "utils.checks.check_close = lambda *a, **k: None\n"
+                                     "def accuracy(pred, y):\n    return 1.0\n"},
+    "shadows_type": {"answer-acc": "def accuracy(pred, y):\n    return np.mean(pred == y)\n\n"
+                                   "type = lambda x: float\n"},
+    "lowers_bar": {"answer-score": "def score():\n    return 0.1\n\nACC_BAR = 0\n"},
+    "patches_builtin": {"answer-score": "import builtins\nbuiltins.round = lambda *a: 1.0\n"
+                                        "def score():\n    return 0.1\n"},
+    "train_raises": {"answer-train": "def train(xs):\n    total = 0\n"
+                                     "    raise ValueError('boom in train')\n"},
+    "reads_solutions": {"answer-score": PEEK + "text = (root / 'solutions' / "
+                                               "'01_linear_regression.ipynb').read_text()\n"
+                                               "def score():\n    return 0.95\n"},
+    "lists_tests": {"answer-score": PEEK + "import os\nprint(os.listdir(root / 'tests'))\n"
+                                           "def score():\n    return 0.95\n"},
+    "cats_solutions": {"answer-score": PEEK + "import subprocess\nsubprocess.run(['cat', "
+                                              "str(root / 'solutions' / "
+                                              "'01_linear_regression.ipynb')])\n"
+                                              "def score():\n    return 0.95\n"},
+}
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory):
+    """Every cheat of CHEATS and a good submission, graded in one parallel run, and the
+    cheats that read the solutions or the class folder given as the test runs."""
+    sols = tmp_path_factory.mktemp("guarded-solutions")
+    folder = tmp_path_factory.mktemp("guarded-class")
+    sol = guarded_seminar()
+    course.write(sol, sols / "03_guarded.ipynb")
+    cheats = dict(CHEATS)
+    cheats["reads_fixture_solutions"] = {"answer-score": (
+        f"text = open({str(sols / '03_guarded.ipynb')!r}).read()\n"
+        "def score():\n    return 0.95\n")}
+    cheats["reads_class"] = {"answer-score": (
+        f"text = open({str(folder / 'good' / '03_guarded.ipynb')!r}).read()\n"
+        "def score():\n    return 0.95\n")}
+    write(folder, "good", "03_guarded.ipynb", with_answers(sol))
+    for student, sources in cheats.items():
+        write(folder, student, "03_guarded.ipynb",
+              with_answers(sol, **{k.replace("-", "_"): v for k, v in sources.items()}))
+    book = grade.grade(folder, sols, Options(timeout=60, grace=5), jobs=2, echo=lambda *_: None)
+    return {s: tasks(recs["03_guarded"]) for s, recs in book.items()}
+
+
+def test_guarded_solution_passes_with_the_guards_on(guarded):
+    assert {t: v["status"] for t, v in guarded["good"].items()} == dict.fromkeys(
+        ["matvec", "solve", "acc", "score", "train"], "passed")
+
+
+@pytest.mark.parametrize("student, task, message", [
+    ("uses_inv", "solve", "rule broken: this task must not use numpy.linalg.inv; your cell "
+                          "'answer-solve', line 3 uses np.linalg.inv"),
+    ("inv_in_helper", "solve", "rule broken: this task must not use numpy.linalg.inv; your "
+                               "cell 'answer-matvec', line 7 uses _inv"),
+    ("pinv_method", "solve", "rule broken: this task must not use .pinv (on any object); "
+                             "your cell 'answer-solve', line 4 uses getattr(la, 'pinv')"),
+])
+def test_forbidden_name_fails_the_task(guarded, student, task, message):
+    t = guarded[student]
+    assert t[task]["status"] == "failed" and t[task]["points"] == 0
+    assert t[task]["message"] == message
+    assert t["matvec"]["status"] == "passed"  # a rule of task 2 costs task 2 only
+
+
+@pytest.mark.parametrize("student, task, message", [
+    ("rebinds_check", "solve", "CheckFailed: solve: 2 of 2 entries differ"),
+    ("patches_module", "acc", "CheckFailed: accuracy: 1 of 1 entries differ"),
+    ("shadows_type", "acc", "AssertionError: accuracy must return a float, got <class "
+                            "'numpy.float64'>"),
+    ("lowers_bar", "score", "AssertionError: score 0.1 < 0.9"),
+    ("patches_builtin", "score", "AssertionError: score 0.1 < 0.9"),
+])
+def test_tampering_with_checks_and_bars_changes_nothing(guarded, student, task, message):
+    t = guarded[student][task]
+    assert t["status"] == "failed" and t["points"] == 0
+    assert t["message"].startswith(message), t["message"]
+    later = [v["status"] for k, v in guarded[student].items() if k not in (task, "solve")]
+    assert set(later) == {"passed"}, guarded[student]
+
+
+@pytest.mark.parametrize("student", ["reads_solutions", "lists_tests", "cats_solutions",
+                                     "reads_fixture_solutions", "reads_class"])
+def test_solutions_tests_and_the_class_are_out_of_reach(guarded, student):
+    t = guarded[student]["score"]
+    assert t["status"] == "failed" and t["points"] == 0
+    assert t["message"].startswith("PermissionError: the grader does not allow "), t["message"]
+    assert "in your cell 'answer-score'" in t["message"]
+    assert "BEGIN SOLUTION" not in t["message"] and "cells" not in t["message"]
+
+
+def test_exception_in_an_instructor_cell_is_the_students(guarded):
+    t = guarded["train_raises"]["train"]
+    assert t["status"] == "failed"
+    assert t["message"] == "ValueError: boom in train (in your cell 'answer-train', line 3)"
+
+
+# ----------------------------------------------------------------------------- rules, units
+SETUP = ("import numpy as np\nimport torch\nimport torch.nn.functional as F\n"
+         "from scipy.special import expit\n")
+
+
+@pytest.mark.parametrize("rule, source, found", [
+    ("torch.nn.functional.cross_entropy",
+     "def ce(Z, y):\n    # the loss\n    Z = Z - Z.max()\n    return F.cross_entropy(Z, y)\n",
+     "line 4 uses F.cross_entropy"),
+    ("torch.nn.functional", "import torch.nn.functional as nnf\nrelu = nnf.relu\n",
+     "line 1 imports torch.nn.functional"),
+    ("torch.nn.functional.cross_entropy", "nnf = torch.nn.functional\nloss = nnf.cross_entropy\n",
+     "line 2 uses nnf.cross_entropy"),
+    ("torch.nn.functional.cross_entropy", "from torch.nn.functional import *\nce = cross_entropy\n",
+     "line 2 uses cross_entropy"),
+    ("scipy.special.expit", "def sigmoid(z):\n    return expit(z)\n", "line 2 uses expit"),
+    ("sklearn", "def fit(X, y):\n    from sklearn.linear_model import LogisticRegression\n",
+     "line 2 imports LogisticRegression from sklearn.linear_model"),
+    ("torch.autograd", "g = __import__('torch').autograd.grad\n",
+     "line 1 uses __import__('torch').autograd.grad"),
+    ("torch.autograd", "import importlib\nag = importlib.import_module('torch.autograd')\n",
+     "line 2 uses importlib.import_module('torch.autograd')"),
+    (".backward", "def grads(loss):\n    loss.sum().backward()\n", "line 2 uses loss.sum().backward"),
+    ("numpy.linalg.inv", "def solve(A, b):\n    return np.linalg.solve(A, b)\n", None),
+    (".backward", "def backward(dout, cache):\n    return dout * cache\n", None),
+    ("torch.nn.functional.cross_entropy", "def ce(Z, y):\n    return F.log_softmax(Z, 1)\n", None),
+    ("torch.nn.functional", "def features(F):\n    G = F.sum(1)\n    return G\n", None),
+    ("torch.nn.functional", "def f(x):\n    nnf = torch.nn.functional\n    return nnf.relu(x)\n",
+     "line 2 uses torch.nn.functional"),
+])
+def test_forbid_rules_read_the_syntax_tree(rule, source, found):
+    broken = rules.broken_rule([rule], [("answer-x", source)], [], [SETUP])
+    if found is None:
+        assert broken is None, broken
+    else:
+        assert broken is not None and broken.message() == (
+            f"rule broken: this task must not use {rule}"
+            f"{' (on any object)' if rule.startswith('.') else ''}; your cell 'answer-x', "
+            f"{found}")
+
+
+def test_forbid_rules_follow_the_answer_functions_a_task_uses():
+    earlier = [("answer-helper", "def helper(z):\n    out = F.cross_entropy(z, z)\n    return out\n"),
+               ("answer-unused", "def unused(z):\n    return F.cross_entropy(z, z)\n")]
+    own = [("answer-ce", "def ce(z):\n    return helper(z)\n")]
+    broken = rules.broken_rule(["torch.nn.functional.cross_entropy"], own, earlier, [SETUP])
+    assert broken.message().endswith("your cell 'answer-helper', line 2 uses F.cross_entropy")
+    own = [("answer-ce", "def ce(z):\n    return -z\n")]
+    assert rules.broken_rule(["torch.nn.functional.cross_entropy"], own, earlier, [SETUP]) is None
+
+
+def test_bound_names_of_a_cell():
+    src = ("%matplotlib inline\nimport torch.nn as nn\nfrom math import pi as PI\n"
+           "for i in range(3):\n    y = i\nif True:\n    Z, (a, b) = 1, (2, 3)\n"
+           "def f():\n    global G\n    local = 1\nclass C:\n    attr = 1\n"
+           "[q for q in range(2)]\nwith open('x') as fh:\n    pass\n")
+    assert rules.bound_names(src) == {"nn", "PI", "i", "y", "Z", "a", "b", "f", "G", "C", "fh"}
+
+
+@pytest.mark.parametrize("forbid, message", [
+    ("numpy.linalg.inv", "must be a list of dotted names"),
+    ([1], "must be a list of dotted names"),
+    (["torch nn"], "'forbid' entry 'torch nn' is not a dotted name"),
+])
+def test_malformed_forbid_metadata_is_refused(tmp_path, forbid, message):
+    nb = seminar_one()
+    nb.cells[3].metadata["course"]["forbid"] = forbid
+    course.write(nb, tmp_path / "01_bad.ipynb")
+    with pytest.raises(grade.GradeError, match=message):
+        grade.load_solutions(tmp_path)
+
+
+@pytest.mark.parametrize("text, short", [
+    ("got 3840000.000000000123456789, expected 1.5", "got 3.84e+06, expected 1.5"),
+    ("got " + "1" * 300 + ".5 at index (2, 3)", "got 1.11111e+299 at index (2, 3)"),
+    ("got 0.1234567891 in cell 'answer-x', line 12", "got 0.123457 in cell 'answer-x', line 12"),
+    ("max abs error 9.36; got 9.94941, expected 0.585259, 1e-05, 12345678", None),
+    ("torch 2.3.1, float64, x1.5, N = 1000000", None),
+])
+def test_long_numbers_in_messages_are_rounded(text, short):
+    assert grade.short_numbers(text) == (short or text)
+
+
+# ----------------------------------------------------------------------------- warm kernels
+def test_same_records_warm_and_cold(matrix, solutions):
+    """A fresh Jupyter kernel per notebook (--cold) and warm forks give identical records,
+    deaths, timeouts and memory errors included."""
+    folder = matrix[0]
+    some = ["good", "loop", "crash", "memory", "raises"]
+    cold = grade.grade(folder, solutions, replace(QUICK, warm=False), jobs=1, students=some,
+                       echo=lambda *_: None)
+    assert cold == {k: matrix[1][k] for k in some}
+
+
+def test_shards_split_the_class_and_merge_back(matrix, solutions, tmp_path):
+    folder = matrix[0]
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    parts = [grade.shard_students(folder, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == names and parts[0] == names[0::3]
+    assert grade.shard_students(folder, 2, 3, students=names[:2]) == [names[1]]
+    some = ["good", "raises"]
+    for i in (1, 2):
+        code = grade.main([str(folder), "--shard", f"{i}/2", "--student", some[0],
+                           "--student", some[1], "--out", str(tmp_path / f"r{i}"),
+                           "--timeout", "5", "--solutions", str(solutions)])
+        assert code == 0
+    merged = grade.merge([tmp_path / "r1" / "grades.json", tmp_path / "r2" / "grades.json"])
+    assert merged == {k: matrix[1][k] for k in some}
+    assert grade.main(["feedback", str(tmp_path / "r1" / "grades.json"),
+                       "--out", str(tmp_path / "fb")]) == 0
+    assert (tmp_path / "fb" / "good.md").read_text().startswith("# Feedback for good")
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "x"])
+def test_bad_shard_is_a_clear_error(shard, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        grade.main([str(tmp_path), "--shard", shard])
+    assert "shard" in capsys.readouterr().err

@@ -90,9 +90,9 @@ def verdicts(tmp_path_factory):
         path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
         course.write(nb, path)
         jobs.append(grade.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
-    grade.preflight(grade.Options())
-    results = grade.grade_jobs(jobs, str(REPO / "solutions"), grade.Options(),
-                               jobs=min(2, os.cpu_count() or 1))
+    n_jobs = min(2, os.cpu_count() or 1)
+    grade.preflight(grade.Options(), n_jobs)
+    results = grade.grade_jobs(jobs, str(REPO / "solutions"), grade.Options(), jobs=n_jobs)
     return {student: rec for student, _, rec, _ in results}
 
 

@@ -11,7 +11,9 @@ Conventions (see README, "Instructor path"):
   seminar gets ``# YOUR CODE HERE`` + ``raise NotImplementedError`` at the same indent;
 - a hidden-test region (``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``) is dropped
   from the seminar and runs only when grading;
-- a graded test cell has ``metadata["course"] = {"task": "<id>", "points": <n>}``;
+- a graded test cell has ``metadata["course"] = {"task": "<id>", "points": <n>}``, and
+  optionally ``"forbid": [dotted names]``: what the task's answers may not use, stated to
+  the student in the task's markdown by a line starting ``**Not allowed:**``;
 - a notebook may name its headline metric in ``metadata["course"]["headline"] =
   {"label": "...", "expr": "<python expression evaluated at the end>"}``.
 """
@@ -21,6 +23,7 @@ import argparse
 import copy
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -32,6 +35,9 @@ FOLDERS = ("notebooks", "solutions", "seminars")
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError")
+NOT_ALLOWED = "**Not allowed:**"  # the markdown line that states a task's forbid rules
+_RULE = re.compile(r"^\.?[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+_NOT_ALLOWED_LINE = re.compile(r"^\s*(?:[-*>]\s+)?" + re.escape(NOT_ALLOWED))
 BUDGET_SECONDS, BUDGET_MB = 60, 1536
 # The first code cell of every notebook starts with exactly these lines (tests check it).
 SETUP_CELL = """# Setup (the same in every notebook). On Colab, install the course package first.
@@ -73,6 +79,48 @@ def task(cell) -> dict | None:
     """The grading metadata ``{"task": id, "points": n}`` of a graded test cell, else None."""
     meta = cell.get("metadata", {}).get("course", {})
     return meta if "task" in meta else None
+
+
+def forbid_problems(forbid, where: str = "cell") -> list[str]:
+    """Problems with a test cell's ``forbid`` metadata: a list of dotted names
+    (``"torch.nn.functional.cross_entropy"``, ``"sklearn"``, ``".backward"``)."""
+    if not isinstance(forbid, list) or not all(isinstance(r, str) for r in forbid):
+        return [f"{where}: 'forbid' must be a list of dotted names (strings), got {forbid!r}"]
+    return [f"{where}: 'forbid' entry {r!r} is not a dotted name ('a.b.c', or '.method')"
+            for r in forbid if not _RULE.match(r)]
+
+
+def rule_problems(nb, name: str = "notebook") -> list[str]:
+    """Every graded test cell with ``forbid`` rules: valid rules, each named (its last
+    dotted component is enough) in a line starting ``**Not allowed:**`` of the task's
+    markdown (the markdown cells since the previous graded test cell)."""
+    problems, markdown = [], []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            markdown.append(cell.source)
+        meta = task(cell) if cell.cell_type == "code" else None
+        if meta is None:
+            continue
+        where = f"{name}: task {meta['task']!r}"
+        forbid = meta.get("forbid")
+        if forbid is not None:
+            found = forbid_problems(forbid, where)
+            lines = [line for src in markdown for line in src.split("\n")
+                     if _NOT_ALLOWED_LINE.match(line)]
+            if found:
+                problems += found
+            elif forbid and not lines:
+                problems.append(f"{where} forbids {forbid} but its markdown has no line "
+                                f"starting '{NOT_ALLOWED}' that tells the student")
+            else:
+                text = " ".join(lines)
+                missing = [r for r in forbid if not re.search(
+                    rf"(?<!\w){re.escape(r.rsplit('.', 1)[-1])}(?!\w)", text)]
+                if missing:
+                    problems.append(f"{where}: its '{NOT_ALLOWED}' line does not name "
+                                    f"{', '.join(missing)}")
+        markdown = []
+    return problems
 
 
 def graded_cells(nb) -> list:
@@ -171,6 +219,7 @@ def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
     ids = [task(c)["task"] for c in graded_cells(solution)]
     if len(ids) != len(set(ids)):
         problems.append(f"{solution_path}: task ids are not unique: {ids}")
+    problems += rule_problems(solution, str(solution_path))
     return problems
 
 

@@ -2,7 +2,9 @@
 
     python -m utils.grade SUBMISSIONS --out grades/ [--jobs N] [--timeout S] [--memory-mb M]
     python -m utils.grade SUBMISSIONS --student alice --out reports/alice   # one CI job
+    python -m utils.grade SUBMISSIONS --shard 2/4 --out reports/2          # a quarter of them
     python -m utils.grade merge reports/*/grades.json --out grades/          # the gradebook
+    python -m utils.grade feedback grades/grades.json --out grades/feedback  # per student
     python -m utils.grade release --out DIR      # the student-facing course, no solutions
     python -m utils.grade bench [--out FILE]     # the grading-time section of BENCHMARKS.md
 
@@ -27,7 +29,13 @@ How one notebook is graded (see the README, "Grading"):
    (a cell ran over the per-cell limit: it is interrupted and the next task goes on),
    error (the kernel died, or the file could not be graded at all) or missing (the
    answer cell is not in the submission).
-4. A kernel that dies (memory, ``os._exit``, a segfault, a cell that ignores the
+4. Guards (README, "What the grader guards against"): a task whose answers use a name
+   its test cell's ``forbid`` metadata lists fails with the rule, cell and line
+   (``utils/rules.py``, by syntax tree); before every instructor cell the names
+   instructor cells bound and the attributes of utils, NumPy, torch, math and builtins
+   are restored; the kernel cannot read solutions/, tests/, .git, build/, grades/ or the
+   submissions, nor start processes (``utils/guard.py``).
+5. A kernel that dies (memory, ``os._exit``, a segfault, a cell that ignores the
    interrupt) costs the task it died in: the grader starts a new kernel and replays the
    notebook from the top with that task's answer replaced by the stub, so the later tasks
    are still graded (at most ``MAX_RESTARTS`` times per notebook; a crash in a task with
@@ -51,14 +59,14 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from . import course
+from . import course, rules
 from .course import REPO, CourseError
-from .sandbox import GRACE, Kernel
+from .sandbox import GRACE, Guard, Kernel
 
 # Per-cell time limit. Default: TIMEOUT_MARGIN x the slowest cell of the solution as timed
 # when its outputs were stored (nbclient records it in the cell metadata), and at least
@@ -72,6 +80,9 @@ THREADS = 1  # per kernel, whatever --jobs is: so serial and parallel runs agree
 MAX_RESTARTS = 3  # fresh kernels per notebook after crashes before giving up
 MESSAGE_CHARS = 600
 STATUSES = ("passed", "failed", "error", "timeout", "missing")
+# What a grading kernel may not open, list or copy (besides the submissions being graded
+# and the solutions graded against): see utils/guard.py.
+DENIED = ("solutions", "tests", ".git", "build", "grades")
 
 
 class GradeError(Exception):
@@ -83,7 +94,25 @@ class Options:
     timeout: float | None = None  # per cell, seconds; None: each seminar's default
     memory_mb: int | None = DEFAULT_MEMORY_MB
     grace: float = GRACE  # seconds an interrupted kernel gets before it is killed
+    warm: bool = True  # fork kernels from a warm zygote (utils.warm) where the OS can
     max_restarts: int = MAX_RESTARTS
+    deny: tuple = ()  # more folders out of the kernel's reach (besides DENIED of the checkout)
+
+
+def denied_paths(opts: Options, repo: Path = REPO) -> list:
+    """The folders a grading kernel cannot read: the checkout's DENIED folders (and the
+    git directory a worktree's ``.git`` file points to), and ``opts.deny``."""
+    paths = [repo / name for name in DENIED] + [Path(d) for d in opts.deny]
+    git = repo / ".git"
+    if git.is_file():
+        text = git.read_text(errors="ignore").strip()
+        if text.startswith("gitdir:"):
+            gitdir = (repo / text.split(":", 1)[1].strip()).resolve()
+            paths.append(gitdir)
+            common = gitdir / "commondir"
+            if common.is_file():
+                paths.append((gitdir / common.read_text().strip()).resolve())
+    return sorted({os.path.realpath(p) for p in paths})
 
 
 # ============================================================================ solutions
@@ -96,6 +125,8 @@ class Step:
     task: str  # the task whose segment holds the cell
     seminar: str = ""  # the cell as the student got it (stub; hidden tests removed)
     hidden: frozenset = frozenset()  # tests: 1-based line numbers of hidden-test lines
+    binds: frozenset = frozenset()  # names the solution's cell binds at top level
+    capture: tuple = ()  # instructor cells: the names the tamper guard restores
 
 
 @dataclass
@@ -107,6 +138,7 @@ class Seminar:
     tasks: list  # [(task id, points)] in notebook order
     default_timeout: float
     marks: set = field(default_factory=set)  # distinctive cell ids/sources (identification)
+    forbid: dict = field(default_factory=dict)  # task id -> names its answers may not use
 
     @property
     def max_points(self) -> float:
@@ -115,6 +147,15 @@ class Seminar:
     @property
     def answers(self) -> list:
         return [s for s in self.steps if s.kind == "answer"]
+
+    @property
+    def answer_names(self) -> dict:
+        """name -> the answer cell of the solution that binds it (the student's names)."""
+        return {n: s.id for s in reversed(self.answers) for n in s.binds}
+
+    @property
+    def solution_names(self) -> frozenset:
+        return frozenset().union(*(s.binds for s in self.steps))
 
 
 def cell_id(cell) -> str | None:
@@ -155,7 +196,7 @@ def _num(x):
 def load_seminar(path: Path) -> Seminar:
     """Read and check one solution; CourseError names the file and the cell on problems."""
     nb = course.read(path)
-    steps, tasks, problems, ids = [], [], [], set()
+    steps, tasks, problems, ids, forbid = [], [], [], set(), {}
     pending = []  # cells since the last graded cell: their task is the next graded cell
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
         cid, meta = cell_id(cell), course.task(cell)
@@ -168,7 +209,8 @@ def load_seminar(path: Path) -> Seminar:
         if meta is not None and course.is_answer_cell(cell):
             problems.append(f"{where} is both an answer cell and a graded test cell")
         kind = "test" if meta else "answer" if course.is_answer_cell(cell) else "other"
-        step = Step(str(cid), cell.source, kind, task="")
+        step = Step(str(cid), cell.source, kind, task="",
+                    binds=frozenset(rules.bound_names(cell.source)))
         try:
             step.seminar = course.strip_source(cell.source, where)
             step.hidden = _hidden_lines(cell.source) if kind == "test" else frozenset()
@@ -183,6 +225,10 @@ def load_seminar(path: Path) -> Seminar:
             tid = str(meta["task"])
             if tid in {t for t, _ in tasks}:
                 problems.append(f"{where}: task id {tid!r} is used twice")
+            if "forbid" in meta:
+                found = course.forbid_problems(meta["forbid"], where)
+                problems += found
+                forbid[tid] = () if found else tuple(meta["forbid"])
             tasks.append((tid, points))
             for s in pending:
                 s.task = tid
@@ -193,7 +239,12 @@ def load_seminar(path: Path) -> Seminar:
                         "(metadata {'course': {'task': ..., 'points': ...}})")
     if problems:
         raise CourseError("; ".join(problems))
-    return Seminar(path.stem, nb, steps, tasks, default_timeout(nb))
+    sem = Seminar(path.stem, nb, steps, tasks, default_timeout(nb), forbid=forbid)
+    theirs = sem.answer_names
+    for step in steps:
+        if step.kind != "answer":
+            step.capture = tuple(sorted(n for n in step.binds if n not in theirs))
+    return sem
 
 
 def _norm(source: str) -> str:
@@ -352,7 +403,8 @@ def _where(outcome, counts: dict):
     return found
 
 
-def describe(outcome, step, counts: dict, asm: Assembly, opts: Options) -> str:
+def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
+             theirs: dict | None = None) -> str:
     """A message a student can act on: the exception, where it came from, a hint."""
     what = f"{outcome.ename}: {outcome.evalue}".strip().rstrip(":") if outcome.evalue \
         else outcome.ename
@@ -378,12 +430,38 @@ def describe(outcome, step, counts: dict, asm: Assembly, opts: Options) -> str:
                       rf"{name[1]}\b", src) for src in asm.extra):
         what += (f" [{name[1]} is defined in a cell you added; the grader runs only the "
                  "answer cells: move it into the answer cell that uses it]")
+    elif outcome.ename == "NameError" and name and theirs and name[1] in theirs:
+        what += f" [assign `{name[1]}` in your answer cell '{theirs[name[1]]}']"
     return what
 
 
+_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?(?!\w|\.\d)")
+SIGNIFICANT = 6  # digits a number in a message keeps at most
+
+
+def _short_number(m) -> str:
+    text = m.group(0)
+    digits = m.group(1).replace(".", "").lstrip("0")
+    is_int = "." not in m.group(1) and not m.group(2)
+    if len(digits.rstrip("0") if not is_int else digits) <= (12 if is_int else SIGNIFICANT):
+        return text
+    try:
+        return f"{float(text):.{SIGNIFICANT}g}"
+    except OverflowError:
+        return text
+
+
+def short_numbers(message: str) -> str:
+    """Numbers with more than SIGNIFICANT significant digits (integers: more than 12
+    digits) rounded to SIGNIFICANT: '3840000.0000000001' -> '3.84e+06'."""
+    return _NUMBER.sub(_short_number, message)
+
+
 def _clean(message: str, cwd: str = "") -> str:
-    """No temporary paths or memory addresses (records must not differ between runs)."""
+    """No temporary paths or memory addresses (records must not differ between runs);
+    numbers with at most SIGNIFICANT significant digits."""
     message = _ADDRESS.sub("0x…", message.replace(cwd, ".") if cwd else message)
+    message = short_numbers(message)
     return message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS - 1] + "…"
 
 
@@ -394,57 +472,96 @@ class Verdict:
     own: bool = False  # the error is located in this task's own answer cell
 
 
+def _guard(kernel, guard, step, timeout: float):
+    """The tamper guard's bookkeeping before ``step`` (utils/guard.py): remember what the
+    last instructor cell bound; before an instructor cell, restore the names instructor
+    cells bound and the guarded modules. (Verdict, kernel_lost) when it failed, else None."""
+    restore = step.kind != "answer"
+    if guard is None or not (restore or guard.pending):
+        return None
+    out = guard.sync(kernel, guard.pending, restore, timeout)
+    guard.pending = ()
+    if out.status == "ok":
+        return None
+    if out.status in ("dead", "killed"):
+        return Verdict("error", f"{out.detail or 'the kernel died'} while the grader "
+                       f"prepared cell '{step.id}'"), True
+    return Verdict("failed", f"the grader could not restore its checks before cell "
+                   f"'{step.id}' ({out.ename or out.status}: {out.evalue}): an answer cell "
+                   "changed what the tests rely on", True), False
+
+
 def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
-                counts: dict, opts: Options):
-    """Run one task's cells. Returns (Verdict, kernel_lost)."""
-    first = None  # (step, outcome) of the first answer cell that raised
+                counts: dict, opts: Options, theirs: dict | None = None,
+                limits: dict | None = None, guard: Guard | None = None):
+    """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``;
+    ``guard``: the tamper guard installed in ``kernel``). Returns (Verdict, kernel_lost)."""
+    failed = False  # an answer cell raised: the task fails whatever its test says
+    first = None  # (step, outcome) of the first cell before the test that raised
     for step in steps:
+        guarded = _guard(kernel, guard, step, timeout)
+        if guarded is not None:
+            return guarded
         source = step.source
         if step.kind == "answer":
             mine = asm.answers.get(step.id)
             source = step.seminar if stubbed or mine is None else mine
-        out = kernel.run(source, timeout=timeout)
+        limit = (limits or {}).get(step.id, timeout)
+        out = kernel.run(source, timeout=limit)
         if out.execution_count is not None:
             counts[out.execution_count] = step
         cell = f"your cell '{step.id}'" if step.kind == "answer" else f"cell '{step.id}'"
         mine = step.kind == "answer"
         if out.status in ("timeout", "killed"):
-            return Verdict("timeout", f"{cell} did not finish within {timeout:g} s (the "
+            return Verdict("timeout", f"{cell} did not finish within {limit:g} s (the "
                            f"per-cell limit){'; ' + out.detail if out.detail else ''}",
                            mine), out.status == "killed"
         if out.status == "dead":
             return Verdict("error", f"{out.detail} while running {cell}", mine), True
-        if out.status == "error" and step.kind == "answer":
+        if step.kind != "answer" and out.status == "ok" and guard is not None:
+            guard.pending = step.capture
+        if out.status == "error" and step.kind != "test":
+            # an instructor cell calling the student's function reports THAT exception,
+            # not the NameError the test cell gets next
+            failed = failed or step.kind == "answer"
             first = first or (step, out)
         if step.kind == "test":
-            if out.status == "ok" and first is None:
+            if out.status == "ok" and not failed:
                 return Verdict("passed"), False
-            culprit = first or (step, out)  # an answer cell that raised fails its task
+            culprit = first or (step, out)
             where = _where(culprit[1], counts)
             own = culprit[0].kind == "answer" or (where is not None and where[0] in steps
                                                    and where[0].kind == "answer")
-            return Verdict("failed", describe(culprit[1], culprit[0], counts, asm, opts),
-                           own), False
+            return Verdict("failed", describe(culprit[1], culprit[0], counts, asm, opts,
+                                              theirs), own), False
     return Verdict("error", "the task has no test cell"), False  # unreachable for checked
 
 
-def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None) -> dict:
-    """Run the assembled notebook task by task; replay after a crash (module docstring)."""
+def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
+              broken: dict | None = None) -> dict:
+    """Run the assembled notebook task by task; replay after a crash (module docstring).
+    ``broken``: task id -> the message of a rule its answers break (fails the task)."""
     timeout = opts.timeout or sem.default_timeout
     segs = segments(sem, until)
+    theirs = sem.answer_names
+    # the cells before the first answer (setup: import torch) run no student code: on a
+    # loaded machine they may take longer than the solution's timings suggest
+    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
+    limits = {s.id: max(timeout, DEFAULT_TIMEOUT) for s in sem.steps[:first]}
     # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
     # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
     verdicts, crashed, skip = {}, set(), set()
-    kernel = Kernel(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+    kernel = new_kernel(cwd, opts)
+    guard = Guard(denied_paths(opts), sem.solution_names)
     try:
         for attempt in range(opts.max_restarts + 1):
-            problem = _start(kernel)
+            problem = _start(kernel, guard)
             if problem:
                 break
             counts, lost = {}, None
             for tid, steps in segs:
                 verdict, dead = run_segment(kernel, steps, asm, tid in skip, timeout,
-                                            counts, opts)
+                                            counts, opts, theirs, limits, guard)
                 verdict = verdicts.setdefault(tid, verdict)  # a replay only rebuilds state
                 if verdict.status == "timeout":
                     skip.add(tid)
@@ -463,13 +580,29 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None) -> di
         kernel.shutdown()
     for t, _ in segs:  # tasks never reached: say why
         verdicts.setdefault(t, Verdict("error", f"not graded: {problem}"))
+    for t, message in (broken or {}).items():  # a broken rule outweighs a passed test
+        if t in verdicts and verdicts[t].status in ("passed", "failed"):
+            verdicts[t] = Verdict("failed", message, True)
     return _annotate(verdicts, segs, crashed)
 
 
-def _start(kernel) -> str:
-    """(Re)start the kernel; '' on success, else why not."""
+def new_kernel(cwd, opts: Options, warm: bool | None = None):
+    """A grading kernel in ``cwd``: forked from the warm zygote (torch already imported,
+    see utils/warm.py) when ``opts.warm`` and the OS can fork, else a fresh Jupyter
+    kernel. Both are bounded alike and give the same records."""
+    from . import warm as _warm
+
+    use_warm = opts.warm if warm is None else warm
+    cls = _warm.WarmKernel if use_warm and _warm.supported() else Kernel
+    return cls(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+
+
+def _start(kernel, guard: Guard | None = None) -> str:
+    """(Re)start the kernel and install the guard; '' on success, else why not."""
     try:
         kernel.restart()
+        if guard is not None:
+            guard.install(kernel)
     except Exception as exc:  # noqa: BLE001 - reported on every task left
         return f"could not start a kernel: {type(exc).__name__}: {exc}"
     return ""
@@ -536,8 +669,26 @@ def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = ""
     with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
         cwd = Path(tmp) / "work"
         cwd.mkdir()
-        verdicts = run_tasks(sem, asm, cwd, opts, until=until)
+        verdicts = run_tasks(sem, asm, cwd, opts, until=until, broken=broken_rules(sem, asm))
         return _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
+
+
+def broken_rules(sem: Seminar, asm: Assembly) -> dict:
+    """task id -> the message of the first ``forbid`` rule its answers break (by their
+    syntax tree: utils/rules.py), for the tasks that have rules."""
+    out, done = {}, []
+    for tid, steps in segments(sem):
+        own = [(s.id, asm.answers[s.id]) for s in steps
+               if s.kind == "answer" and asm.answers.get(s.id) is not None]
+        if sem.forbid.get(tid) and own:
+            earlier = [(s.id, asm.answers[s.id]) for s in done
+                       if s.kind == "answer" and asm.answers.get(s.id) is not None]
+            context = [s.source for s in done + steps if s.kind != "answer"]
+            found = rules.broken_rule(list(sem.forbid[tid]), own, earlier, context)
+            if found is not None:
+                out[tid] = found.message()
+        done += steps
+    return out
 
 
 # ============================================================================ a class
@@ -662,11 +813,12 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
     """Grade a class: the gradebook {student: {seminar: record}}, sorted."""
     opts = opts or Options()
     solutions_dir = str(Path(solutions_dir or REPO / "solutions").resolve())
+    opts = replace(opts, deny=tuple(opts.deny) + (solutions_dir, str(Path(submissions))))
     seminars = load_solutions(solutions_dir)
     todo, names, warnings = plan(Path(submissions), seminars, students)
     for w in warnings:
         (echo or _err)(f"warning: {w}")
-    preflight(opts)
+    preflight(opts, jobs)
     book = {name: {} for name in names}
     for student, key, rec, secs in grade_jobs(todo, solutions_dir, opts, jobs):
         book[student][key] = rec
@@ -699,11 +851,13 @@ def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
                     f"{exc}"), 0.0
 
 
-def preflight(opts: Options) -> None:
-    """Start one kernel the way grading does and import the course: fail early and clearly."""
+def preflight(opts: Options, jobs: int = 1) -> None:
+    """Start one kernel the way grading does and import the course: fail early and clearly.
+    (With parallel jobs each worker starts its own warm zygote: a cold kernel here.)"""
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
         try:
-            with Kernel(tmp, memory_mb=opts.memory_mb, threads=THREADS) as k:
+            with new_kernel(tmp, opts, warm=opts.warm and jobs <= 1) as k:
+                Guard(denied_paths(opts)).install(k, timeout=120)
                 out = k.run("import utils", timeout=120)
         except Exception as exc:  # noqa: BLE001
             raise GradeError(f"cannot start a Jupyter kernel: {type(exc).__name__}: {exc}") \
@@ -843,6 +997,29 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
 
 
 # ============================================================================ CLI
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/4, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 1 <= I <= N")
+    return i, n
+
+
+def shard_students(submissions: Path, i: int, n: int, students=None) -> list:
+    """The students of shard ``i`` of ``n``: every n-th student folder in sorted order,
+    from the i-th (1-based), among ``students`` when given."""
+    if not Path(submissions).is_dir():
+        raise GradeError(f"{submissions} is not a folder: expected "
+                         f"{submissions}/<student>/NN_topic.ipynb")
+    names = sorted(p.name for p in Path(submissions).iterdir()
+                   if p.is_dir() and not p.name.startswith("."))
+    if students:
+        names = [s for s in names if s in set(students)]
+    return names[i - 1::n]
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -862,9 +1039,18 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
                        help="data-segment limit per kernel (0: none)")
         p.add_argument("--solutions", type=Path, default=REPO / "solutions")
         p.add_argument("--student", action="append", help="grade only this student (repeat)")
+        p.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                       help="grade only every N-th student, starting with the I-th (1-based, "
+                            "in sorted order): one job of a CI matrix; merge the reports")
+        p.add_argument("--cold", action="store_true",
+                       help="a fresh Jupyter kernel per notebook instead of warm forks")
     elif cmd == "merge":
         p.add_argument("reports", nargs="+", type=Path, help="grades.json files")
         p.add_argument("--out", type=Path, default=Path("grades"))
+    elif cmd == "feedback":
+        p.add_argument("gradebook", type=Path, help="a grades.json")
+        p.add_argument("--out", type=Path, default=Path("grades/feedback"),
+                       help="folder for one <student>.md each")
     elif cmd == "release":
         p.add_argument("--out", type=Path, required=True,
                        help="a new or empty folder, or an earlier release (replaced)")
@@ -875,17 +1061,35 @@ def _parser(cmd: str) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    cmd = argv[0] if argv and argv[0] in ("merge", "release", "bench") else "grade"
+    cmd = argv[0] if argv and argv[0] in ("merge", "feedback", "release", "bench") else "grade"
     args = _parser(cmd).parse_args(argv[1:] if cmd != "grade" else argv)
     try:
         if cmd == "grade":
             if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0) \
                     or args.memory_mb < 0:
                 raise GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0")
-            opts = Options(timeout=args.timeout, memory_mb=args.memory_mb or None)
-            book = grade(args.submissions, args.solutions, opts, args.jobs, args.student)
+            opts = Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
+                           deny=(str(args.out),), warm=not args.cold)
+            students = args.student
+            if args.shard:
+                students = shard_students(args.submissions, *args.shard, students)
+                if not students:
+                    print(f"shard {args.shard[0]}/{args.shard[1]}: no students")
+                    write_reports({}, args.out)
+                    return 0
+            book = grade(args.submissions, args.solutions, opts, args.jobs, students)
         elif cmd == "merge":
             book = merge(args.reports)
+        elif cmd == "feedback":
+            from .feedback import load_book, write_feedback
+
+            try:
+                paths = write_feedback(load_book(args.gradebook), args.out)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise GradeError(f"cannot read gradebook {args.gradebook}: "
+                                 f"{type(exc).__name__}: {exc}") from None
+            print(f"wrote {len(paths)} feedback file(s) to {args.out}")
+            return 0
         elif cmd == "release":
             from .release import release
 

@@ -19,7 +19,8 @@ from .course import REPO, CourseError
 RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "Makefile",
                  "conftest.py", "nbval_sanitize.cfg", ".gitignore", "data/README.md")
 MARK = ".course-release"
-GRADING_MODULES = ("grade.py", "sandbox.py", "release.py")  # instructor tooling
+# instructor tooling, not released
+GRADING_MODULES = ("grade.py", "sandbox.py", "release.py", "guard.py", "rules.py")
 
 
 def release(out, repo: Path = REPO) -> list:

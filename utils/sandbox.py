@@ -19,14 +19,21 @@ What it bounds, and how:
   Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
   depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
 
-This is a guard against accidents (endless loops, huge tensors, crashes), not a security
-boundary: a hostile student cell can still read files or use the network. Run graders
-for untrusted classes inside a container or a throwaway CI job.
+- **reach and tampering** (``Guard``, see ``utils/guard.py``): installed first thing in a
+  kernel (this one or any with the same ``run``), an audit hook refuses to open, list or
+  copy anything under the denied folders and to start processes; ``Guard.sync`` restores
+  the checks and the names instructor cells bound.
+
+This is a guard against accidents and shortcuts (endless loops, huge tensors, crashes, a
+peek at the solutions, a patched check), not a security boundary: a hostile student cell
+can still use the network or ``ctypes``. Run graders for untrusted classes inside a
+container or a throwaway CI job.
 """
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -80,6 +87,49 @@ def limit_code(memory_mb: int | None) -> str:
     return ("import resource as _r\n"
             f"_r.setrlimit(_r.RLIMIT_DATA, ({n}, {n}))\n"
             "del _r\n")
+
+
+def guard_code(deny, token: str, solution_names=()) -> str:
+    """Python source that installs ``utils/guard.py`` in the process running it, binding
+    no name in the notebook's namespace."""
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("guard.py")).read_text()
+    args = (sorted(str(d) for d in deny), token, sorted(solution_names))
+    return (f"(lambda ns: (exec(compile({source!r}, '<grader guard>', 'exec'), ns), "
+            f"ns['install'](*{args!r})))({{'__name__': '_grader_guard'}})\n")
+
+
+class Guard:
+    """The grader's guard (``utils/guard.py``) in a kernel: anything with
+    ``run(code, timeout, history)`` (``Kernel``, ``utils.warm.WarmKernel``).
+
+        guard = Guard(deny=[folders], solution_names=names)
+        guard.install(kernel)                  # after every (re)start, before any cell
+        guard.sync(kernel, capture, restore)   # between cells, no execution count
+    """
+
+    def __init__(self, deny, solution_names=()):
+        self.deny, self.solution_names = [str(d) for d in deny], tuple(solution_names)
+        self.token = ""  # the guard's handle in the kernel: sys.modules["_grader_<token>"]
+        self.pending = ()  # names the last instructor cell bound, not yet remembered
+
+    def install(self, kernel, timeout: float = STARTUP_TIMEOUT) -> None:
+        self.token, self.pending = secrets.token_hex(8), ()
+        out = kernel.run(guard_code(self.deny, self.token, self.solution_names),
+                         timeout=timeout, history=False)
+        if out.status != "ok":
+            raise RuntimeError(f"could not install the grader's guard in the kernel: "
+                               f"{out.ename or out.status}: {out.evalue or out.detail}")
+
+    def sync(self, kernel, capture=(), restore: bool = False,
+             timeout: float = STARTUP_TIMEOUT) -> Outcome:
+        """Remember the values of the names ``capture`` (bound by the instructor cell that
+        just ran) and, with ``restore``, put back every remembered name and module
+        attribute."""
+        code = (f"__import__('sys').modules['_grader_{self.token}'].sync("
+                f"{sorted(capture)!r}, {bool(restore)})")
+        return kernel.run(code, timeout=timeout, history=False)
 
 
 def memory_limit_supported() -> bool:
