@@ -19,11 +19,31 @@ def _close():
 def test_plot_history_draws_one_line_per_key():
     ax = plotting.plot_history({"train_loss": [3, 2, 1], "val_acc": [0.5, 0.7, 0.9]},
                                title="t")
-    assert [line.get_label() for line in ax.get_lines()] == ["train_loss", "val_acc"]
+    assert [line.get_label() for line in ax.get_lines()] == ["training loss",
+                                                             "validation accuracy"]
     assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
+    assert ax.get_ylabel() == "value"  # two metrics on one axes: a generic name
     ax = plotting.plot_history({"train_loss": [3, 2, 1], "val_acc": [0.5, 0.7, 0.9]},
                                keys=["val_acc"])
     assert len(ax.get_lines()) == 1
+    assert ax.get_ylabel() == "accuracy"
+    assert ax.get_legend().get_texts()[0].get_text() == "validation accuracy"
+
+
+def test_plot_history_labels_and_ylabel_can_be_given():
+    history = {"train_loss": [3, 2], "val_loss": [3.5, 2.5], "lr": [0.1, 0.05]}
+    ax = plotting.plot_history(history, keys=["train_loss", "val_loss"])
+    assert ax.get_ylabel() == "loss"
+    ax = plotting.plot_history(history, keys=["lr"], labels=["learning rate"], ylabel="lr")
+    assert ax.get_lines()[0].get_label() == "learning rate" and ax.get_ylabel() == "lr"
+    with pytest.raises(ValueError):
+        plotting.plot_history(history, keys=["train_loss", "val_loss"], labels=["one"])
+
+
+def test_history_label_reads_as_words():
+    assert plotting.history_label("test_acc") == "test accuracy"
+    assert plotting.history_label("val_loss") == "validation loss"
+    assert plotting.history_label("grad_norm") == "grad norm"
 
 
 def test_decision_boundary_for_labels_and_probabilities():
@@ -35,6 +55,11 @@ def test_decision_boundary_for_labels_and_probabilities():
     ax = plotting.plot_decision_boundary(lambda P: 1 / (1 + np.exp(-P.sum(1))), X, y,
                                          resolution=20)
     assert len(ax.collections) >= 3  # regions, the p = 0.5 contour, the scatter
+    assert len(ax.figure.axes) == 2 and ax.figure.axes[1].get_ylabel() == "p(class 1)"
+    _, ax = plt.subplots()
+    plotting.plot_decision_boundary(lambda P: 1 / (1 + np.exp(-P.sum(1))), X, y, ax=ax,
+                                    resolution=20, colorbar=False)
+    assert len(ax.figure.axes) == 1
 
 
 def test_show_images_accepts_tensors_with_channels():

@@ -14,16 +14,38 @@ def _axes(ax, figsize=(5, 4)):
     return ax
 
 
-def plot_history(history: dict, keys=None, ax=None, title: str | None = None, logy=False):
+_SPLITS = {"train": "training", "val": "validation", "test": "test"}
+_METRICS = {"loss": "loss", "acc": "accuracy", "err": "error"}
+
+
+def history_label(key: str) -> str:
+    """A readable name for a history key: ``train_loss`` -> "training loss",
+    ``val_acc`` -> "validation accuracy"; other keys with ``_`` read as words."""
+    split, _, metric = key.partition("_")
+    if split in _SPLITS and metric:
+        return f"{_SPLITS[split]} {_METRICS.get(metric, metric.replace('_', ' '))}"
+    return key.replace("_", " ")
+
+
+def plot_history(history: dict, keys=None, ax=None, title: str | None = None, logy=False,
+                 labels=None, ylabel: str | None = None):
     """Curves of a training history ``{"train_loss": [...], "val_acc": [...], ...}`` (what
-    ``utils.training.fit`` returns) against the epoch number. ``keys`` picks the curves."""
+    ``utils.training.fit`` returns) against the epoch number. ``keys`` picks the curves;
+    the legend reads "training loss", "validation accuracy" (or ``labels``, one per key),
+    and the y-axis is named after the metric ("loss", "accuracy") unless ``ylabel`` says
+    otherwise."""
     ax = _axes(ax)
-    keys = keys or [k for k in history if k != "epoch"]
-    for k in keys:
+    keys = list(keys or [k for k in history if k != "epoch"])
+    labels = list(labels) if labels is not None else [history_label(k) for k in keys]
+    for k, label in zip(keys, labels, strict=True):
         values = history[k]
         ax.plot(range(1, len(values) + 1), values, marker="o" if len(values) < 30 else None,
-                label=k)
+                label=label)
     ax.set_xlabel("epoch")
+    if ylabel is None:  # the metric the curves share, else a generic name
+        metrics = {k.partition("_")[2] or k for k in keys}
+        ylabel = _METRICS.get(metrics.pop(), "value") if len(metrics) == 1 else "value"
+    ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
     ax.legend()
@@ -34,9 +56,10 @@ def plot_history(history: dict, keys=None, ax=None, title: str | None = None, lo
 
 
 def plot_decision_boundary(predict, X, y, ax=None, title: str | None = None,
-                           resolution: int = 200, margin: float = 0.5):
+                           resolution: int = 200, margin: float = 0.5, colorbar: bool = True):
     """Colour the plane by ``predict`` (a function from [n, 2] NumPy points to [n] labels,
-    or to [n] probabilities of class 1) and scatter the data ``X`` [n, 2], ``y`` [n]."""
+    or to [n] probabilities of class 1) and scatter the data ``X`` [n, 2], ``y`` [n].
+    A probability map gets a colour bar "p(class 1)" (``colorbar=False`` leaves it out)."""
     ax = _axes(ax)
     X = np.asarray(X)
     y = np.asarray(y)
@@ -47,8 +70,11 @@ def plot_decision_boundary(predict, X, y, ax=None, title: str | None = None,
     z = np.asarray(predict(grid), dtype=float).reshape(g0.shape)
     n_classes = int(y.max()) + 1
     if n_classes == 2 and z.min() >= 0 and z.max() <= 1:  # probabilities: show p and p=0.5
-        ax.contourf(g0, g1, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35)
+        filled = ax.contourf(g0, g1, z, levels=np.linspace(0, 1, 11), cmap="RdBu_r",
+                             alpha=0.35)
         ax.contour(g0, g1, z, levels=[0.5], colors="k", linewidths=1.5)
+        if colorbar:
+            ax.figure.colorbar(filled, ax=ax, label="p(class 1)", ticks=[0, 0.25, 0.5, 0.75, 1])
     else:
         ax.contourf(g0, g1, z, levels=np.arange(n_classes + 1) - 0.5, cmap="tab10",
                     vmin=0, vmax=9, alpha=0.3)
