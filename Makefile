@@ -9,8 +9,11 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 SUBMISSIONS ?= submissions
 JOBS   ?= 2
 RELEASE ?= build/release
+# the oldest supported Python, with every dependency at its declared lower bound
+LOWEST_PYTHON ?= python3.10
+LOWEST_VENV   ?= .venv-lowest
 
-.PHONY: env course test lab seminars check bench refresh grade release clean
+.PHONY: env course test test-lowest lab seminars check bench refresh grade release clean
 
 env: $(STAMP)
 
@@ -25,6 +28,12 @@ course: env  ## execute every lecture notebook and solution into build/, print t
 test: env  ## lint, unit tests, nbval on notebooks/ and solutions/, seminar and grader checks
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
+
+test-lowest:  ## the same checks with every dependency at its lowest declared version (ci/lowest-constraints.txt)
+	@test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c ci/lowest-constraints.txt -e '.[dev]'
+	$(LOWEST_VENV)/bin/python -m pip check
+	$(LOWEST_VENV)/bin/python -m pytest tests notebooks solutions $(NBVAL)
 
 lab: env  ## JupyterLab on the repository
 	$(BIN)/jupyter lab

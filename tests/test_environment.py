@@ -67,3 +67,24 @@ def test_readme_links_point_to_files_that_exist():
     assert len(local) >= 15  # the syllabus alone links three notebooks per unit
     missing = [link for link in local if not (REPO / link).exists()]
     assert not missing, f"README links to missing files: {missing}"
+
+
+def test_lowest_constraints_pin_every_declared_lower_bound():
+    """ci/lowest-constraints.txt (make test-lowest) pins each dependency at exactly the
+    lower bound pyproject.toml declares: the oldest versions the course promises."""
+    pins = {}
+    for line in (REPO / "ci" / "lowest-constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, bound = _split(line)
+            pins[name] = bound
+    declared = {name: bound.replace(">=", "==") for name, bound in _pyproject().items()}
+    assert pins == declared
+
+
+def test_ci_matrix_covers_the_lowest_and_the_newest_versions():
+    workflow = (REPO / ".github" / "workflows" / "test.yml").read_text()
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    oldest = meta["requires-python"].removeprefix(">=")
+    assert f'python: "{oldest}"' in workflow and "target: test-lowest" in workflow
+    assert "macos" in workflow and "COURSE_DEVICE" in workflow

@@ -41,3 +41,12 @@ def test_import_utils_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # seeding imports torch lazily, inside the function: importing utils pulls in neither
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_course_device_variable_overrides_the_automatic_choice(monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert utils.get_device() == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        utils.get_device()
+    assert utils.get_device("cpu") == torch.device("cpu")  # an explicit choice wins

@@ -26,7 +26,9 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
 
 
 def get_device(prefer: str | None = None):
-    """Pick a torch device: ``prefer`` if given and available, else CUDA, then MPS, then CPU.
+    """Pick a torch device: ``prefer`` if given and available, else the ``COURSE_DEVICE``
+    environment variable if set (e.g. ``cpu`` to reproduce the stored outputs on a Mac),
+    else CUDA, then MPS, then CPU.
 
     >>> get_device("cpu")
     device(type='cpu')
@@ -36,6 +38,7 @@ def get_device(prefer: str | None = None):
     available = {"cpu": True, "cuda": torch.cuda.is_available()}
     mps = getattr(torch.backends, "mps", None)
     available["mps"] = bool(mps and mps.is_available())
+    prefer = prefer or os.environ.get("COURSE_DEVICE") or None
     if prefer is not None:
         kind = prefer.split(":")[0]
         if kind not in available:

@@ -1,0 +1,136 @@
+"""Text for the recurrent and Transformer units (11, 12): a corpus that needs no download,
+a character vocabulary, a fixed train/validation/test split, and the baselines that give
+a loss in bits per character its meaning.
+
+The default corpus is the reference documentation that ships inside CPython
+(``pydoc_data.topics``: English prose with code, about 465,000 characters): on every
+machine with Python, offline. A student's own text is one parameter away:
+``load_corpus(path="my_text.txt")`` (UTF-8).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+OTHER = "~"  # every character outside printable ASCII (curly quotes, dashes) maps here,
+# and "~" itself, so that the one symbol means "something else"
+
+
+class CorpusUnavailable(RuntimeError):
+    """The corpus cannot be read; the message says why and what to do instead."""
+
+
+def _normalise(text: str) -> str:
+    """Printable ASCII up to "}", newlines and tabs kept; anything else becomes ``OTHER``."""
+    return "".join(c if (" " <= c <= "}" or c in "\n\t") else OTHER for c in text)
+
+
+def load_corpus(path: str | Path | None = None, max_chars: int | None = None) -> str:
+    """The course's text: CPython's ``pydoc_data.topics`` (topics in sorted order), or the
+    UTF-8 file at ``path``; normalised to printable ASCII (see ``OTHER``), cut to
+    ``max_chars``. The size of the default text depends on the Python version (3.10:
+    about 459,000 characters, 3.13: 511,000), so results are compared with margins."""
+    if path is None:
+        try:
+            from pydoc_data.topics import topics
+        except ImportError:
+            raise CorpusUnavailable(
+                "this Python has no pydoc_data.topics (some minimal builds strip it). "
+                "Pass the path of any UTF-8 text file instead: load_corpus(path=...), "
+                "or set the notebook's CORPUS parameter to that path.") from None
+        text = "".join(topics[k] for k in sorted(topics))
+    else:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise CorpusUnavailable(f"no text file at {p}: give the path of a UTF-8 "
+                                    "text file, or CORPUS = None for the built-in corpus")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusUnavailable(f"{p} is not UTF-8 text (byte {exc.start}: "
+                                    f"{exc.reason}); save it as UTF-8 first") from None
+    text = _normalise(text)
+    if max_chars is not None:
+        text = text[:max_chars]
+    if len(text) < 1000:
+        raise CorpusUnavailable(f"the text has only {len(text)} characters: a character "
+                                "model needs at least a few thousand")
+    return text
+
+
+class Vocab:
+    """Characters <-> integer ids, in sorted order of the characters of ``text``."""
+
+    def __init__(self, text: str):
+        self.chars = sorted(set(text))
+        self.index = {c: i for i, c in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> np.ndarray:
+        """[len(text)] int64 ids; a character outside the vocabulary raises KeyError
+        naming it."""
+        try:
+            return np.fromiter((self.index[c] for c in text), dtype=np.int64, count=len(text))
+        except KeyError as exc:
+            raise KeyError(f"character {exc.args[0]!r} is not in the vocabulary") from None
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+def split(ids, val: float = 0.1, test: float = 0.1):
+    """Contiguous train / validation / test parts: the first ``1 - val - test`` of the
+    text, then ``val``, then ``test`` (random windows would leak neighbouring text)."""
+    n = len(ids)
+    a, b = int(n * (1 - val - test)), int(n * (1 - test))
+    return ids[:a], ids[a:b], ids[b:]
+
+
+def unigram_bpc(train, evaluate, vocab_size: int) -> float:
+    """Bits per character on ``evaluate`` of the add-one character frequencies of ``train``."""
+    counts = np.bincount(np.asarray(train), minlength=vocab_size) + 1.0
+    logp = np.log2(counts / counts.sum())
+    return float(-logp[np.asarray(evaluate)].mean())
+
+
+def bigram_bpc(train, evaluate, vocab_size: int) -> float:
+    """Bits per character on ``evaluate[1:]`` of the add-one bigram model
+    p(c_t | c_{t-1}) counted on ``train``."""
+    train, evaluate = np.asarray(train), np.asarray(evaluate)
+    counts = np.ones((vocab_size, vocab_size))
+    np.add.at(counts, (train[:-1], train[1:]), 1.0)
+    logp = np.log2(counts / counts.sum(1, keepdims=True))
+    return float(-logp[evaluate[:-1], evaluate[1:]].mean())
+
+
+def nats_to_bpc(loss: float) -> float:
+    """A cross-entropy in nats per character (what F.cross_entropy gives) in bits."""
+    return loss / math.log(2)
+
+
+def random_windows(ids, batch_size: int, context: int, generator):
+    """A batch of ``batch_size`` windows of ``context + 1`` consecutive ids at random
+    offsets: inputs [B, T] and next-character targets [B, T], as torch int64."""
+    import torch
+
+    data = torch.as_tensor(ids)
+    starts = torch.randint(0, len(data) - context - 1, (batch_size,), generator=generator)
+    rows = torch.stack([data[s:s + context + 1] for s in starts.tolist()])
+    return rows[:, :-1], rows[:, 1:]
+
+
+def fixed_windows(ids, context: int, n: int | None = None):
+    """Non-overlapping windows covering ``ids`` (the first ``n`` of them): inputs and
+    targets [N, T], for an evaluation that is the same every run."""
+    import torch
+
+    data = torch.as_tensor(ids)
+    count = (len(data) - 1) // context
+    count = count if n is None else min(n, count)
+    x = data[:count * context].view(count, context)
+    y = data[1:count * context + 1].view(count, context)
+    return x, y
