@@ -507,10 +507,10 @@ def test_release_has_no_solution_text(tmp_path):
         release.release(tmp_path)  # a folder with other files in it is never wiped
     assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == [p.name for p in REAL]
     released = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
-    for sol in REAL:
-        nb = course.read(sol)
-        for line in release._region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END):
-            assert line not in released, (sol.name, line)
+    _, hidden = release.secret_lines(REAL)
+    assert len(hidden) > 20  # most hidden-test lines are secret, not common code
+    for line, name in hidden.items():
+        assert line not in released, (name, line)
     for sem in (out / "seminars").glob("*.ipynb"):
         text = sem.read_text()
         assert course.BEGIN not in text and course.HIDDEN_BEGIN not in text
@@ -529,6 +529,18 @@ def test_leak_check_can_fail(tmp_path, solutions):
     problems = release.leaks(tmp_path, [solutions / "01_fixture.ipynb"])
     assert any("seminars/01_fixture.ipynb contains the marker" in p for p in problems)
     assert any(p.startswith("notebooks/x.md contains text of 01_fixture") for p in problems)
+
+
+def test_common_code_in_a_region_is_not_a_secret(tmp_path):
+    """A region line that the lectures, utils or another seminar show anyway
+    (optimizer.zero_grad()) is not a leak; a line only the region holds is."""
+    sol = new_notebook(cells=[
+        code("answer-x", "def f():\n    ### BEGIN SOLUTION\n    optimizer.zero_grad()\n"
+                         "    return 'a distinctive answer line 42'\n    ### END SOLUTION\n"),
+        code("other", "# shown in the seminar anyway\noptimizer.zero_grad()")])
+    course.write(sol, tmp_path / "s" / "01_x.ipynb")
+    answer, _ = release.secret_lines([tmp_path / "s" / "01_x.ipynb"], repo=tmp_path)
+    assert list(answer) == ["return 'a distinctive answer line 42'"]
 
 
 # ----------------------------------------------------------------------------- guards

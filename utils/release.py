@@ -62,18 +62,41 @@ def _region_lines(nb, begin: str, end: str) -> list:
     return out
 
 
-def leaks(folder: Path, solutions) -> list:
-    """What of the solutions is in ``folder`` (empty: nothing). The rules:
-    no solutions/ or tests/ folder; no solution or hidden-test marker in a notebook; no
-    line of a solution or hidden-test region in a seminar (as `make check`); no line of a
-    hidden-test region anywhere. Lines of solution regions may appear in lecture notebooks
-    and utils: the lecture teaches the code the seminar asks for."""
+def public_lines(solutions, repo: Path = REPO) -> set:
+    """Lines students see anyway: the seminars' own text (each solution outside its
+    regions), the lecture notebooks and ``utils``. A region line that is one of these
+    (``optimizer.zero_grad()``, ``with torch.no_grad():``) is common code, not a secret."""
+    texts = []
+    for sol in solutions:
+        texts += [course.strip_source(c.source) for c in course.read(sol).cells]
+    for nb in sorted((repo / "notebooks").glob("*.ipynb")):
+        texts += [c.source for c in course.read(nb).cells]
+    texts += [py.read_text() for py in sorted((repo / "utils").glob("*.py"))]
+    return {t.strip() for text in texts for t in text.split("\n") if len(t.strip()) >= 20}
+
+
+def secret_lines(solutions, repo: Path = REPO) -> tuple[dict, dict]:
+    """({line: solution file} of solution regions, the same of hidden-test regions): the
+    non-trivial region lines that appear nowhere students see anyway (``public_lines``)."""
+    public = public_lines(solutions, repo)
     answer, hidden = {}, {}
     for sol in solutions:
         nb = course.read(sol)
-        answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END))
+        answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END)
+                      if t not in public)
         hidden.update((t, sol.name) for t in
-                      _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END))
+                      _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END)
+                      if t not in public)
+    return answer, hidden
+
+
+def leaks(folder: Path, solutions, repo: Path = REPO) -> list:
+    """What of the solutions is in ``folder`` (empty: nothing). The rules:
+    no solutions/ or tests/ folder; no solution or hidden-test marker in a notebook; no
+    secret line (``secret_lines``) of a solution or hidden-test region in a seminar; no
+    secret line of a hidden-test region anywhere. Lines of solution regions may appear in
+    lecture notebooks and utils: the lecture teaches the code the seminar asks for."""
+    answer, hidden = secret_lines(solutions, repo)
     problems = []
     for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
         rel = path.relative_to(folder)

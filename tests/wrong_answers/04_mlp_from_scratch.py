@@ -23,7 +23,7 @@ def prelu(fwd=FWD, bwd=BWD):
     return {"answer-prelu": PRELU % (fwd, bwd)}
 
 
-MLP = '''
+SEQUENTIAL = '''
 class Sequential:
     def __init__(self, layers):
         self.layers = list(layers)
@@ -38,8 +38,8 @@ class Sequential:
 
     def parameters(self):
         return [(layer, name) for layer in self.layers for name in layer.params]
-
-
+'''
+BUILD_AND_LOSS = '''
 def build_mlp(n_in, hidden, n_out, seed=0):
     rng = np.random.default_rng(seed)
 %s
@@ -63,7 +63,7 @@ LOSS = '''    loss, dZ = softmax_cross_entropy(model.forward(X), y)
 
 
 def mlp(back=BACK, build=BUILD, loss=LOSS):
-    return {"answer-mlp": MLP % (back, build, loss)}
+    return {"answer-mlp": SEQUENTIAL % back, "answer-build": BUILD_AND_LOSS % (build, loss)}
 
 
 SGD = '''
