@@ -965,35 +965,42 @@ def merge(paths) -> dict:
 # ============================================================================ benchmark
 def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
     """A markdown section for BENCHMARKS.md: seconds to grade one full submission (every
-    solution, copied as a student's files) serially, and ``n`` of them with ``jobs``;
-    whether every record is full marks and identical to the serial one (determinism)."""
+    solution, copied as a student's files) serially, and ``n`` of them with ``jobs``, on
+    warm kernels and, side by side in the same run, on cold ones (a Jupyter kernel per
+    notebook); whether every record is full marks and identical to the first serial one
+    (determinism: serial = parallel = warm = cold)."""
     solutions_dir = Path(solutions_dir or REPO / "solutions")
     sols = sorted(solutions_dir.glob("*.ipynb"))
     rows, first = [], None
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
-        for students, j in ((1, 1), (n, jobs)):
+        for warm, students, j in ((True, 1, 1), (True, n, jobs), (False, n, jobs)):
             sub = Path(tmp) / f"class-{students}"
             for i in range(students):
-                (sub / f"student{i:02d}").mkdir(parents=True)
-                for sol in sols:
-                    shutil.copy2(sol, sub / f"student{i:02d}" / sol.name)
+                if not (sub / f"student{i:02d}").is_dir():
+                    (sub / f"student{i:02d}").mkdir(parents=True)
+                    for sol in sols:
+                        shutil.copy2(sol, sub / f"student{i:02d}" / sol.name)
             t0 = time.perf_counter()
-            book = grade(sub, solutions_dir, jobs=j, echo=lambda *_: None)
+            book = grade(sub, solutions_dir, Options(warm=warm), jobs=j, echo=lambda *_: None)
             secs = time.perf_counter() - t0
             first = first or book["student00"]
             full = all(r["points"] == r["max_points"] for recs in book.values()
                        for r in recs.values())
             same = all(recs == first for recs in book.values())
-            rows.append(f"| {students} | {students * len(sols)} | {j} | {secs:.0f} | "
-                        f"{'yes' if full else 'NO'} | {'yes' if same else 'NO'} |")
+            count = students * len(sols)
+            rows.append(f"| {'warm' if warm else 'cold'} | {students} | {count} | {j} | "
+                        f"{secs:.0f} | {secs / count:.2f} | {'yes' if full else 'NO'} | "
+                        f"{'yes' if same else 'NO'} |")
     return "\n".join([
         "## Grading", "",
         "`python -m utils.grade` on copies of the solutions (each student submits every "
-        f"seminar, {len(sols)} notebooks): wall time including kernel starts, one kernel per "
-        f"notebook, {THREADS} thread per kernel, memory limit {DEFAULT_MEMORY_MB} MB.", "",
-        "| submissions | notebooks | --jobs | seconds | all full marks | records identical "
-        "to the serial run |",
-        "|---:|---:|---:|---:|---|---|", *rows, ""])
+        f"seminar, {len(sols)} notebooks): wall time including kernel starts, "
+        f"{THREADS} thread per kernel, memory limit {DEFAULT_MEMORY_MB} MB. *warm*: each "
+        "notebook in a process forked from a zygote that imported torch once per grading "
+        "process (the default); *cold*: a fresh Jupyter kernel per notebook (`--cold`).", "",
+        "| kernels | submissions | notebooks | --jobs | seconds | seconds per notebook | "
+        "all full marks | records identical to the first serial run |",
+        "|---|---:|---:|---:|---:|---:|---|---|", *rows, ""])
 
 
 # ============================================================================ CLI
