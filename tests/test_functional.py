@@ -37,7 +37,7 @@ def test_softmax_cross_entropy_leaves_its_input_unchanged():
 def test_standardize_uses_training_statistics_only(lib):
     rng = np.random.default_rng(1)
     X_tr, X_te = rng.normal(3, 2, (50, 3)), rng.normal(3, 2, (20, 3))
-    X_tr[:, 2] = 5.0  # a constant column stays finite (0)
+    X_tr[:, 2] = 5.0  # a constant column is only centred (std taken as 1)
     if lib == "torch":
         X_tr, X_te = torch.tensor(X_tr), torch.tensor(X_te)
     A, B = Fn.standardize(X_tr, X_te)
@@ -45,5 +45,6 @@ def test_standardize_uses_training_statistics_only(lib):
     np.testing.assert_allclose(A[:, :2].mean(0), 0, atol=1e-12)
     np.testing.assert_allclose(A[:, :2].std(0), 1, atol=1e-12)
     np.testing.assert_array_equal(A[:, 2], 0)
+    np.testing.assert_allclose(B[:, 2], X_te[:, 2] - 5.0)  # not (x - 5) / 1e-8
     mean, std = X_tr[:, :2].mean(0), X_tr[:, :2].std(0)
     np.testing.assert_allclose(B[:, :2], (X_te[:, :2] - mean) / std, atol=1e-12)

@@ -39,17 +39,19 @@ def softmax_cross_entropy(Z, y):
     return loss, dZ / n
 
 
-def standardize(X_train, *others, eps: float = 1e-8):
+def standardize(X_train, *others, eps: float = 1e-12):
     """Scale features to mean 0 and standard deviation 1 using the *training* statistics
     only, and apply the same shift and scale to ``others`` (validation, test).
 
-    Works on NumPy arrays and torch tensors (per column, over axis 0). Constant columns
-    (e.g. the always-blank border pixels of the digits) get std ``eps`` -> stay 0.
+    Works on NumPy arrays and torch tensors (per column, over axis 0). A column that is
+    constant in training (e.g. a border pixel of the digits that no training image
+    inks) is only centred (std taken as 1): dividing by a tiny std would turn a little
+    ink in a test image into a feature of millions.
     Returns ``(X_train_std, *others_std)``.
     """
     mean = X_train.mean(0)
     # the population std (ddof 0) for both: torch's default would be the unbiased one
     std = X_train.std(0, correction=0) if hasattr(X_train, "detach") else X_train.std(0)
-    std = std + eps * (std == 0)
+    std = std + (std <= eps) * 1.0
     out = [(X - mean) / std for X in (X_train, *others)]
     return tuple(out) if others else out[0]
