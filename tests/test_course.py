@@ -1,4 +1,6 @@
 """Unit tests of the seminar builder and checker on small notebooks written here."""
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -149,3 +151,15 @@ def test_forbid_rules_are_stated_to_the_student(tmp_path, first_md, second_md, f
         course.write(nb, tmp_path / "solutions" / "01_t.ipynb")  # `make check` fails
         course.write(make_seminar(nb), tmp_path / "seminars" / "01_t.ipynb")
         assert any(problem in p for p in course.build(check_only=True, root=tmp_path))
+
+
+def test_selected_units_filters_by_number_or_stem(monkeypatch):
+    paths = [Path("solutions/01_linear_regression.ipynb"), Path("solutions/10_cnn.ipynb"),
+             Path("tests/wrong_answers/11_rnn.py")]
+    monkeypatch.delenv("COURSE_UNITS", raising=False)
+    assert course.selected_units(paths) == paths
+    assert course.selected_units(paths, "1") == paths[:1]
+    assert course.selected_units(paths, "10_cnn, 11") == paths[1:]
+    monkeypatch.setenv("COURSE_UNITS", "11")
+    assert course.selected_units(paths) == paths[2:]
+    assert course.selected_units(paths, "12") == []

@@ -472,7 +472,7 @@ def test_sandbox_working_directory_and_environment(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the real course
-REAL = sorted((REPO / "solutions").glob("*.ipynb"))
+REAL = course.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 
 
 @pytest.fixture(scope="module")

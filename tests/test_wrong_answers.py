@@ -21,7 +21,7 @@ import pytest
 from utils import course, grade
 
 REPO = course.REPO
-SOLUTIONS = sorted((REPO / "solutions").glob("*.ipynb"))
+SOLUTIONS = course.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 WRONG_DIR = REPO / "tests" / "wrong_answers"
 
 
@@ -35,7 +35,7 @@ def load_wrong(path: Path) -> list:
 def entries() -> list:
     """[(stem, index, task id, description, replacements)] over every WRONG list."""
     out = []
-    for path in sorted(WRONG_DIR.glob("*.py")):
+    for path in course.selected_units(sorted(WRONG_DIR.glob("*.py"))):
         for i, (task, description, replace) in enumerate(load_wrong(path)):
             out.append((path.stem, i, task, description, replace))
     return out

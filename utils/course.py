@@ -322,6 +322,19 @@ TABLE_HEAD = ("| notebook | time, s | peak RSS, MB | headline metric | status |\
               "|---|---:|---:|---|---|")
 
 
+def selected_units(paths, units: str | None = None) -> list:
+    """``paths`` whose stem is one of ``units`` (default: the ``COURSE_UNITS`` environment
+    variable, comma-separated unit numbers such as ``10`` or stems such as ``10_cnn``);
+    all of them when it is empty."""
+    import os
+    wanted = [u.strip() for u in (units if units is not None else
+                                  os.environ.get("COURSE_UNITS", "")).split(",") if u.strip()]
+    if not wanted:
+        return list(paths)
+    return [p for p in paths if any(Path(p).stem == u or Path(p).stem.split("_")[0] == u.zfill(2)
+                                    for u in wanted)]
+
+
 def course_notebooks() -> list[Path]:
     return sorted((REPO / "notebooks").glob("*.ipynb")) + \
         sorted((REPO / "solutions").glob("*.ipynb"))
