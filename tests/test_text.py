@@ -69,3 +69,30 @@ def test_windows_are_next_character_targets():
     fx, fy = text.fixed_windows(ids, 10)
     assert fx.shape == (9, 10) and torch.equal(fy, fx + 1) and fx[0, 0] == 0
     assert text.fixed_windows(ids, 10, n=3)[0].shape == (3, 10)
+
+
+def test_default_corpus_is_the_shipped_snapshot_on_every_python():
+    import hashlib
+    raw = text._shipped_corpus()
+    assert len(raw) == 464_970  # CPython 3.11.7's pydoc_data.topics, whatever runs this
+    assert hashlib.sha256(raw.encode()).hexdigest().startswith("37d06970fc926e60")
+
+
+def test_missing_snapshot_falls_back_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(text, "CORPUS_FILE", tmp_path / "python_docs.txt.gz")
+    with pytest.warns(UserWarning, match="missing from utils/corpus"):
+        corpus = text.load_corpus()
+    assert len(corpus) > 400_000
+
+
+def test_snapshot_ships_in_the_wheel(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+    pytest.importorskip("setuptools", reason="building the wheel offline needs setuptools")
+    repo = Path(text.__file__).parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(tmp_path), str(repo)], check=True, capture_output=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist()
+    assert "utils/corpus/python_docs.txt.gz" in names

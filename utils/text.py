@@ -3,9 +3,10 @@ a character vocabulary, a fixed train/validation/test split, and the baselines t
 a loss in bits per character its meaning.
 
 The default corpus is the reference documentation that ships inside CPython
-(``pydoc_data.topics``: English prose with code, about 465,000 characters): on every
-machine with Python, offline. A student's own text is one parameter away:
-``load_corpus(path="my_text.txt")`` (UTF-8).
+(``pydoc_data.topics``: English prose with code, 464,970 characters), as a snapshot of
+CPython 3.11.7's copy shipped in this package (``utils/corpus``): offline, and the same
+text on every Python, so that losses and samples reproduce. A student's own text is one
+parameter away: ``load_corpus(path="my_text.txt")`` (UTF-8).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+CORPUS_FILE = Path(__file__).parent / "corpus" / "python_docs.txt.gz"
 OTHER = "~"  # every character outside printable ASCII (curly quotes, dashes) maps here,
 # and "~" itself, so that the one symbol means "something else"
 
@@ -28,19 +30,11 @@ def _normalise(text: str) -> str:
 
 
 def load_corpus(path: str | Path | None = None, max_chars: int | None = None) -> str:
-    """The course's text: CPython's ``pydoc_data.topics`` (topics in sorted order), or the
-    UTF-8 file at ``path``; normalised to printable ASCII (see ``OTHER``), cut to
-    ``max_chars``. The size of the default text depends on the Python version (3.10:
-    about 459,000 characters, 3.13: 511,000), so results are compared with margins."""
+    """The course's text: the snapshot of CPython's ``pydoc_data.topics`` shipped in
+    ``utils/corpus`` (topics in sorted order), or the UTF-8 file at ``path``; normalised
+    to printable ASCII (see ``OTHER``), cut to ``max_chars``."""
     if path is None:
-        try:
-            from pydoc_data.topics import topics
-        except ImportError:
-            raise CorpusUnavailable(
-                "this Python has no pydoc_data.topics (some minimal builds strip it). "
-                "Pass the path of any UTF-8 text file instead: load_corpus(path=...), "
-                "or set the notebook's CORPUS parameter to that path.") from None
-        text = "".join(topics[k] for k in sorted(topics))
+        text = _shipped_corpus()
     else:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -58,6 +52,29 @@ def load_corpus(path: str | Path | None = None, max_chars: int | None = None) ->
         raise CorpusUnavailable(f"the text has only {len(text)} characters: a character "
                                 "model needs at least a few thousand")
     return text
+
+
+def _shipped_corpus() -> str:
+    """The snapshot in ``utils/corpus``; when it is missing (only ``utils/*.py`` copied),
+    this Python's own ``pydoc_data.topics``, with a warning that numbers will differ."""
+    import gzip
+    import warnings
+
+    snapshot = CORPUS_FILE
+    if snapshot.is_file():
+        return gzip.decompress(snapshot.read_bytes()).decode("utf-8")
+    try:
+        from pydoc_data.topics import topics
+    except ImportError:
+        raise CorpusUnavailable(
+            f"the course corpus {snapshot.name} is missing from utils/corpus and this "
+            "Python has no pydoc_data.topics. Reinstall the course (pip install -e .) or "
+            "pass the path of any UTF-8 text file: load_corpus(path=...), or set the "
+            "notebook's CORPUS parameter to that path.") from None
+    warnings.warn(f"{snapshot.name} is missing from utils/corpus: using this Python's "
+                  "own documentation, so losses and samples will differ from the stored "
+                  "ones. Reinstall the course to get the snapshot back.", stacklevel=3)
+    return "".join(topics[k] for k in sorted(topics))
 
 
 class Vocab:
