@@ -813,3 +813,17 @@ def test_bad_shard_is_a_clear_error(shard, tmp_path, capsys):
     with pytest.raises(SystemExit):
         grade.main([str(tmp_path), "--shard", shard])
     assert "shard" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, warm", [("", True), ("0", True), ("1", False), ("yes", False)])
+def test_course_grade_cold_switches_the_default_kernel(monkeypatch, tmp_path, value, warm):
+    """COURSE_GRADE_COLD=1 makes every default Options (make test's wrong answers and
+    seminar/solution proof, the CLI without --cold) use a Jupyter kernel per notebook."""
+    from utils import warm as _warm
+    from utils.sandbox import Kernel
+
+    monkeypatch.setenv("COURSE_GRADE_COLD", value)
+    assert Options().warm is warm and Options(timeout=5).warm is warm
+    kernel = grade.new_kernel(tmp_path, Options())  # not started: only its kind
+    expected = _warm.WarmKernel if warm and _warm.supported() else Kernel
+    assert type(kernel) is expected
