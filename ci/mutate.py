@@ -1,0 +1,237 @@
+"""Hand-written one-line mutations of the course's own code, run against its fast tests.
+
+    python ci/mutate.py                   # every mutation; prints killed / survived
+    python ci/mutate.py --only checks     # the mutations of utils/checks.py
+    python ci/mutate.py --list            # what each mutation does, without running
+
+Each mutation replaces one exact piece of text (found exactly once) in a copy of the
+checkout's tracked files, then runs the test file(s) named with it, in the copy
+(``import utils`` resolves to the mutated copy: the script checks it). A mutation the
+tests still pass *survived*: the tests do not pin down what the line does. The mutations
+are the kinds issue 15 lists (tolerances, NaN handling, float-error flags, relative-error
+denominator, eval/train modes, scheduler step, data folder, seeded shuffling, the
+seminar builder's leak guards and exit codes). Exit code 1 when any survived
+(0: all killed). Not part of ``make test`` (a minute or more per module).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+C, D, T, K = ("utils/checks.py", ["tests/test_checks.py"]), \
+    ("utils/data.py", ["tests/test_data.py"]), \
+    ("utils/training.py", ["tests/test_training.py"]), \
+    ("utils/course.py", ["tests/test_course.py"])
+
+# (module, what the mutation does, exact old text, new text)
+MUTATIONS = [
+    # ---------------------------------------------------------------- utils/checks.py
+    (C, "check_close: no tolerance (exact equality)",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)",
+     "bad = ~np.isclose(a64, e64, rtol=0, atol=0, equal_nan=True)"),
+    (C, "check_close: tolerance x1000",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)",
+     "bad = ~np.isclose(a64, e64, rtol=rtol * 1e3, atol=atol * 1e3, equal_nan=True)"),
+    (C, "check_close: atol ignored",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=0, equal_nan=True)"),
+    (C, "check_close: without equal_nan",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=True)",
+     "bad = ~np.isclose(a64, e64, rtol=rtol, atol=atol, equal_nan=False)"),
+    (C, "check_close: NaN where a number is expected not named",
+     "if np.isnan(a64).any() and not np.isnan(e64).any():",
+     "if False:"),
+    (C, "check_close: float32 tensors not widened to float64",
+     "            x = x.double()\n", "            pass\n"),
+    (C, "no_float_errors: invalid ignored",
+     'np.errstate(over="raise", invalid="raise", divide="raise")',
+     'np.errstate(over="raise", invalid="ignore", divide="raise")'),
+    (C, "no_float_errors: divide-by-zero ignored",
+     'np.errstate(over="raise", invalid="raise", divide="raise")',
+     'np.errstate(over="raise", invalid="raise", divide="ignore")'),
+    (C, "no_float_errors: hint dropped",
+     '''(f" - {hint}" if hint else "")''', '""'),
+    (C, "rel_error: denominator |b| only",
+     "np.maximum(1e-8, np.abs(a) + np.abs(b))))", "np.maximum(1e-8, np.abs(b))))"),
+    (C, "rel_error: floor 1 instead of 1e-8",
+     "np.maximum(1e-8, np.abs(a) + np.abs(b))))", "np.maximum(1.0, np.abs(a) + np.abs(b))))"),
+    (C, "rel_error: mean instead of max",
+     "return float(np.max(np.abs(a - b)", "return float(np.mean(np.abs(a - b)"),
+    (C, "gradient_check: threshold x10^4",
+     "    if err > tol:\n", "    if err > tol * 1e4:\n"),
+    (C, "gradient_check: default tol 1e-2",
+     "analytic, df=None, tol: float = 1e-6,", "analytic, df=None, tol: float = 1e-2,"),
+    (C, "numerical_gradient: one-sided difference",
+     "        x[i] = old - h\n", "        x[i] = old\n"),
+    (C, "call_unchanged: tensors not copied",
+     "        return x.detach().clone()", "        return x.detach()"),
+    # ---------------------------------------------------------------- utils/training.py
+    (T, "evaluate: no eval mode", "    model.eval()\n", "    pass\n"),
+    (T, "evaluate: training mode not restored", "    model.train(was_training)\n",
+     "    pass\n"),
+    (T, "evaluate: gradients recorded", "    with torch.no_grad():", "    if True:"),
+    (T, "fit: no scheduler step", "            scheduler.step()", "            pass"),
+    (T, "fit: no train mode at each epoch", "        model.train()\n", "        pass\n"),
+    (T, "fit: no zero_grad", "            optimizer.zero_grad()\n", "            pass\n"),
+    (T, "fit: loss per batch, not per example",
+     "            total += loss.item() * len(y)", "            total += loss.item()"),
+    (T, "accuracy: argmax over the batch axis",
+     "(logits.argmax(dim=1) == y)", "(logits.argmax(dim=0) == y)"),
+    # ---------------------------------------------------------------- utils/data.py
+    (D, "data_dir: repository's data/ ignored", '        return REPO_ROOT / "data"',
+     '        return Path("data")'),
+    (D, "data_dir: COURSE_DATA ignored", '    if os.environ.get("COURSE_DATA"):',
+     "    if False:"),
+    (D, "make_loaders: unseeded shuffling",
+     "batch_size=batch_size, shuffle=True, generator=gen)",
+     "batch_size=batch_size, shuffle=True)"),
+    (D, "make_loaders: no shuffling", "batch_size=batch_size, shuffle=True, generator=gen)",
+     "batch_size=batch_size, shuffle=False, generator=gen)"),
+    (D, "make_loaders: seed ignored", "gen = torch.Generator().manual_seed(seed)",
+     "gen = torch.Generator().manual_seed(0)"),
+    (D, "make_moons: second moon not shifted down",
+     "0.5 - np.sin(t)], 1))", "-np.sin(t)], 1))"),
+    (D, "make_spirals: other winding", "theta = 4.0 * r +", "theta = 2.0 * r +"),
+    (D, "make_blobs: std ignored", "X = centers[y] + std * rng.standard_normal((n, 2))",
+     "X = centers[y] + rng.standard_normal((n, 2))"),
+    (D, "make_line: not sorted", "    x = np.sort(rng.uniform(*x_range, size=n))\n    y = w * x",
+     "    x = rng.uniform(*x_range, size=n)\n    y = w * x"),
+    (D, "make_line: noise ignored", "y = w * x + b + noise * rng.standard_normal(n)",
+     "y = w * x + b + 0 * rng.standard_normal(n)"),
+    (D, "train_val_test_split: stratify ignored",
+     "strat = np.asarray(y) if stratify else None", "strat = None"),
+    (D, "train_val_test_split: seed ignored",
+     "rest, test = train_test_split(idx, test_size=test_size, random_state=seed,",
+     "rest, test = train_test_split(idx, test_size=test_size, random_state=None,"),
+    (D, "load_digits: not scaled to [0, 1]", "X = digits.images.astype(np.float32) / 16.0",
+     "X = digits.images.astype(np.float32)"),
+    # ---------------------------------------------------------------- utils/course.py
+    (K, "leak guard: leftover markers not reported",
+     "        if marker in text:\n", "        if False:\n"),
+    (K, "leak guard: solution / hidden-test text not reported",
+     "        if line in text:\n", "        if False:\n"),
+    (K, "leak guard: stored execution counts not reported",
+     "(cell.outputs or cell.execution_count)", "(cell.outputs)"),
+    (K, "leak guard: stored outputs not reported",
+     "(cell.outputs or cell.execution_count)", "(cell.execution_count)"),
+    (K, "leak guard: solution without graded cells accepted",
+     "    if not graded_cells(solution):\n", "    if False:\n"),
+    (K, "leak guard: duplicate task ids accepted",
+     "    if len(ids) != len(set(ids)):\n", "    if False:\n"),
+    (K, "leak guard: solution / hidden overlap accepted",
+     "        if a < pos:\n", "        if False:\n"),
+    (K, "leak guard: stale seminar accepted",
+     "    if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):",
+     "    if False:"),
+    (K, "leak guard: hidden-test lines not in the leak list",
+     "for begin, end in ((BEGIN, END), (HIDDEN_BEGIN, HIDDEN_END)):",
+     "for begin, end in ((BEGIN, END),):"),
+    (K, "make_seminar: execution counts kept", "            cell.execution_count = None\n",
+     "            pass\n"),
+    (K, "make_seminar: hidden tests kept",
+     '    spans += [(a, b, "hidden") for a, b in _regions(lines, HIDDEN_BEGIN, HIDDEN_END, where)]\n',
+     "    list(_regions(lines, HIDDEN_BEGIN, HIDDEN_END, where))\n"),
+    (K, "build: orphan seminars accepted",
+     "        if not (root / \"solutions\" / sem.name).exists():", "        if False:"),
+    (K, "make check / make seminars: exit 0 on problems",
+     "            return 1 if problems else 0", "            return 0"),
+    (K, "make check: problems not printed",
+     '                print("error:", msg, file=sys.stderr)', "                pass"),
+    (K, "make refresh: failed notebook written anyway",
+     "                    return 1\n                write(nb, path)",
+     "                    nb = read(path)\n                write(nb, path)"),
+    (K, "forbid rules not checked by make check",
+     "    problems += rule_problems(solution, str(solution_path))\n", ""),
+]
+
+MODULES = {"checks": "utils/checks.py", "data": "utils/data.py",
+           "training": "utils/training.py", "course": "utils/course.py"}
+
+
+def copy_tree(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
+                           check=True).stdout.decode().split("\0")
+    for name in filter(None, files):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    for name in MODULES.values():  # the working tree's version, even if not committed
+        shutil.copy2(REPO / name, dest / name)
+    for path in (REPO / "tests").glob("test_*.py"):
+        shutil.copy2(path, dest / "tests" / path.name)
+
+
+def run_tests(copy: Path, tests: list, timeout: float) -> tuple[bool, float]:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(copy))
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                              *tests], cwd=copy, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+        passed = res.returncode == 0
+    except subprocess.TimeoutExpired:
+        passed = False  # a hang is a kill
+    return passed, time.monotonic() - t0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", action="append", choices=sorted(MODULES),
+                   help="only the mutations of this module (repeat)")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--timeout", type=float, default=600)
+    args = p.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.only or
+              m[0][0] in {MODULES[o] for o in args.only}]
+    if args.list:
+        for (path, tests), what, _, _ in chosen:
+            print(f"{path}: {what}  [{' '.join(tests)}]")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
+        copy = Path(tmp)
+        copy_tree(copy)
+        where = subprocess.run([sys.executable, "-c", "import utils; print(utils.__file__)"],
+                               cwd=copy, env=dict(os.environ, PYTHONPATH=str(copy)),
+                               capture_output=True, text=True).stdout.strip()
+        if not where.startswith(str(copy)):
+            print(f"error: `import utils` in the copy loads {where}", file=sys.stderr)
+            return 99
+        for _path, tests in sorted({m[0][0]: m[0] for m in chosen}.values()):
+            ok, secs = run_tests(copy, tests, args.timeout)
+            if not ok:
+                print(f"error: {' '.join(tests)} fail without any mutation", file=sys.stderr)
+                return 99
+        survivors = []
+        for (path, tests), what, old, new in chosen:
+            original = (copy / path).read_text()
+            if original.count(old) != 1:
+                print(f"error: {path}: {what!r}: text found {original.count(old)} times",
+                      file=sys.stderr)
+                return 99
+            (copy / path).write_text(original.replace(old, new))
+            try:
+                passed, secs = run_tests(copy, tests, args.timeout)
+            finally:
+                (copy / path).write_text(original)
+            print(f"{'SURVIVED' if passed else 'killed  '} {secs:5.1f} s  {path}: {what}",
+                  flush=True)
+            if passed:
+                survivors.append(f"{path}: {what}")
+    n = len(chosen)
+    print(f"\n{n - len(survivors)} of {n} mutations killed, {len(survivors)} survived")
+    for s in survivors:
+        print(f"  survivor: {s}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
