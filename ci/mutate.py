@@ -3,6 +3,7 @@
     python ci/mutate.py                   # every mutation; prints killed / survived
     python ci/mutate.py --only checks     # the mutations of utils/checks.py
     python ci/mutate.py --list            # what each mutation does, without running
+    python ci/mutate.py --match "check_close: no tolerance"   # chosen mutations only
 
 Each mutation replaces one exact piece of text (found exactly once) in a copy of the
 checkout's tracked files, then runs the test file(s) named with it, in the copy
@@ -187,11 +188,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--only", action="append", choices=sorted(MODULES),
                    help="only the mutations of this module (repeat)")
+    p.add_argument("--match", action="append",
+                   help="only mutations whose description contains this text (repeat)")
     p.add_argument("--list", action="store_true")
     p.add_argument("--timeout", type=float, default=600)
     args = p.parse_args(argv)
     chosen = [m for m in MUTATIONS if not args.only or
               m[0][0] in {MODULES[o] for o in args.only}]
+    chosen = [m for m in chosen if not args.match or any(t in m[1] for t in args.match)]
     if args.list:
         for (path, tests), what, _, _ in chosen:
             print(f"{path}: {what}  [{' '.join(tests)}]")
