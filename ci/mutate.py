@@ -157,7 +157,10 @@ MODULES = {"checks": "utils/checks.py", "data": "utils/data.py",
            "training": "utils/training.py", "course": "utils/course.py"}
 
 
-def copy_tree(dest: Path) -> None:
+def copy_tree(dest: Path, tests_from: str | None = None) -> None:
+    """The checkout's tracked files (working-tree versions) in ``dest``; with
+    ``tests_from``, the test files (``tests/test_*.py``, ``conftest.py``) as they were at
+    that git revision instead (to count survivors before tests were added)."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
                            check=True).stdout.decode().split("\0")
     for name in filter(None, files):
@@ -165,23 +168,100 @@ def copy_tree(dest: Path) -> None:
         if src.is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
-    for name in MODULES.values():  # the working tree's version, even if not committed
+    for name in MODULES.values():
         shutil.copy2(REPO / name, dest / name)
     for path in (REPO / "tests").glob("test_*.py"):
         shutil.copy2(path, dest / "tests" / path.name)
+    if tests_from:
+        for path in [*(dest / "tests").glob("test_*.py"), dest / "conftest.py"]:
+            name = path.relative_to(dest).as_posix()
+            old = subprocess.run(["git", "show", f"{tests_from}:{name}"], cwd=REPO,
+                                 capture_output=True)
+            if old.returncode == 0:
+                path.write_bytes(old.stdout)
+            else:
+                path.unlink()  # the file did not exist then
 
 
-def run_tests(copy: Path, tests: list, timeout: float) -> tuple[bool, float]:
+def _purge() -> None:
+    """Forget the course's modules and the test modules, so the next pytest run imports
+    the (mutated) code again; torch, NumPy and the rest stay imported (the speed-up)."""
+    for name in list(sys.modules):
+        if name in ("utils", "conftest") or name.startswith(("utils.", "test_", "tests.")):
+            del sys.modules[name]
+
+
+def worker(indices: list) -> None:
+    """In the copy: the baseline run, then each mutation of ``indices``, each a
+    ``pytest.main`` in this one process; one JSON line per run on stdout."""
+    import json
+
+    import pytest
+
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    for i in indices:
+        (path, tests), _, old, new = MUTATIONS[i] if i >= 0 else (MUTATIONS[-i - 1][0], "", "", "")
+        original = Path(path).read_text()
+        print(json.dumps({"start": i}), file=out)
+        if i >= 0:
+            if original.count(old) != 1:
+                print(json.dumps({"i": i, "error": f"text found {original.count(old)} times"}),
+                      file=out)
+                continue
+            Path(path).write_text(original.replace(old, new))
+        _purge()
+        t0 = time.monotonic()
+        saved = os.dup(1), os.dup(2)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        try:
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            Path(path).write_text(original)
+        print(json.dumps({"i": i, "passed": int(code) == 0,
+                          "secs": round(time.monotonic() - t0, 1)}), file=out)
+
+
+def run_module(copy: Path, indices: list, timeout: float) -> dict:
+    """{mutation index: (passed, seconds)} for ``indices`` (all of one module), baseline
+    first (index -first-1); a worker that dies takes its current mutation with it (a
+    crash kills the mutant) and a new one goes on with the rest."""
+    import json
+
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(copy))
-    t0 = time.monotonic()
-    try:
-        res = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                              *tests], cwd=copy, env=env, capture_output=True, text=True,
-                             timeout=timeout)
-        passed = res.returncode == 0
-    except subprocess.TimeoutExpired:
-        passed = False  # a hang is a kill
-    return passed, time.monotonic() - t0
+    todo, results = [-indices[0] - 1, *indices], {}
+    while todo:
+        proc = subprocess.Popen([sys.executable, str(copy / "ci" / "mutate.py"),
+                                 "--worker=" + ",".join(map(str, todo))], cwd=copy, env=env,
+                                stdout=subprocess.PIPE, text=True)
+        current, t0 = None, time.monotonic()
+        for line in proc.stdout:
+            msg = json.loads(line)
+            if "start" in msg:
+                current, t0 = msg["start"], time.monotonic()
+            elif "error" in msg:
+                raise SystemExit(f"error: mutation {msg['i']}: {msg['error']}")
+            else:
+                results[msg["i"]] = (msg["passed"], msg["secs"])
+                todo.remove(msg["i"])
+                current = None
+                if msg["i"] >= 0:
+                    (path, _), what, _, _ = MUTATIONS[msg["i"]]
+                    print(f"{'SURVIVED' if msg['passed'] else 'killed  '} {msg['secs']:5.1f} s"
+                          f"  {path}: {what}", flush=True)
+        proc.wait(timeout=timeout)
+        if current is None and proc.returncode != 0:
+            raise SystemExit(f"error: the mutation worker failed (exit {proc.returncode})")
+        if current is not None:  # the worker died running it
+            results[current] = (False, round(time.monotonic() - t0, 1))
+            todo.remove(current)
+    return results
 
 
 def main(argv=None) -> int:
@@ -191,8 +271,15 @@ def main(argv=None) -> int:
     p.add_argument("--match", action="append",
                    help="only mutations whose description contains this text (repeat)")
     p.add_argument("--list", action="store_true")
-    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--timeout", type=float, default=3600,
+                   help="seconds for all the mutations of one module")
+    p.add_argument("--tests-from", metavar="REV",
+                   help="the test files as at this git revision (a 'before' count)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker:
+        worker([int(i) for i in args.worker.split(",")])
+        return 0
     chosen = [m for m in MUTATIONS if not args.only or
               m[0][0] in {MODULES[o] for o in args.only}]
     chosen = [m for m in chosen if not args.match or any(t in m[1] for t in args.match)]
@@ -202,34 +289,21 @@ def main(argv=None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         copy = Path(tmp)
-        copy_tree(copy)
+        copy_tree(copy, args.tests_from)
         where = subprocess.run([sys.executable, "-c", "import utils; print(utils.__file__)"],
                                cwd=copy, env=dict(os.environ, PYTHONPATH=str(copy)),
                                capture_output=True, text=True).stdout.strip()
         if not where.startswith(str(copy)):
             print(f"error: `import utils` in the copy loads {where}", file=sys.stderr)
             return 99
-        for _path, tests in sorted({m[0][0]: m[0] for m in chosen}.values()):
-            ok, secs = run_tests(copy, tests, args.timeout)
-            if not ok:
-                print(f"error: {' '.join(tests)} fail without any mutation", file=sys.stderr)
-                return 99
         survivors = []
-        for (path, tests), what, old, new in chosen:
-            original = (copy / path).read_text()
-            if original.count(old) != 1:
-                print(f"error: {path}: {what!r}: text found {original.count(old)} times",
-                      file=sys.stderr)
+        for path in dict.fromkeys(m[0][0] for m in chosen):
+            indices = [MUTATIONS.index(m) for m in chosen if m[0][0] == path]
+            results = run_module(copy, indices, args.timeout)
+            if not results[-indices[0] - 1][0]:
+                print(f"error: the tests of {path} fail without any mutation", file=sys.stderr)
                 return 99
-            (copy / path).write_text(original.replace(old, new))
-            try:
-                passed, secs = run_tests(copy, tests, args.timeout)
-            finally:
-                (copy / path).write_text(original)
-            print(f"{'SURVIVED' if passed else 'killed  '} {secs:5.1f} s  {path}: {what}",
-                  flush=True)
-            if passed:
-                survivors.append(f"{path}: {what}")
+            survivors += [f"{path}: {MUTATIONS[i][1]}" for i in indices if results[i][0]]
     n = len(chosen)
     print(f"\n{n - len(survivors)} of {n} mutations killed, {len(survivors)} survived")
     for s in survivors:
