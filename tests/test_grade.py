@@ -528,11 +528,17 @@ def test_release_has_no_solution_text(tmp_path):
     out = tmp_path / "release"
     assert release.release(out) == []
     assert not (out / "solutions").exists() and not (out / "tests").exists()
-    assert not (out / "utils" / "grade.py").exists()
+    shipped = {p.relative_to(out).parts[0] for p in out.rglob("*")}
+    assert not shipped & {"solutions", "tests", "grades", "build", ".git", "ci"}, shipped
+    for name in release.GRADING_MODULES:  # grader, sandbox, warm kernels, release tool...
+        assert (REPO / "utils" / name).exists() and not (out / "utils" / name).exists(), name
+    assert {"sandbox.py", "warm.py", "release.py", "guard.py"} <= set(release.GRADING_MODULES)
+    assert (out / "utils" / "checks.py").exists()  # what students use does ship
     assert release.release(out) == [], "an earlier release is replaced"
     with pytest.raises(course.CourseError, match="not an earlier release"):
         release.release(tmp_path)  # a folder with other files in it is never wiped
-    assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == [p.name for p in REAL]
+    every = sorted(p.name for p in (REPO / "solutions").glob("*.ipynb"))  # not COURSE_UNITS
+    assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == every
     released = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
     _, hidden = release.secret_lines(REAL)
     assert len(hidden) > 20  # most hidden-test lines are secret, not common code
