@@ -48,6 +48,11 @@ def test_stored_outputs_come_from_a_clean_run(path):
     counts = [c.execution_count for c in code]
     assert counts == list(range(1, len(code) + 1)), "not executed top to bottom in one run"
     assert not course.error_cells(nb), "stored outputs contain an error"
+    widgets = [c.get("id") for c in code for o in c.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert not widgets and "widgets" not in nb.metadata, (
+        f"widget state stored (cells {widgets}): a progress bar that shows as stuck on GitHub "
+        "and pulls scripts from the web on the site; use progress=False, then make refresh")
 
 
 def test_seminars_are_generated_clean_and_leak_nothing():

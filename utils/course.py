@@ -430,6 +430,7 @@ def main(argv=None) -> int:
                 except CellExecutionError as exc:  # keep the stored notebook untouched
                     print(f"error: {path} failed, nothing written:\n{exc}", file=sys.stderr)
                     return 1
+                nb.metadata.pop("widgets", None)  # widget state: stale bars, CDN scripts
                 write(nb, path)
                 print(f"refreshed {path} in {time.perf_counter() - t0:.1f} s")
             return 0
