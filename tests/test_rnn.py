@@ -2,7 +2,6 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from utils.rnn import KINDS, StackedRecurrent, memory_batch, train_memory
 
