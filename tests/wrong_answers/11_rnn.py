@@ -104,6 +104,13 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
      {"answer-gru": "def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
                     "    return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"}),
     # ---------------------------------------------------------------- Task 5
+    ("forget-bias", "sigma(b) >= 1/2 (forgot the 50 steps): b = 0", {"answer-forget": "ANSWER_FORGET_BIAS = 0.0\n"}),
+    ("forget-bias", "the lecture's +3 (keeps only sigma(3)^50 = 0.09)", {"answer-forget": "ANSWER_FORGET_BIAS = 3.0\n"}),
+    ("forget-bias", "linearised: 1 - sigma(b) = 0.5 / 50, b = logit(0.99)",
+     {"answer-forget": "ANSWER_FORGET_BIAS = math.log(0.99 / 0.01)\n"}),
+    ("forget-bias", "b = ln 50", {"answer-forget": "ANSWER_FORGET_BIAS = math.log(50)\n"}),
+    ("forget-bias", "an int", {"answer-forget": "ANSWER_FORGET_BIAS = 4\n"}),
+    # ---------------------------------------------------------------- Task 6
     ("sample", "temperature multiplies the logits", {"answer-sample": _sample(scaled="logits * temperature")}),
     ("sample", "temperature ignored", {"answer-sample": _sample(scaled="logits")}),
     ("sample", "temperature 0 not special-cased (division by zero)", {"answer-sample": _sample(zero=False)}),
@@ -113,7 +120,7 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("sample", "always the most likely id (greedy)",
      {"answer-sample": "def sample_next(logits, temperature, generator=None, top_k=None):\n"
                        "    return logits.argmax(dim=-1)\n"}),
-    # ---------------------------------------------------------------- Task 6
+    # ---------------------------------------------------------------- Task 7
     ("char-gru", "ignores the state argument (every call from a zero state)",
      {"answer-lm": _lm(forward="h, state = self.gru(self.embed(x))\n        return self.head(h), state")}),
     ("char-gru", "no recurrence: embedding -> read-out (a bigram model), state passed through",
