@@ -50,3 +50,22 @@ def test_course_device_variable_overrides_the_automatic_choice(monkeypatch):
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         utils.get_device()
     assert utils.get_device("cpu") == torch.device("cpu")  # an explicit choice wins
+
+
+def test_course_threads_variable_overrides_the_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("COURSE_THREADS", raising=False)
+        assert utils.seed.set_threads(1) == 1 == torch.get_num_threads()
+        assert utils.seed.set_threads() == 1  # no variable, no default: left as it is
+        monkeypatch.setenv("COURSE_THREADS", "2")
+        assert utils.seed.set_threads(1) == 2 == torch.get_num_threads()  # the variable wins
+        torch.set_num_threads(1)
+        utils.seed_everything(0)  # the setup cell applies it too
+        assert torch.get_num_threads() == 2
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("COURSE_THREADS", bad)
+            with pytest.raises(ValueError, match="COURSE_THREADS"):
+                utils.seed.set_threads(1)
+    finally:
+        torch.set_num_threads(before)
