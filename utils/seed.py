@@ -54,8 +54,8 @@ def get_device(prefer: str | None = None):
     return torch.device("cpu")
 
 
-def set_threads(default: int | None = None) -> int:
-    """Set torch's intra-op thread count and return it.
+def set_threads(default: int | None = None) -> None:
+    """Set torch's intra-op thread count (``torch.get_num_threads()`` reads it back).
 
     The ``COURSE_THREADS`` environment variable wins when set (``COURSE_THREADS=2 pytest
     --nbval ...`` reruns every notebook with another thread count, as on another CPU, to
@@ -73,4 +73,3 @@ def set_threads(default: int | None = None) -> int:
             raise ValueError(f"COURSE_THREADS must be a whole number >= 1, got {value!r}")
     if n is not None:
         torch.set_num_threads(n)
-    return torch.get_num_threads()
