@@ -68,3 +68,42 @@ def test_mlp_gradients_equal_its_torch_twin():
     assert len(net.parameters()) == 3 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
     net.zero_grad()
     assert all(p.grad == 0.0 for p in net.parameters())
+
+
+def test_code_differences_ignores_comments_docstrings_and_decorators(tmp_path, monkeypatch):
+    import importlib
+    import textwrap
+
+    from utils import engine
+
+    body = textwrap.dedent('''
+        import math
+        from utils.engine import add_to_class
+
+        class Value:
+            """another docstring"""
+            def __init__(self, data, _children=(), _op="", label=""):
+                if not isinstance(data, (int, float)):
+                    raise TypeError(f"Value holds a Python int or float, got {type(data).__name__}")
+                self.data, self.grad = float(data), 0.0
+                self._prev, self._op, self.label = tuple(_children), _op, label
+                self._backward = lambda: None
+
+        @add_to_class(Value)
+        def exp(self):   # a comment of its own
+            """and a docstring"""
+            out = Value(math.exp(self.data), (self,), "exp")
+            def _backward():
+                self.grad += out.data * out.grad
+            out._backward = _backward
+            return out
+        ''')
+    (tmp_path / "cellwise.py").write_text(body)
+    (tmp_path / "broken.py").write_text(body.replace("self.grad += out.data", "self.grad = out.data"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cellwise, broken = importlib.import_module("cellwise"), importlib.import_module("broken")
+    missing = sorted(set(engine.code_differences(cellwise.Value, engine.Value)))
+    # only the methods cellwise never wrote are reported; __init__ and exp are the same code
+    assert "__init__" not in missing and "exp" not in missing and "relu" in missing
+    assert "exp" in engine.code_differences(broken.Value, engine.Value)
+    assert engine.code_differences(engine.Value, engine.Value) == []

@@ -67,3 +67,25 @@ def test_process_wide_state_does_not_outlive_a_test():
     later tests and nbval's kernels start from the runner's own state."""
     assert os.environ.get("PYTHONHASHSEED") == _HASHSEED
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_course_threads_variable_overrides_the_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("COURSE_THREADS", raising=False)
+        utils.seed.set_threads(1)
+        assert torch.get_num_threads() == 1
+        utils.seed.set_threads()  # no variable, no default: left as it is
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("COURSE_THREADS", "2")
+        assert utils.seed.set_threads(1) is None  # nothing to display under a setup cell
+        assert torch.get_num_threads() == 2  # the variable wins
+        torch.set_num_threads(1)
+        utils.seed_everything(0)  # the setup cell applies it too
+        assert torch.get_num_threads() == 2
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("COURSE_THREADS", bad)
+            with pytest.raises(ValueError, match="COURSE_THREADS"):
+                utils.seed.set_threads(1)
+    finally:
+        torch.set_num_threads(before)

@@ -22,6 +22,7 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> int:
         torch.backends.cudnn.benchmark = False
         # cuBLAS needs this for deterministic matmuls on GPU; harmless on CPU.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    set_threads()  # COURSE_THREADS, if set, overrides torch's default thread count
     return seed
 
 
@@ -51,3 +52,24 @@ def get_device(prefer: str | None = None):
         if available[kind]:
             return torch.device(kind)
     return torch.device("cpu")
+
+
+def set_threads(default: int | None = None) -> None:
+    """Set torch's intra-op thread count (``torch.get_num_threads()`` reads it back).
+
+    The ``COURSE_THREADS`` environment variable wins when set (``COURSE_THREADS=2 pytest
+    --nbval ...`` reruns every notebook with another thread count, as on another CPU, to
+    find stored outputs that depend on it); else ``default``; else torch keeps its own
+    choice (``OMP_NUM_THREADS`` or the number of cores). ``seed_everything`` calls it, and
+    notebooks that want one thread call ``utils.seed.set_threads(1)``.
+    """
+    import torch
+
+    value = os.environ.get("COURSE_THREADS", "").strip()
+    n = default
+    if value:
+        n = int(value) if value.isdigit() else 0
+        if n < 1:
+            raise ValueError(f"COURSE_THREADS must be a whole number >= 1, got {value!r}")
+    if n is not None:
+        torch.set_num_threads(n)
