@@ -1,0 +1,73 @@
+"""utils.conv: the output-size formula against torch, shifts, predict, train_cnn."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from utils import conv
+
+
+@pytest.mark.parametrize("n,k,p,s,d", [(8, 3, 0, 1, 1), (8, 3, 1, 1, 1), (28, 5, 2, 2, 1),
+                                       (7, 2, 0, 2, 1), (9, 3, 1, 3, 2), (5, 5, 0, 1, 1)])
+def test_conv_output_size_matches_torch(n, k, p, s, d):
+    out = F.conv2d(torch.zeros(1, 1, n, n + 1), torch.zeros(1, 1, k, k), padding=p, stride=s, dilation=d)
+    assert out.shape[-2:] == (conv.conv_output_size(n, k, p, s, d), conv.conv_output_size(n + 1, k, p, s, d))
+
+
+def test_count_params():
+    assert conv.count_params(nn.Conv2d(3, 5, 3)) == 3 * 5 * 9 + 5
+
+
+def test_random_shift_moves_each_image_within_range():
+    X = torch.zeros(50, 2, 6, 7)
+    X[:, :, 3, 3] = 1.0                                      # one lit pixel per image
+    gen = torch.Generator().manual_seed(0)
+    Y = conv.random_shift(X, 1, gen)
+    assert Y.shape == X.shape and X[:, :, 3, 3].eq(1).all()  # input unchanged
+    pos = Y[:, 0].flatten(1).argmax(1)
+    rows, cols = pos // 7, pos % 7
+    assert rows.sub(3).abs().le(1).all() and cols.sub(3).abs().le(1).all()
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 5    # several different shifts
+    assert torch.equal(Y[:, 0], Y[:, 1])                     # same shift for all channels
+    assert torch.equal(conv.random_shift(X, 0), X)
+
+
+def test_random_shift_fills_with_zeros():
+    X = torch.ones(20, 1, 4, 4)
+    Y = conv.random_shift(X, 2, torch.Generator().manual_seed(1))
+    assert Y.sum() < X.sum() and set(Y.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_predict_uses_eval_mode_and_restores_it():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 30), nn.Dropout(0.5), nn.Linear(30, 3))
+    X = torch.randn(700, 4)
+    net.eval()
+    expected = net(X).argmax(1)
+    net.train()
+    assert torch.equal(conv.predict(net, X, batch_size=256), expected)
+    assert net.training
+
+
+def test_train_cnn_learns_a_separable_task_reproducibly():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 1, 6, 6, generator=gen)
+    y = (X[:, 0, :3].sum((1, 2)) > X[:, 0, 3:].sum((1, 2))).long()
+
+    def run(shift):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(144, 2))
+        return net, conv.train_cnn(net, X[:150], y[:150], X[150:], y[150:], epochs=15, lr=1e-2, shift=shift)
+
+    net, h = run(0)
+    assert len(h["train_loss"]) == 15 and len(h["val_acc"]) == 15
+    assert h["train_loss"][-1] < h["train_loss"][0] and h["val_acc"][-1] > 0.8
+    assert not net.training
+    (_, h1), (_, h2) = run(1), run(1)                        # shifts drawn from the seeded generator
+    assert h1 == h2 and h1 != h
+
+
+def test_random_shift_fill_value():
+    X = torch.zeros(30, 1, 5, 5)
+    Y = conv.random_shift(X, 1, torch.Generator().manual_seed(2), fill=-0.5)
+    assert set(Y.unique().tolist()) == {-0.5, 0.0}
