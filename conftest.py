@@ -4,6 +4,10 @@ stderr is never compared (warnings differ between library versions and machines)
 images (a plot is checked by the assertion next to it, not by its pixels), nor widget
 state (tqdm progress bars).
 """
+import os
+import sys
+
+import pytest
 
 
 def pytest_collectstart(collector):
@@ -14,3 +18,27 @@ def pytest_collectstart(collector):
             "image/svg+xml",
             "application/vnd.jupyter.widget-view+json",
         )
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_state():
+    """Whatever a test changes process-wide is put back after it: environment variables
+    (``utils.seed_everything`` sets ``PYTHONHASHSEED`` and ``CUBLAS_WORKSPACE_CONFIG``,
+    which nbval's kernels would inherit) and torch's deterministic-algorithms and cuDNN
+    flags. torch is never imported here for this."""
+    env = dict(os.environ)
+    torch = sys.modules.get("torch")
+    flags = ((torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark) if torch is not None else (False, False, False))
+    yield
+    if os.environ != env:
+        os.environ.clear()
+        os.environ.update(env)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        now = (torch.are_deterministic_algorithms_enabled(),
+               torch.is_deterministic_algorithms_warn_only_enabled())
+        if now != flags[:2]:
+            torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.benchmark = flags[2]

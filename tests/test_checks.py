@@ -133,3 +133,59 @@ def test_call_unchanged_sees_keyword_arguments_and_nan_stays_nan():
     checks.call_unchanged(lambda x: x * 2, x=a)  # NaN == NaN here: unchanged
     with pytest.raises(checks.CheckFailed, match="argument 'x'"):
         checks.call_unchanged(lambda x: x.fill(0), x=a)
+
+
+# ---------------------------------------------------------------- what the checks compute
+# (issue 15: each test below fails when one line of utils/checks.py is changed; see
+# ci/mutate.py for the changes they were written against)
+def test_check_close_tolerance_is_rtol_and_atol_no_more_no_less():
+    check_close(np.float32(0.1) * np.float32(3), 0.3)  # float32 rounding: within rtol
+    check_close(1e-9, 0.0)  # within atol although the relative error is infinite
+    check_close(1.0 + 0.9e-5, 1.0)  # |a - e| <= atol + rtol * |e|
+    for actual, expected in ((1.0 + 1e-4, 1.0), (1e-7, 0.0), (101.0, 100.0)):
+        with pytest.raises(CheckFailed, match="1 of 1 entries differ"):
+            check_close(actual, expected)
+    check_close(1.0 + 1e-4, 1.0, rtol=1e-3)  # the caller's tolerance is used
+    with pytest.raises(CheckFailed):
+        check_close(1e-7, 0.0, atol=1e-8)
+
+
+def test_check_close_nan_where_nan_is_expected_is_fine():
+    check_close(np.array([1.0, np.nan]), np.array([1.0, np.nan]))
+    check_close(torch.tensor([np.nan]), np.array([np.nan]))
+    with pytest.raises(CheckFailed, match=r"contains NaN \(first at index \(1,\)\)"):
+        check_close(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
+def test_check_close_reads_half_precision_tensors():
+    check_close(torch.tensor([1.5, -2.0], dtype=torch.bfloat16), np.array([1.5, -2.0]))
+    check_close(torch.tensor([0.25], dtype=torch.float16), [0.25])
+    assert rel_error(torch.tensor([2.0], dtype=torch.bfloat16), [2.0]) == 0.0
+
+
+@pytest.mark.parametrize("fn, arg, says", [
+    (np.log, np.array([-1.0]), "invalid value encountered in log"),
+    (lambda z: z / z, np.array([0.0]), "invalid value encountered in divide"),
+    (np.log, np.array([0.0]), "divide by zero encountered in log"),
+    (lambda z: 1.0 / z, np.array([0.0]), "divide by zero encountered in divide"),
+])
+def test_no_float_errors_catches_invalid_and_divide_by_zero(fn, arg, says):
+    with pytest.raises(CheckFailed, match=f"loss: '{says}' - hint"):
+        no_float_errors(fn, arg, name="loss", hint="hint")
+    assert no_float_errors(fn, np.array([2.0]), name="loss") == fn(np.array([2.0]))
+
+
+def test_rel_error_is_symmetric_max_over_entries_with_a_tiny_floor():
+    assert rel_error(1.0, 3.0) == rel_error(3.0, 1.0) == 0.5  # |1 - 3| / (1 + 3)
+    assert rel_error(np.array([1.0, 1.0]), np.array([1.0, 3.0])) == 0.5  # the max, not mean
+    assert rel_error(0.0, 0.0) == 0.0
+    assert rel_error(1e-9, 0.0) == pytest.approx(0.1)  # floor 1e-8: 1e-9 / 1e-8
+    assert rel_error(1e-3, 0.0) == 1.0
+
+
+def test_gradient_check_rejects_a_gradient_off_by_a_tenth_of_a_percent():
+    x = np.array([0.3, -1.2, 2.0])
+    f = lambda v: np.sum(np.sin(v))
+    with pytest.raises(CheckFailed, match=r"relative error 5\.0\de-04 > 1e-06"):
+        gradient_check(f, x, np.cos(x) * (1 + 1e-3))
+    assert gradient_check(f, x, np.cos(x) * (1 + 1e-3), tol=1e-3) < 1e-3

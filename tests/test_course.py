@@ -163,3 +163,113 @@ def test_selected_units_filters_by_number_or_stem(monkeypatch):
     monkeypatch.setenv("COURSE_UNITS", "11")
     assert course.selected_units(paths) == paths[2:]
     assert course.selected_units(paths, "12") == []
+
+
+# ---------------------------------------------------------------- each leak guard alone
+# (issue 15: each test fails when its guard in utils/course.py is switched off; the
+# seminars here are freshly generated, so only the guard under test can speak)
+def _fresh_pair(tmp_path, nb):
+    sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
+    course.write(nb, sol)
+    course.write(make_seminar(nb), sem)
+    return seminar_problems(sol, sem)
+
+
+def test_guard_marker_left_in_the_seminar(tmp_path):
+    nb = _solution_nb()
+    nb.cells[0].source = "# T\nYour code goes between ### BEGIN SOLUTION and the end."
+    assert [p for p in _fresh_pair(tmp_path, nb) if "marker" in p] == [
+        f"{tmp_path / 'seminars' / '01_t.ipynb'} contains the marker '### BEGIN SOLUTION'"]
+
+
+def test_guard_solution_or_hidden_line_quoted_outside_its_region(tmp_path):
+    nb = _solution_nb()
+    nb.cells[2].source = ("assert f(2) == 4\n### BEGIN HIDDEN TESTS\n"
+                          "assert f(-7) == -14, 'negative inputs'\n### END HIDDEN TESTS\n")
+    nb.cells[0].source = "# T\nHint: `doubled_value = 2 * x`; also `assert f(-7) == -14, 'negative inputs'`"
+    problems = " | ".join(_fresh_pair(tmp_path, nb))
+    assert "leaks solution text: 'doubled_value = 2 * x'" in problems
+    assert "leaks solution text: \"assert f(-7) == -14, 'negative inputs'\"" in problems
+
+
+@pytest.mark.parametrize("what", ["execution_count", "outputs"])
+def test_guard_stored_execution_count_or_output(tmp_path, what):
+    seminar = make_seminar(_solution_nb())
+    if what == "execution_count":
+        seminar.cells[2].execution_count = 3
+    else:
+        seminar.cells[2].outputs = [nbformat.v4.new_output("stream", text="f: OK\n")]
+    sol, sem = _write_pair(tmp_path, seminar)
+    assert f"{sem} carries outputs (cell test-f)" in seminar_problems(sol, sem)
+
+
+def test_guard_solution_without_graded_cells(tmp_path):
+    nb = _solution_nb()
+    del nb.cells[2].metadata["course"]
+    assert _fresh_pair(tmp_path, nb) == [
+        f"{tmp_path / 'solutions' / '01_t.ipynb'} has no graded test cell"]
+
+
+def test_guard_duplicate_task_ids(tmp_path):
+    nb = _solution_nb()
+    twin = nbformat.v4.new_code_cell("assert f(3) == 6")
+    twin.metadata["course"] = {"task": "f", "points": 1}
+    nb.cells.append(twin)
+    assert _fresh_pair(tmp_path, nb) == [
+        f"{tmp_path / 'solutions' / '01_t.ipynb'}: task ids are not unique: ['f', 'f']"]
+
+
+@pytest.mark.parametrize("src", [
+    "### BEGIN SOLUTION\nx = 1\n### BEGIN HIDDEN TESTS\nassert x\n### END SOLUTION\n"
+    "### END HIDDEN TESTS",
+    "### BEGIN HIDDEN TESTS\nassert x\n### BEGIN SOLUTION\nx = 1\n### END HIDDEN TESTS\n"
+    "### END SOLUTION",
+])
+def test_guard_solution_and_hidden_regions_overlap(src):
+    with pytest.raises(CourseError, match="regions overlap"):
+        strip_source(src, where="cell 3")
+
+
+def test_guard_stale_seminar_alone(tmp_path):
+    seminar = make_seminar(_solution_nb())
+    seminar.cells[0].source = "# T (edited by hand)"
+    sol, sem = _write_pair(tmp_path, seminar)
+    problems = seminar_problems(sol, sem)
+    assert len(problems) == 1 and "out of date" in problems[0]
+
+
+# ---------------------------------------------------------------- exit codes of the CLI
+@pytest.mark.parametrize("cmd", ["check", "build"])
+def test_make_check_and_make_seminars_exit_1_on_a_problem(monkeypatch, capsys, cmd):
+    calls = []
+    monkeypatch.setattr(course, "build", lambda check_only=False: calls.append(check_only)
+                        or ["seminars/01_t.ipynb leaks solution text: 'x'"])
+    assert course.main([cmd]) == 1
+    assert "error: seminars/01_t.ipynb leaks solution text" in capsys.readouterr().err
+    monkeypatch.setattr(course, "build", lambda check_only=False: calls.append(check_only) or [])
+    assert course.main([cmd]) == 0
+    assert calls == [cmd == "check"] * 2
+
+
+def test_make_check_exit_code_through_the_command_line(tmp_path):
+    """`python -m utils.course check` is what `make check` runs: a problem gives exit
+    status 1 through the interpreter, not only from main()."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", (
+        "import sys, utils.course as c\n"
+        "c.build = lambda check_only=False: ['x']\n"
+        "sys.exit(c.main(['check']))")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "error: x" in res.stderr
+
+
+def test_make_refresh_leaves_the_stored_notebook_untouched_when_a_cell_fails(tmp_path, capsys):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")]
+    path = tmp_path / "broken.ipynb"
+    course.write(nb, path)
+    before = path.read_bytes()
+    assert course.main(["refresh", str(path)]) == 1
+    assert path.read_bytes() == before
+    assert "failed, nothing written" in capsys.readouterr().err

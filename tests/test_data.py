@@ -1,6 +1,5 @@
 import gzip
 import struct
-import urllib.error
 
 import numpy as np
 import pytest
@@ -86,10 +85,13 @@ def test_missing_data_offline_names_files_and_the_alternative(tmp_path):
 
 def test_failed_download_gives_a_clear_message(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
-        raise urllib.error.URLError("network is unreachable")
+        raise OSError("network is unreachable (blocked by the test)")
 
-    monkeypatch.setattr("torchvision.datasets.utils._urlretrieve", offline)
-    monkeypatch.setattr("urllib.request.urlopen", offline)
+    # no network for this process, whatever function torchvision downloads with
+    # (public socket API, not a private torchvision helper that could be renamed)
+    monkeypatch.setattr("socket.getaddrinfo", offline)
+    monkeypatch.setattr("socket.socket.connect", offline)
+    monkeypatch.setattr("socket.create_connection", offline)
     with pytest.raises(data.DatasetUnavailable, match="download failed") as info:
         data.load_vision("fashion-mnist", root=tmp_path, download=True)
     assert "load_digits" in str(info.value)
@@ -139,3 +141,61 @@ def test_train_val_test_split_keeps_types_and_every_row_once():
         assert np.bincount(yp, minlength=4).min() >= len(yp) // 4 - 1
     tparts = data.train_val_test_split(torch.tensor(X), torch.tensor(y), seed=3)
     assert all(torch.is_tensor(p) for p in tparts)
+
+
+# ----------------------------------------------------------------------------- what the sets are
+# (issue 15: each test fails when one line of utils/data.py is changed, see ci/mutate.py)
+def test_data_dir_is_the_repository_data_folder_without_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)  # wherever a notebook runs from
+    assert data.data_dir() == data.REPO_ROOT / "data"
+    assert (data.REPO_ROOT / "pyproject.toml").exists()
+
+
+def test_loader_shuffling_depends_on_its_seed_only():
+    X, y = torch.arange(64.0)[:, None], torch.arange(64)
+    torch.manual_seed(1)
+    first = next(iter(data.make_loaders(X, y, X, y, batch_size=16, seed=5)[0]))[1]
+    torch.manual_seed(2)  # the global generator does not matter
+    again = next(iter(data.make_loaders(X, y, X, y, batch_size=16, seed=5)[0]))[1]
+    other = next(iter(data.make_loaders(X, y, X, y, batch_size=16, seed=6)[0]))[1]
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert not torch.equal(first, torch.arange(16))  # shuffled
+    test_batch = next(iter(data.make_loaders(X, y, X, y, seed=5)[1]))[1]
+    assert torch.equal(test_batch, y)  # the test loader keeps the order
+
+
+def test_moons_and_spirals_have_their_geometry():
+    X, y = data.make_moons(200, noise=0.0, seed=0)
+    upper, lower = X[y == 0], X[y == 1]
+    assert np.allclose(np.hypot(*upper.T), 1) and (upper[:, 1] >= 0).all()
+    assert np.allclose(np.hypot(lower[:, 0] - 1, lower[:, 1] - 0.5), 1)
+    assert (lower[:, 1] <= 0.5).all()
+    X, y = data.make_spirals(300, classes=3, noise=0.0, seed=0)
+    r, theta = np.hypot(*X.T), np.arctan2(X[:, 0], X[:, 1])
+    turn = np.angle(np.exp(1j * (theta - 4.0 * r - y * 2 * np.pi / 3)))
+    assert np.allclose(turn, 0, atol=1e-9)
+
+
+def test_blob_spread_and_line_noise_are_what_was_asked():
+    X, y = data.make_blobs(4000, centers=((0.0, 0.0),), std=0.3, seed=0)
+    assert abs(X.std() - 0.3) < 0.01 and (y == 0).all()
+    X, y = data.make_line(4000, w=2.0, b=-1.0, noise=0.5, seed=0)
+    assert np.all(np.diff(X[:, 0]) >= 0)  # sorted, ready to plot
+    assert abs((y - (2 * X[:, 0] - 1)).std() - 0.5) < 0.02
+
+
+def test_train_val_test_split_is_stratified_and_seeded():
+    y = np.array([0] * 80 + [1] * 20)
+    X = np.arange(100)
+    for seed in range(5):
+        parts = data.train_val_test_split(X, y, val_size=0.2, test_size=0.2, seed=seed)
+        assert [int(p.sum()) for p in parts[3:]] == [12, 4, 4]  # 20 % ones everywhere
+    a = data.train_val_test_split(X, y, seed=7)
+    b = data.train_val_test_split(X, y, seed=7)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_digits_pixels_span_zero_to_one():
+    X_tr = data.load_digits()[0]
+    assert X_tr.min() == 0.0 and X_tr.max() == 1.0

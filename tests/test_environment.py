@@ -2,14 +2,16 @@
 same lower bounds; the README must give the commands the Makefile provides."""
 import re
 
-import pytest
 
 from utils.course import REPO
 
 try:
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    tomllib = pytest.importorskip("tomli")
+except ModuleNotFoundError:  # Python 3.10: tomli, or the copy pip vendors (always there)
+    try:
+        import tomli as tomllib
+    except ModuleNotFoundError:
+        from pip._vendor import tomli as tomllib
 
 CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
 

@@ -1,8 +1,12 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 
 import utils
+
+_HASHSEED = os.environ.get("PYTHONHASHSEED")  # as the test run started
 
 
 def test_seed_everything_makes_numpy_and_torch_repeat():
@@ -50,3 +54,16 @@ def test_course_device_variable_overrides_the_automatic_choice(monkeypatch):
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         utils.get_device()
     assert utils.get_device("cpu") == torch.device("cpu")  # an explicit choice wins
+
+
+def test_seed_everything_sets_process_wide_state():
+    utils.seed_everything(123)
+    assert os.environ["PYTHONHASHSEED"] == "123"
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_process_wide_state_does_not_outlive_a_test():
+    """The test above left nothing behind (conftest.py restores it after every test), so
+    later tests and nbval's kernels start from the runner's own state."""
+    assert os.environ.get("PYTHONHASHSEED") == _HASHSEED
+    assert not torch.are_deterministic_algorithms_enabled()

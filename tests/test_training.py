@@ -35,3 +35,82 @@ def test_fit_learns_separable_blobs_and_returns_history():
     assert all(len(v) == 5 for v in hist.values())
     assert hist["train_loss"][-1] < hist["train_loss"][0]
     assert hist["val_acc"][-1] > 0.95
+
+
+# ---------------------------------------------------------------- modes, scheduler, steps
+class _ModeRecorder(nn.Module):
+    """A linear layer behind dropout and batch norm that records the mode of every call."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.BatchNorm1d(2), nn.Dropout(0.5), nn.Linear(2, 2))
+        self.modes = []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        return self.net(x)
+
+
+def _blob_loaders(batch_size=32):
+    X, y = make_blobs(96, std=0.5, seed=0)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    return make_loaders(X[:64], y[:64], X[64:], y[64:], batch_size=batch_size)
+
+
+def test_evaluate_runs_in_eval_mode_without_grad_and_restores_the_mode():
+    torch.manual_seed(0)
+    model = _ModeRecorder()
+    _, test = _blob_loaders()
+    stats = model.net[0].running_mean.clone()
+    grad_seen = {"requires_grad": lambda out, y: float(out.requires_grad)}
+    first = evaluate(model, test, nn.CrossEntropyLoss(), metrics=grad_seen)
+    again = evaluate(model, test, nn.CrossEntropyLoss(), metrics=grad_seen)
+    assert model.modes == [False, False] and model.training  # eval inside, train after
+    assert first == again and first["requires_grad"] == 0.0  # no dropout noise, no graph
+    assert torch.equal(model.net[0].running_mean, stats)  # batch norm statistics untouched
+    model.eval()
+    evaluate(model, test, nn.CrossEntropyLoss())
+    assert not model.training  # a model in eval mode stays in it
+
+
+def test_fit_trains_in_train_mode_and_evaluates_in_eval_mode():
+    torch.manual_seed(0)
+    model = _ModeRecorder().eval()  # fit must switch it to training itself
+    train, test = _blob_loaders(batch_size=32)  # 2 training batches, 1 validation batch
+    fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+        epochs=2, val_loader=test, progress=False)
+    assert model.modes == [True, True, False] * 2
+
+
+def test_fit_steps_the_scheduler_once_per_epoch():
+    model = nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.8)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    fit(model, _blob_loaders()[0], nn.CrossEntropyLoss(), opt, epochs=3, scheduler=sched,
+        progress=False)
+    assert opt.param_groups[0]["lr"] == 0.8 * 0.5 ** 3
+
+
+def test_fit_is_the_five_line_loop_and_reports_the_mean_loss_per_example():
+    X, y = make_blobs(10, std=0.5, seed=1)
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=7)
+    torch.manual_seed(0)
+    model, twin = nn.Linear(2, 2), nn.Linear(2, 2)
+    twin.load_state_dict(model.state_dict())
+    loss_fn = nn.CrossEntropyLoss()
+    start = loss_fn(model(X), y).item()
+    hist = fit(model, loader, loss_fn, torch.optim.SGD(model.parameters(), lr=0.0),
+               epochs=1, progress=False)
+    assert abs(hist["train_loss"][0] - start) < 1e-6  # batches of 7 and 3, weighted
+    opt = torch.optim.SGD(twin.parameters(), lr=0.3)
+    fit(model, loader, loss_fn, torch.optim.SGD(model.parameters(), lr=0.3), epochs=2,
+        progress=False)
+    for _ in range(2):
+        for xb, yb in loader:
+            loss = loss_fn(twin(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.allclose(p, q, atol=1e-6)

@@ -89,12 +89,20 @@ class GradeError(Exception):
     """The grader cannot run (bad arguments, broken solutions): exit 2 with this message."""
 
 
+def cold_by_default() -> bool:
+    """True when the environment asks for cold kernels: ``COURSE_GRADE_COLD`` set to
+    anything but empty or ``0`` (read each time an ``Options`` is made)."""
+    return os.environ.get("COURSE_GRADE_COLD", "").strip() not in ("", "0")
+
+
 @dataclass
 class Options:
     timeout: float | None = None  # per cell, seconds; None: each seminar's default
     memory_mb: int | None = DEFAULT_MEMORY_MB
     grace: float = GRACE  # seconds an interrupted kernel gets before it is killed
-    warm: bool = True  # fork kernels from a warm zygote (utils.warm) where the OS can
+    # fork kernels from a warm zygote (utils.warm) where the OS can; default off when the
+    # environment sets COURSE_GRADE_COLD=1 (a Jupyter kernel per notebook: make test cold)
+    warm: bool = field(default_factory=lambda: not cold_by_default())
     max_restarts: int = MAX_RESTARTS
     deny: tuple = ()  # more folders out of the kernel's reach (besides DENIED of the checkout)
 
@@ -1076,7 +1084,8 @@ def main(argv=None) -> int:
                     or args.memory_mb < 0:
                 raise GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0")
             opts = Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
-                           deny=(str(args.out),), warm=not args.cold)
+                           deny=(str(args.out),),
+                           warm=not (args.cold or cold_by_default()))
             students = args.student
             if args.shard:
                 students = shard_students(args.submissions, *args.shard, students)

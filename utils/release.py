@@ -20,7 +20,8 @@ RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "M
                  "conftest.py", "nbval_sanitize.cfg", ".gitignore", "data/README.md")
 MARK = ".course-release"
 # instructor tooling, not released
-GRADING_MODULES = ("grade.py", "sandbox.py", "release.py", "guard.py", "rules.py")
+GRADING_MODULES = ("grade.py", "sandbox.py", "warm.py", "release.py", "guard.py", "rules.py",
+                   "feedback.py", "simulate.py")
 
 
 def release(out, repo: Path = REPO) -> list:

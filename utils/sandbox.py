@@ -136,15 +136,97 @@ def memory_limit_supported() -> bool:
     return sys.platform.startswith("linux")
 
 
-class Kernel:
-    """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
+def exit_reason(code: int | None) -> str:
+    """Why a kernel process ended, from its exit code (negative: a signal; None: unknown)."""
+    if code is None:
+        return "the kernel process exited"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = {"SIGKILL": " (often: out of memory)", "SIGSEGV": " (a crash in native code)",
+                "SIGABRT": " (a native library aborted)"}.get(name, "")
+        return f"the kernel was killed by {name}{hint}"
+    return f"the kernel exited with code {code} (os._exit, exit()/quit() or a fatal error)"
+
+
+class BoundedKernel:
+    """What every grading kernel shares: its bounds, its lifecycle and ``run`` with the
+    deadline -> interrupt -> grace -> kill sequence. A subclass says how to start, stop,
+    interrupt and talk to its process (``Kernel``: a Jupyter kernel;
+    ``utils.warm.WarmKernel``: a child forked from a warm zygote)."""
 
     def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
                  grace: float = GRACE):
         self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
-        self.km = self.kc = None
+
+    # ------------------------------------------------------------------ for subclasses
+    def start(self):
+        raise NotImplementedError
+
+    def shutdown(self) -> None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def _submit(self, code: str, history: bool):
+        """Send ``code`` for execution: a handle for ``_wait``, or an Outcome when the
+        process is already gone."""
+        raise NotImplementedError
+
+    def _wait(self, handle, deadline: float) -> Outcome | None:
+        """The cell's Outcome (``dead`` if the process exits); None once ``deadline``
+        passes."""
+        raise NotImplementedError
+
+    def _interrupt(self) -> None:
+        """A KeyboardInterrupt in the running cell (SIGINT)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ lifecycle
+    def restart(self):
+        """A fresh process (all state lost), with the same limits."""
+        self.shutdown()
+        return self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ running code
+    def run(self, code: str, timeout: float, history: bool = True) -> Outcome:
+        """Run ``code`` and wait for it, at most ``timeout`` seconds (then interrupt).
+        ``history=False`` runs it without an execution count (grader's own code)."""
+        t0 = time.monotonic()
+        handle = self._submit(code, history)
+        if isinstance(handle, Outcome):
+            out = handle
+        else:
+            out = self._wait(handle, t0 + timeout)
+        if out is None:  # deadline passed: interrupt, give it a grace period, else kill
+            self._interrupt()
+            out = self._wait(handle, time.monotonic() + self.grace)
+            if out is not None and out.status != "dead":
+                out = Outcome("timeout", execution_count=out.execution_count)
+            else:
+                self.shutdown()
+                out = Outcome("killed", detail=f"it ignored the interrupt for {self.grace:g} "
+                                               "s and was killed")
+        out.seconds = time.monotonic() - t0
+        return out
+
+
+class Kernel(BoundedKernel):
+    """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
+
+    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace)
+        super().__init__(*args, **kwargs)
+        self.km = self.kc = None
+
     def start(self) -> "Kernel":
         from jupyter_client import KernelManager
         from nbval.kernel import CURRENT_ENV_KERNEL_NAME, NbvalKernelspecManager
@@ -181,39 +263,15 @@ class Kernel:
                 pass
             self.km = None
 
-    def restart(self) -> "Kernel":
-        """A fresh process (all state lost), with the same limits."""
-        self.shutdown()
-        return self.start()
-
-    def __enter__(self) -> "Kernel":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
     def alive(self) -> bool:
         return self.km is not None and self.km.is_alive()
 
-    # ------------------------------------------------------------------ running code
-    def run(self, code: str, timeout: float, history: bool = True) -> Outcome:
-        """Run ``code`` and wait for it, at most ``timeout`` seconds (then interrupt).
-        ``history=False`` runs it without an execution count (grader's own code)."""
-        t0 = time.monotonic()
-        msg_id = self.kc.execute(code, store_history=history, allow_stdin=False,
-                                 stop_on_error=False)
-        out = self._wait(msg_id, t0 + timeout)
-        if out is None:  # deadline passed: interrupt, give it a grace period, else kill
-            self.km.interrupt_kernel()
-            out = self._wait(msg_id, time.monotonic() + self.grace)
-            if out is not None and out.status != "dead":
-                out = Outcome("timeout", execution_count=out.execution_count)
-            else:
-                self.shutdown()
-                out = Outcome("killed", detail=f"it ignored the interrupt for {self.grace:g} "
-                                               "s and was killed")
-        out.seconds = time.monotonic() - t0
-        return out
+    def _submit(self, code: str, history: bool) -> str:
+        return self.kc.execute(code, store_history=history, allow_stdin=False,
+                               stop_on_error=False)
+
+    def _interrupt(self) -> None:
+        self.km.interrupt_kernel()
 
     def _wait(self, msg_id: str, deadline: float) -> Outcome | None:
         """Collect the iopub messages of ``msg_id`` until the kernel is idle again.
@@ -246,22 +304,5 @@ class Kernel:
 
     def _death(self) -> str:
         """A short reason for a dead kernel: exit code or signal, and a hint."""
-        code = None
         proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        if proc is not None:
-            code = proc.poll()
-        if code is None:
-            why = "the kernel process exited"
-        elif code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            hint = {"SIGKILL": " (often: out of memory)",
-                    "SIGSEGV": " (a crash in native code)",
-                    "SIGABRT": " (a native library aborted)"}.get(name, "")
-            why = f"the kernel was killed by {name}{hint}"
-        else:
-            why = (f"the kernel exited with code {code} (os._exit, exit()/quit() or a "
-                   "fatal error)")
-        return why
+        return exit_reason(proc.poll() if proc is not None else None)

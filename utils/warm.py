@@ -25,8 +25,9 @@ import subprocess
 import sys
 import time
 
-from .sandbox import GRACE, Outcome, kernel_env, limit_code, \
+from .sandbox import BoundedKernel, Outcome, exit_reason, kernel_env, limit_code, \
     memory_limit_supported, strip_ansi
+
 
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data",
            "matplotlib", "matplotlib.pyplot", "sklearn", "sklearn.datasets",
@@ -233,27 +234,12 @@ class Zygote:
                 self.proc.kill()
 
 
-def exit_reason(code: int | None) -> str:
-    """Why a kernel process ended, from its exit code (negative: a signal)."""
-    if code is None:
-        return "the kernel process exited"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = {"SIGKILL": " (often: out of memory)", "SIGSEGV": " (a crash in native code)",
-                "SIGABRT": " (a native library aborted)"}.get(name, "")
-        return f"the kernel was killed by {name}{hint}"
-    return f"the kernel exited with code {code} (os._exit, exit()/quit() or a fatal error)"
+class WarmKernel(BoundedKernel):
+    """``sandbox.Kernel``'s interface on a child forked from the warm zygote: the bounds,
+    ``run`` (interrupt, grace, kill) and ``restart`` come from ``BoundedKernel``."""
 
-
-class WarmKernel:
-    """``sandbox.Kernel``'s interface on a child forked from the warm zygote."""
-
-    def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
-                 grace: float = GRACE):
-        self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
+    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace)
+        super().__init__(*args, **kwargs)
         self.pid, self.sock, self.zygote = None, None, None
 
     def start(self) -> "WarmKernel":
@@ -276,39 +262,21 @@ class WarmKernel:
                 pass
             self.pid = None
 
-    def restart(self) -> "WarmKernel":
-        self.shutdown()
-        return self.start()
-
-    def __enter__(self) -> "WarmKernel":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.shutdown()
-
     def alive(self) -> bool:
         return self.pid is not None and self.zygote.wait(self.pid) is None
 
-    def run(self, code: str, timeout: float, history: bool = True) -> Outcome:
+    def _submit(self, code: str, history: bool):
         t0 = time.monotonic()
         try:
             _send(self.sock, {"code": code, "history": history})
         except OSError:
             return self._dead(t0)
-        out = self._wait(t0 + timeout)
-        if out is None:  # deadline passed: interrupt, a grace period, else kill
-            os.kill(self.pid, signal.SIGINT)
-            out = self._wait(time.monotonic() + self.grace)
-            if out is not None and out.status != "dead":
-                out = Outcome("timeout", execution_count=out.execution_count)
-            else:
-                self.shutdown()
-                out = Outcome("killed", detail=f"it ignored the interrupt for {self.grace:g} "
-                                               "s and was killed")
-        out.seconds = time.monotonic() - t0
-        return out
+        return None
 
-    def _wait(self, deadline: float) -> Outcome | None:
+    def _interrupt(self) -> None:
+        os.kill(self.pid, signal.SIGINT)
+
+    def _wait(self, handle, deadline: float) -> Outcome | None:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
             return _recv(self.sock)

@@ -1,0 +1,94 @@
+"""utils.transformer: the block equals PyTorch's pre-norm encoder layer, the GPT is causal,
+the attention maps are the weights SDPA uses, the reversal task is what it says."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils import charlm
+from utils import transformer as tr
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_block_equals_encoder_layer(causal):
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(12, 3, 20, dropout=0.0, batch_first=True,
+                                       norm_first=True).double().eval()
+    block = tr.copy_from_encoder_layer(tr.Block(12, 3, 20, causal=causal).double(), layer)
+    x = torch.randn(2, 5, 12, dtype=torch.float64)
+    with torch.no_grad():
+        if causal:
+            mask = nn.Transformer.generate_square_subsequent_mask(5, dtype=torch.float64)
+            ref = layer(x, src_mask=mask, is_causal=True)
+        else:
+            ref = layer(x)
+        torch.testing.assert_close(block(x), ref)
+
+
+def test_gpt_is_causal_and_shapes():
+    torch.manual_seed(0)
+    model = tr.GPT(7, d_model=16, n_heads=2, n_layers=2, context=10).eval()
+    x = torch.randint(0, 7, (3, 10))
+    logits = model(x)
+    assert logits.shape == (3, 10, 7)
+    changed = x.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 7
+    with torch.no_grad():
+        torch.testing.assert_close(model(changed)[:, :6], logits[:, :6])
+        assert not torch.allclose(model(changed)[:, 6:], logits[:, 6:])
+    with pytest.raises(ValueError, match="context"):
+        model(torch.zeros(1, 11, dtype=torch.long))
+    with pytest.raises(ValueError, match="multiple"):
+        tr.SelfAttention(10, 3)
+
+
+def test_attention_maps_are_the_weights_used():
+    torch.manual_seed(1)
+    attn = tr.SelfAttention(8, 2).double()
+    x = torch.randn(2, 6, 8, dtype=torch.float64)
+    w = attn.weights(x)  # (B, nh, T, T)
+    assert w.shape == (2, 2, 6, 6)
+    torch.testing.assert_close(w.sum(-1), torch.ones(2, 2, 6, dtype=torch.float64))
+    assert (w.triu(diagonal=1) == 0).all()
+    _, _, v = attn._heads(x)
+    y = (w @ v).transpose(1, 2).reshape(2, 6, 8)
+    torch.testing.assert_close(attn(x), attn.proj(y))
+
+
+def test_reverse_batch_and_accuracy():
+    x, y = tr.reverse_batch(4, 5, 10, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 10)
+    assert (x[:, 5] == 10).all()  # the separator
+    assert (y[:, :5] == -100).all()
+    torch.testing.assert_close(y[:, 5:], x[:, :5].flip(1))
+
+    pred = y.clamp(min=0).clone()  # right on every answer symbol ...
+    pred[0, 7] = (pred[0, 7] + 1) % 10  # ... but one of row 0
+
+    class Fixed(nn.Module):
+        def forward(self, inp):
+            return F.one_hot(pred, 11).float()
+
+    token_acc, seq_acc = tr.reverse_accuracy(Fixed(), x, y)
+    assert seq_acc == pytest.approx(0.75) and token_acc == pytest.approx(19 / 20)
+
+
+def test_train_reverse_learns_and_records():
+    torch.manual_seed(0)
+    model = tr.GPT(11, d_model=16, n_heads=1, n_layers=1, context=8)
+    data = tr.reverse_batch(50, 4, 10, torch.Generator().manual_seed(5))
+    hist = tr.train_reverse(model, 30, length=4, seed=0, eval_data=data, eval_every=10)
+    assert hist["step"] == [10, 20, 30] and len(hist["loss"]) == 30
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert all(0 <= a <= 1 for a in hist["seq_acc"] + hist["token_acc"])
+
+
+def test_input_gradient_norms_see_only_the_past():
+    torch.manual_seed(0)
+    gpt = tr.GPT(5, d_model=8, n_heads=2, n_layers=1, context=6)
+    lstm = charlm.CharLSTM(5, 4, 8)
+    x, y = torch.randint(0, 5, (3, 6)), torch.randint(0, 5, (3, 6))
+    for model, emb in ((gpt, gpt.tok), (lstm, lstm.embed)):
+        g = tr.input_gradient_norms(model, emb, x, y)
+        assert g.shape == (6,) and (g > 0).all()
+        assert all(p.grad is None for p in model.parameters())
