@@ -21,7 +21,7 @@ RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "M
 MARK = ".course-release"
 # instructor tooling, not released
 GRADING_MODULES = ("grade.py", "sandbox.py", "warm.py", "release.py", "guard.py", "rules.py",
-                   "feedback.py", "simulate.py")
+                   "feedback.py", "simulate.py", "site.py", "nbgrader_export.py")
 
 
 def release(out, repo: Path = REPO) -> list:

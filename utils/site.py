@@ -56,8 +56,11 @@ def repository_url(repo: Path = REPO) -> str:
     the one place it is written."""
     try:
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    except ModuleNotFoundError:  # Python 3.10: tomli, or the copy pip vendors
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            from pip._vendor import tomli as tomllib
     meta = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
     try:
         return meta["urls"]["Repository"].rstrip("/")
