@@ -13,13 +13,13 @@ RELEASE ?= build/release
 LOWEST_PYTHON ?= python3.10
 LOWEST_VENV   ?= .venv-lowest
 
-.PHONY: env course test test-lowest lab seminars check bench refresh grade release clean
+.PHONY: env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
 
 env: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,site,nbgrader]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 course: env  ## execute every lecture notebook and solution into build/, print the table
@@ -55,6 +55,12 @@ release: env  ## the student-facing course (no solutions, no hidden tests) into 
 
 refresh: env  ## re-execute NB=path/to.ipynb and store its outputs (then review the diff)
 	$(BIN)/python -m utils.course refresh $(NB)
+
+site: env  ## the course website from the stored notebooks into build/site (no solutions)
+	$(BIN)/python -m utils.site build
+
+nbgrader: env  ## the solutions as an nbgrader course folder in build/nbgrader
+	$(BIN)/python -m utils.nbgrader_export
 
 clean:
 	rm -rf build grades

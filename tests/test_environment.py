@@ -33,9 +33,9 @@ def _environment():
         if line.startswith("dependencies:"):
             in_deps = True
             continue
-        m = re.match(r"  - ([^\s:]+)\s*$", line) if in_deps else None
-        if m and m.group(1) not in ("pip",):
-            name, bound = _split(m.group(1))
+        m = re.match(r"  - ([^\s:]+)\s*$|      - ([^\s:-][^\s:]*)\s*$", line) if in_deps else None
+        if m and (m.group(1) or m.group(2)) not in ("pip",):
+            name, bound = _split(m.group(1) or m.group(2))
             deps[CONDA_NAMES.get(name, name)] = bound
     deps.pop("python", None)
     return deps

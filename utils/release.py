@@ -21,7 +21,7 @@ RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "M
 MARK = ".course-release"
 # instructor tooling, not released
 GRADING_MODULES = ("grade.py", "sandbox.py", "warm.py", "release.py", "guard.py", "rules.py",
-                   "feedback.py", "simulate.py")
+                   "feedback.py", "simulate.py", "site.py", "nbgrader_export.py")
 
 
 def release(out, repo: Path = REPO) -> list:
@@ -80,15 +80,39 @@ def secret_lines(solutions, repo: Path = REPO) -> tuple[dict, dict]:
     """({line: solution file} of solution regions, the same of hidden-test regions): the
     non-trivial region lines that appear nowhere students see anyway (``public_lines``)."""
     public = public_lines(solutions, repo)
+    seen = "\n".join(sorted(public))  # a line inside a public line is public too
     answer, hidden = {}, {}
     for sol in solutions:
         nb = course.read(sol)
         answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END)
-                      if t not in public)
+                      if t not in public and t not in seen)
         hidden.update((t, sol.name) for t in
                       _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END)
-                      if t not in public)
+                      if t not in public and t not in seen)
     return answer, hidden
+
+
+def notebook_text(raw: str) -> str:
+    """Every string in a notebook's JSON (sources, outputs, metadata), decoded: a line
+    with quotes or backslashes is found as written, not only in its escaped JSON form."""
+    import json
+
+    def strings(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, list):
+            if node and all(isinstance(x, str) for x in node):
+                yield "".join(node)  # a source or text split into lines
+            else:
+                for x in node:
+                    yield from strings(x)
+        elif isinstance(node, dict):
+            for x in node.values():
+                yield from strings(x)
+    try:
+        return "\n".join(strings(json.loads(raw)))
+    except ValueError:
+        return raw
 
 
 def leaks(folder: Path, solutions, repo: Path = REPO) -> list:
@@ -107,6 +131,8 @@ def leaks(folder: Path, solutions, repo: Path = REPO) -> list:
             text = path.read_text()
         except (UnicodeDecodeError, OSError):
             continue
+        if path.suffix == ".ipynb":
+            text = notebook_text(text)
         if path.suffix == ".ipynb":
             problems += [f"{rel} contains the marker '{m}'" for m in
                          (course.BEGIN, course.END, course.HIDDEN_BEGIN, course.HIDDEN_END)
