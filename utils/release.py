@@ -63,32 +63,41 @@ def _region_lines(nb, begin: str, end: str) -> list:
     return out
 
 
-def public_lines(solutions, repo: Path = REPO) -> set:
-    """Lines students see anyway: the seminars' own text (each solution outside its
-    regions), the lecture notebooks and ``utils``. A region line that is one of these
-    (``optimizer.zero_grad()``, ``with torch.no_grad():``) is common code, not a secret."""
+def _public_texts(solutions, repo: Path = REPO) -> list[str]:
+    """What students see anyway: the seminars' own text (each solution outside its
+    regions), the lecture notebooks and ``utils``."""
     texts = []
     for sol in solutions:
         texts += [course.strip_source(c.source) for c in course.read(sol).cells]
     for nb in sorted((repo / "notebooks").glob("*.ipynb")):
         texts += [c.source for c in course.read(nb).cells]
     texts += [py.read_text() for py in sorted((repo / "utils").glob("*.py"))]
-    return {t.strip() for text in texts for t in text.split("\n") if len(t.strip()) >= 20}
+    return texts
+
+
+def public_lines(solutions, repo: Path = REPO) -> set:
+    """Lines students see anyway (``_public_texts``). A region line that is one of these
+    (``optimizer.zero_grad()``, ``with torch.no_grad():``) is common code, not a secret."""
+    return {t.strip() for text in _public_texts(solutions, repo)
+            for t in text.split("\n") if len(t.strip()) >= 20}
 
 
 def secret_lines(solutions, repo: Path = REPO) -> tuple[dict, dict]:
     """({line: solution file} of solution regions, the same of hidden-test regions): the
     non-trivial region lines that appear nowhere students see anyway (``public_lines``)."""
-    public = public_lines(solutions, repo)
-    seen = "\n".join(sorted(public))  # a line inside a public line is public too
+    texts = _public_texts(solutions, repo)
+    public = {t.strip() for text in texts for t in text.split("\n") if len(t.strip()) >= 20}
+    # a line inside a public line is public too, and so is a line that a seminar's markdown
+    # gives as a hint wrapped over two lines (compared with all whitespace collapsed)
+    seen = " ".join(" ".join(texts).split())
     answer, hidden = {}, {}
     for sol in solutions:
         nb = course.read(sol)
         answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END)
-                      if t not in public and t not in seen)
+                      if t not in public and " ".join(t.split()) not in seen)
         hidden.update((t, sol.name) for t in
                       _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END)
-                      if t not in public and t not in seen)
+                      if t not in public and " ".join(t.split()) not in seen)
     return answer, hidden
 
 
