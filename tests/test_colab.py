@@ -13,16 +13,9 @@ from utils.course import REPO
 
 
 @pytest.fixture(scope="module")
-def colab(tmp_path_factory):
-    setuptools = pytest.importorskip("setuptools", reason="building the wheel offline "
-                                                          "needs setuptools")
-    if tuple(map(int, setuptools.__version__.split(".")[:2])) < (70, 1):
-        pytest.importorskip("wheel", reason="setuptools < 70.1 builds wheels only with `wheel`")
+def colab(tmp_path_factory, course_wheel):
     root = tmp_path_factory.mktemp("colab")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(root / "wheel"), str(REPO)], check=True,
-                   capture_output=True)
-    wheel = next((root / "wheel").glob("*.whl"))
+    wheel = course_wheel
     subprocess.run([sys.executable, "-m", "venv", str(root / "venv")], check=True)
     py = root / "venv" / "bin" / "python"
     # Colab comes with torch, numpy and matplotlib: this environment sees the installed
