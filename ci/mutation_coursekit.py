@@ -200,6 +200,8 @@ def main(argv=None) -> int:
                    help="the folder mutmut runs in (a copy of the checkout)")
     p.add_argument("--resume", action="store_true",
                    help="keep the scratch copy's mutants/ (mutmut re-tests only what changed)")
+    p.add_argument("--rerun", action="store_true",
+                   help="re-test only the mutants the last run did not kill (after new tests)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--survivors", nargs="*", metavar="MODULE",
                    help="print the diff of each surviving, not-equivalent mutant")
@@ -222,11 +224,17 @@ def main(argv=None) -> int:
     seconds = None
     command = f"python ci/mutation_coursekit.py --threshold {args.threshold:g}"
     if not args.report_only:
-        prepare(scratch, fresh=not args.resume)
+        names = []
+        if args.rerun:  # tests only grow: what was killed stays killed
+            equivalent = load_equivalent()
+            names = [n for codes in load_results(scratch).values() for n, c in codes.items()
+                     if status(c) not in ("killed", "timeout") and n not in equivalent]
+            command += " --rerun (after a full run)"
+        prepare(scratch, fresh=not (args.resume or args.rerun))
         t0 = time.monotonic()
         done = subprocess.run([sys.executable, str(Path(__file__).resolve()),
                                "--scratch", str(scratch), "--mutmut", "run",
-                               "--max-children", str(args.max_children)], cwd=scratch)
+                               "--max-children", str(args.max_children), *names], cwd=scratch)
         seconds = time.monotonic() - t0
         if done.returncode != 0:
             print(f"error: mutmut run failed (exit {done.returncode})", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Unit tests of the tooling's smaller modules without a kernel (filled below)."""
