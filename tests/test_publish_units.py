@@ -1,0 +1,1 @@
+"""Unit tests of release, site, execute and simulate without a kernel (filled below)."""
