@@ -372,15 +372,23 @@ def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
         "Total: 31 s for 2 notebooks.", "", "## Grading\n"])
 
 
-def test_machine_names_the_cpu_python_and_torch():
-    import torch
+def test_machine_names_the_cpu_python_and_torch(monkeypatch):
+    import types
 
-    text = execute.machine()
-    assert f"{os.cpu_count()} logical CPUs" in text
-    assert f"; Python {platform.python_version()}, torch {torch.__version__}, " \
-           f"{torch.get_num_threads()} torch threads" in text
-    assert ("CUDA GPU" if torch.cuda.is_available() else "no GPU") in text
-    assert f"; {platform.system()} {platform.machine()};" in text
+    fake = types.SimpleNamespace(__version__="9.9.9", get_num_threads=lambda: 3,
+                                 cuda=types.SimpleNamespace(is_available=lambda: False))
+    monkeypatch.setitem(__import__("sys").modules, "torch", fake)
+    cpu = platform.processor() or platform.machine()
+    for line in open("/proc/cpuinfo").read().splitlines() if os.path.exists("/proc/cpuinfo") else []:
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    assert execute.machine() == (
+        f"{cpu}, {os.cpu_count()} logical CPUs, {mem:.0f} GB RAM, no GPU; {platform.system()} "
+        f"{platform.machine()}; Python {platform.python_version()}, torch 9.9.9, 3 torch threads")
+    fake.cuda.is_available = lambda: True
+    assert ", CUDA GPU; " in execute.machine()
 
 
 def test_refresh_stores_outputs_and_drops_widgets_but_never_on_failure(tmp_path, monkeypatch):
