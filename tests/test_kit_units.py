@@ -776,3 +776,181 @@ def test_seminar_problems_each_marker_and_a_leak(tmp_path):
     notebook.write(sem, sem_path)
     assert build.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} carries outputs (cell answer-f)"]
+
+
+# ========================================================================== sandbox.Kernel
+class FakeClient:
+    """jupyter_client's blocking client: ``messages`` are the iopub messages to hand out
+    (an item ``"empty"`` is a 1 s silence: queue.Empty)."""
+
+    def __init__(self, km):
+        self.km, self.messages, self.executed, self.events = km, [], [], []
+        self.ready_error = None
+
+    def start_channels(self):
+        self.events.append("start_channels")
+
+    def stop_channels(self):
+        self.events.append("stop_channels")
+
+    def wait_for_ready(self, timeout):
+        self.events.append(("wait_for_ready", timeout))
+        if self.ready_error:
+            raise self.ready_error
+
+    def execute(self, code, store_history, allow_stdin, stop_on_error):
+        self.executed.append((code, store_history, allow_stdin, stop_on_error))
+        msg_id = f"m{len(self.executed)}"
+        script = self.km.script.pop(0) if self.km.script else [("idle", {})]
+        for kind, content in script:
+            if kind == "empty":
+                self.messages.append("empty")
+                continue
+            kind, parent = (kind, msg_id) if kind != "other" else ("error", "someone-else")
+            msg_type = "status" if kind == "idle" else kind
+            content = {"execution_state": "idle"} if kind == "idle" else content
+            self.messages.append({"parent_header": {"msg_id": parent}, "msg_type": msg_type,
+                                  "content": content})
+        return msg_id
+
+    def get_iopub_msg(self, timeout):
+        from queue import Empty
+        if not self.messages or self.messages[0] == "empty":
+            if self.messages:
+                self.messages.pop(0)
+            raise Empty
+        return self.messages.pop(0)
+
+
+class FakeKM:
+    made = []
+
+    def __init__(self, kernel_name, kernel_spec_manager):
+        self.kernel_name, self.spec = kernel_name, kernel_spec_manager
+        self.script, self.events, self.living = [], [], True
+        self.provisioner = types.SimpleNamespace(process=types.SimpleNamespace(poll=lambda: -9))
+        self.kc = FakeClient(self)
+        FakeKM.made.append(self)
+
+    def start_kernel(self, **kw):
+        self.events.append(("start_kernel", kw))
+
+    def client(self):
+        return self.kc
+
+    def is_alive(self):
+        return self.living
+
+    def interrupt_kernel(self):
+        self.events.append("interrupt")
+
+    def shutdown_kernel(self, now):
+        self.events.append(("shutdown", now))
+        if not self.living:
+            raise RuntimeError("already dead")
+
+
+@pytest.fixture()
+def fake_jupyter(monkeypatch):
+    import jupyter_client
+    FakeKM.made = []
+    monkeypatch.setattr(jupyter_client, "KernelManager", FakeKM)
+    return FakeKM.made
+
+
+def test_kernel_start_sets_the_environment_and_the_memory_limit(fake_jupyter, monkeypatch):
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME
+
+    monkeypatch.setattr(sandbox, "memory_limit_supported", lambda: True)
+    k = sandbox.Kernel("/work/here", memory_mb=64, threads=2)
+    assert (k.km, k.kc) == (None, None)
+    assert k.start() is k
+    km = fake_jupyter[0]
+    assert km.kernel_name == CURRENT_ENV_KERNEL_NAME and type(km.spec).__name__ == \
+        "NbvalKernelspecManager"
+    assert km.events == [("start_kernel", {"cwd": "/work/here", "env": sandbox.kernel_env(2),
+                                           "stdout": subprocess.DEVNULL,
+                                           "stderr": subprocess.DEVNULL})]
+    assert km.kc.events == ["start_channels", ("wait_for_ready", 60)]
+    assert km.kc.executed == [(sandbox.limit_code(64), False, False, False)]
+    assert k.alive() is True
+    k.shutdown()
+    assert (k.km, k.kc) == (None, None) and km.kc.events[-1] == "stop_channels"
+    assert km.events[-1] == ("shutdown", True)
+    assert k.alive() is False
+    k.shutdown()  # nothing left to stop
+
+
+def test_kernel_start_without_a_memory_limit_or_where_unsupported(fake_jupyter, monkeypatch):
+    monkeypatch.setattr(sandbox, "memory_limit_supported", lambda: True)
+    sandbox.Kernel("/w", memory_mb=None).start()
+    assert fake_jupyter[-1].kc.executed == []
+    monkeypatch.setattr(sandbox, "memory_limit_supported", lambda: False)
+    sandbox.Kernel("/w", memory_mb=64).start()
+    assert fake_jupyter[-1].kc.executed == []
+
+
+def test_kernel_start_failures_shut_it_down(fake_jupyter, monkeypatch):
+    monkeypatch.setattr(sandbox, "memory_limit_supported", lambda: True)
+    real_init = FakeKM.__init__
+
+    def failing_init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.script = [[("error", {"ename": "ValueError", "evalue": "not allowed"}),
+                        ("idle", {})]]
+    monkeypatch.setattr(FakeKM, "__init__", failing_init)
+    k = sandbox.Kernel("/w", memory_mb=64)
+    with pytest.raises(RuntimeError) as info:
+        k.start()
+    assert str(info.value) == "could not set the memory limit in the kernel: ValueError: not allowed"
+    assert k.km is None and fake_jupyter[0].events[-1] == ("shutdown", True)
+
+
+def test_kernel_wait_collects_its_own_messages(fake_jupyter):
+    k = sandbox.Kernel("/w", memory_mb=None).start()
+    km = fake_jupyter[0]
+    km.script = [[("execute_input", {"execution_count": 5}), ("other", {"ename": "X"}),
+                  ("stream", {"text": "hi"}), ("empty", None), ("idle", {})],
+                 [("execute_input", {"execution_count": 6}),
+                  ("error", {"ename": "ValueError", "evalue": "\x1b[31mbad\x1b[0m",
+                             "traceback": ["\x1b[0;31mline 1\x1b[0m", "line 2"]}),
+                  ("idle", {})],
+                 [("error", {})]]
+    out = k.run("print('hi')", timeout=30)
+    assert (out.status, out.execution_count, out.ename) == ("ok", 5, "")
+    out = k.run("raise ValueError('bad')", timeout=30, history=False)
+    assert (out.status, out.ename, out.evalue, out.traceback, out.execution_count) == \
+        ("error", "ValueError", "bad", ["line 1", "line 2"], 6)
+    assert km.kc.executed[1] == ("raise ValueError('bad')", False, False, False)
+    assert k._wait("m3", time.monotonic() - 1) is None  # the deadline passed
+    k._interrupt()
+    assert km.events[-1] == "interrupt"
+
+
+def test_kernel_death_is_reported_with_its_reason(fake_jupyter):
+    k = sandbox.Kernel("/w", memory_mb=None).start()
+    km = fake_jupyter[0]
+    km.script = [[("execute_input", {"execution_count": 2}), ("empty", None)]]
+    msg = k._submit("import os; os._exit(1)", True)
+    km.living = False
+    km.kc.messages.insert(1, "empty")
+    out = k._wait(msg, time.monotonic() + 30)
+    assert (out.status, out.execution_count, out.detail) == (
+        "dead", 2, "the kernel was killed by SIGKILL (often: out of memory)")
+    km.provisioner = None
+    assert k._death() == "the kernel process exited"
+    k.shutdown()  # shutdown_kernel raises on a dead kernel: ignored
+    assert k.km is None
+
+
+def test_kernel_not_ready_is_shut_down(fake_jupyter, monkeypatch):
+    real = FakeClient.wait_for_ready
+
+    def not_ready(self, timeout):
+        real(self, timeout)
+        raise RuntimeError("kernel died before replying")
+    monkeypatch.setattr(FakeClient, "wait_for_ready", not_ready)
+    k = sandbox.Kernel("/w")
+    with pytest.raises(RuntimeError, match="kernel died before replying"):
+        k.start()
+    assert k.km is None and fake_jupyter[0].events[-1] == ("shutdown", True)

@@ -547,3 +547,65 @@ def test_bench_section(course):
         ("| cold", "2", "4", "1", "yes", "yes |")]
     assert "each student submits every seminar, 2 notebooks" in text
     assert "1 thread per kernel, memory limit 3072 MB" in text
+
+
+class FakeNotebookClient:
+    """nbclient's client: 'runs' the notebook by giving the measuring cell its output."""
+    made = []
+
+    def __init__(self, nb, km, timeout, allow_errors, startup_timeout, resources):
+        self.nb, self.km = nb, km
+        self.args = (timeout, allow_errors, startup_timeout, resources)
+        FakeNotebookClient.made.append(self)
+
+    def execute(self, stderr=None):
+        self.stderr = stderr
+        self.km.has_kernel = True
+        last = self.nb.cells[-1]
+        if "__COURSE__" in last.source:
+            head = last.source.split("'headline': ")[1].split("}))")[0]
+            last.outputs = [nbformat.v4.new_output("stream", text="noise\n"),
+                            nbformat.v4.new_output("stream", text="__COURSE__" + json.dumps(
+                                {"peak_mb": 321.5, "headline": head}))]
+        if "raise" in self.nb.cells[0].source:
+            raise RuntimeError("cell failed")
+
+
+class FakeManager:
+    def __init__(self, kernel_name, kernel_spec_manager):
+        self.kernel_name, self.has_kernel, self.stopped = kernel_name, False, []
+
+    def shutdown_kernel(self, now):
+        self.stopped.append(now)
+
+
+def test_execute_measures_with_an_extra_cell_and_stops_its_kernel(monkeypatch, tmp_path):
+    import jupyter_client
+    import nbclient
+    from nbval.kernel import CURRENT_ENV_KERNEL_NAME
+
+    monkeypatch.setattr(jupyter_client, "KernelManager", FakeManager)
+    monkeypatch.setattr(nbclient, "NotebookClient", FakeNotebookClient)
+    FakeNotebookClient.made = []
+    nb = new_notebook(cells=[new_code_cell("acc = 0.5")])
+    nb.metadata["course"] = {"headline": {"label": "acc", "expr": "round(acc, 3)"}}
+    done, info = execute.execute(nb, tmp_path, measure=True)
+    client = FakeNotebookClient.made[0]
+    assert client.args == (600, False, 180, {"metadata": {"path": str(tmp_path)}})
+    assert client.stderr == subprocess.DEVNULL
+    assert client.km.kernel_name == CURRENT_ENV_KERNEL_NAME and client.km.stopped == [True]
+    assert info == {"peak_mb": 321.5, "headline": "round(acc, 3)"}
+    assert [c.source for c in done.cells] == ["acc = 0.5"]  # the measuring cell removed
+    assert len(nb.cells) == 1 and client.nb is not nb  # the caller's notebook untouched
+    measured = execute._MEASURE % "round(acc, 3)"
+    assert "print('__COURSE__' + _j.dumps({'peak_mb': _kb / 1024, 'headline': round(acc, 3)}))" \
+        in measured
+    done, info = execute.execute(new_notebook(cells=[new_code_cell("x")]), tmp_path,
+                                 timeout=5, allow_errors=True, measure=True)
+    assert info == {"peak_mb": 321.5, "headline": "None"}
+    assert FakeNotebookClient.made[1].args[:2] == (5, True)
+    done, info = execute.execute(new_notebook(cells=[new_code_cell("x")]), tmp_path)
+    assert info == {} and [c.source for c in done.cells] == ["x"]
+    with pytest.raises(RuntimeError, match="cell failed"):
+        execute.execute(new_notebook(cells=[new_code_cell("raise")]), tmp_path)
+    assert FakeNotebookClient.made[-1].km.stopped == [True]  # stopped even then
