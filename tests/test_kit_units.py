@@ -8,7 +8,6 @@ subprocess of the test run) and a throwaway ``utils`` package in place of the co
 """
 import json
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -252,8 +251,22 @@ class FakeZygote:
 
 
 @pytest.fixture()
-def sleeper():
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+def sleeper(tmp_path):
+    """A child process that says when it is ready and writes 'SIGINT' when it gets one (its
+    handler is its own: a parent that ignores SIGINT passes that on to its children)."""
+    code = ("import signal, sys, time, pathlib\n"
+            "p = pathlib.Path(sys.argv[1])\n"
+            "def on_int(*a):\n    p.write_text('SIGINT')\n    sys.exit(0)\n"
+            "signal.signal(signal.SIGINT, on_int)\n"
+            "p.write_text('ready')\n"
+            "time.sleep(60)\n")
+    mark = tmp_path / "mark"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(mark)])
+    for _ in range(600):
+        if mark.exists() and mark.read_text() == "ready":
+            break
+        time.sleep(0.05)
+    proc.mark = mark
     yield proc
     proc.kill()
     proc.wait()
@@ -274,7 +287,11 @@ def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
     assert k._wait(None, time.monotonic() + 5) == Outcome("ok", execution_count=1)
     assert k._wait(None, time.monotonic() + 0.05) is None  # nothing sent: deadline
     k._interrupt()
-    assert sleeper.wait(timeout=10) == -signal.SIGINT
+    for _ in range(600):
+        if sleeper.mark.read_text() == "SIGINT":
+            break
+        time.sleep(0.05)
+    assert sleeper.mark.read_text() == "SIGINT"
     k.shutdown()
     assert (k.sock, k.pid) == (None, None)
     assert z.calls[-1] == ("wait", sleeper.pid, 5)
