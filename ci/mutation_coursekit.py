@@ -202,6 +202,10 @@ def main(argv=None) -> int:
                    help="keep the scratch copy's mutants/ (mutmut re-tests only what changed)")
     p.add_argument("--rerun", action="store_true",
                    help="re-test only the mutants the last run did not kill (after new tests)")
+    p.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="re-test N mutants drawn at random (seeded) from a generated run and "
+                        "report the score of that sample (when the whole run takes too long)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--survivors", nargs="*", metavar="MODULE",
                    help="print the diff of each surviving, not-equivalent mutant")
@@ -230,7 +234,12 @@ def main(argv=None) -> int:
             names = [n for codes in load_results(scratch).values() for n, c in codes.items()
                      if status(c) not in ("killed", "timeout") and n not in equivalent]
             command += " --rerun (after a full run)"
-        prepare(scratch, fresh=not (args.resume or args.rerun))
+        if args.sample:
+            import random
+            every = sorted(n for codes in load_results(scratch).values() for n in codes)
+            names = sorted(random.Random(args.seed).sample(every, min(args.sample, len(every))))
+            (scratch / "sample.json").write_text(json.dumps(names))
+        prepare(scratch, fresh=not (args.resume or args.rerun or args.sample))
         t0 = time.monotonic()
         done = subprocess.run([sys.executable, str(Path(__file__).resolve()),
                                "--scratch", str(scratch), "--mutmut", "run",
@@ -239,12 +248,19 @@ def main(argv=None) -> int:
         if done.returncode != 0:
             print(f"error: mutmut run failed (exit {done.returncode})", file=sys.stderr)
             return 2
-    results = load_results(scratch)
+    results, equivalent = load_results(scratch), load_equivalent()
+    if args.sample:  # the score of the sample drawn by the last --sample run
+        chosen = set(json.loads((scratch / "sample.json").read_text()))
+        results = {path: {n: c for n, c in codes.items() if n in chosen}
+                   for path, codes in results.items()}
+        equivalent = {n: why for n, why in equivalent.items() if n in chosen}
+        command = command.split(" --threshold")[0] + \
+            f" --sample {args.sample} --seed {args.seed} --threshold {args.threshold:g}"
     if not any(status(c) == "killed" for codes in results.values() for c in codes.values()):
         print("error: no mutant was killed: do the tests import mutants/coursekit?",
               file=sys.stderr)
         return 2
-    total, stale = report(results, load_equivalent(), args.threshold, seconds, command)
+    total, stale = report(results, equivalent, args.threshold, seconds, command)
     print(REPORT.read_text())
     for name, why in stale:
         print(f"error: stale entry in {EQUIVALENT.relative_to(REPO)}: {name} ({why})",

@@ -318,7 +318,9 @@ def test_site(monkeypatch, capsys, tmp_path):
 
 
 def test_nbgrader(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(nbgrader_export, "export", lambda out: ["01_a", "02_b"])
+    seen = []
+    monkeypatch.setattr(nbgrader_export, "export", lambda out: seen.append(out) or ["01_a", "02_b"])
     assert run(capsys, "nbgrader", "--out", str(tmp_path)) == (
         0, f"2 assignments in {tmp_path}/source; then, from that folder: nbgrader "
            "generate_assignment <name>, nbgrader autograde <name>\n", "")
+    assert seen == [tmp_path]

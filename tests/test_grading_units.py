@@ -931,6 +931,23 @@ def test_merge_sorts_agrees_and_refuses(tmp_path):
 
 
 # ------------------------------------------------------------------------- options
+def test_new_kernel_kind_and_bounds(tmp_path, monkeypatch):
+    from coursekit import warm
+    from coursekit.sandbox import Kernel
+
+    k = run.new_kernel(tmp_path, Options(warm=False, memory_mb=77, grace=2.5))
+    assert type(k) is Kernel
+    assert (k.cwd, k.memory_mb, k.threads, k.grace) == (str(tmp_path), 77, 1, 2.5)
+    monkeypatch.setattr(warm, "supported", lambda: True)
+    assert type(run.new_kernel(tmp_path, Options(warm=True))) is warm.WarmKernel
+    assert type(run.new_kernel(tmp_path, Options(warm=True), warm=False)) is Kernel
+    assert type(run.new_kernel(tmp_path, Options(warm=False), warm=True)) is warm.WarmKernel
+    w = run.new_kernel(tmp_path, Options(warm=True, memory_mb=None, grace=4))
+    assert (w.cwd, w.memory_mb, w.threads, w.grace) == (str(tmp_path), None, 1, 4)
+    monkeypatch.setattr(warm, "supported", lambda: False)
+    assert type(run.new_kernel(tmp_path, Options(warm=True))) is Kernel
+
+
 def test_options_defaults_and_cold(monkeypatch):
     monkeypatch.delenv("COURSE_GRADE_COLD", raising=False)
     o = Options()
@@ -1147,3 +1164,18 @@ def test_preflight_errors(monkeypatch):
     batch.preflight(Options(warm=True), jobs=2)
     batch.preflight(Options(warm=False), jobs=1)
     assert seen == [True, False, False]
+
+
+@pytest.mark.parametrize("call, broken", [
+    ("importlib.import_module('sklearn.')", False),  # not a module name: nothing imported
+    ("importlib.import_module(name)", False),
+    ("__import__(3)", False),
+    ("importlib.import_module('.sklearn', 'pkg')", False),
+    ("importlib.import_module('sklearn.linear_model')", True),
+])
+def test_import_calls_by_their_argument(call, broken):
+    from coursekit import rules
+
+    found = rules.broken_rule(["sklearn"], [("answer-x", f"import importlib\nm = {call}\n")],
+                              [], [])
+    assert (found is not None) is broken

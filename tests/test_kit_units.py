@@ -42,6 +42,8 @@ def test_kernel_env(monkeypatch):
         "PYDEVD_DISABLE_FILE_VALIDATION": "1", "COURSE_X": "kept"}
     assert "JPY_PARENT_PID" not in env and os.environ["JPY_PARENT_PID"] == "123"
     assert sandbox.kernel_env()["OMP_NUM_THREADS"] == "1"
+    monkeypatch.delenv("JPY_PARENT_PID")
+    assert "JPY_PARENT_PID" not in sandbox.kernel_env()  # absent: nothing to remove
 
 
 def test_limit_code():
@@ -231,8 +233,10 @@ def test_framing_round_trip_and_fds():
             warm._recv(b)
 
 
-def test_warm_supported_and_constants():
+def test_warm_supported_and_constants(monkeypatch):
     assert warm.supported() is (hasattr(os, "fork") and hasattr(socket, "send_fds"))
+    monkeypatch.delattr(socket, "send_fds", raising=False)
+    assert warm.supported() is False  # fork alone is not enough: the child's socket travels
     assert warm.ZYGOTE_STARTUP == 300
     assert {"torch", "numpy", "utils", "utils.checks", "IPython"} <= set(warm.PRELOAD)
 
@@ -305,9 +309,11 @@ def test_warm_kernel_a_dead_child(monkeypatch):
     k = warm.WarmKernel("/w")
     k.zygote, k.pid, k.sock = z, 123456789, mine
     theirs.close()
+    before = time.monotonic()
     out = k._wait(None, time.monotonic() + 5)
     assert (out.status, out.detail) == ("dead", "the kernel was killed by SIGSEGV (a crash in "
                                                 "native code)")
+    assert 0 <= out.seconds <= time.monotonic() - before
     assert z.calls == [("wait", 123456789, 5)]
     mine.close()
     out = k._submit("x", True)
@@ -330,7 +336,7 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
         def close(self):
             self.closed = True
     monkeypatch.setattr(Z, "_current", None)
-    a = Z.get(1)
+    a = Z.get()
     assert Z.get(1) is a and made == [1]
     b = Z.get(2)
     assert b is not a and a.closed and made == [1, 2]

@@ -109,7 +109,9 @@ def test_secret_and_public_lines(repo):
     answer, hidden = release.secret_lines(sols, repo)
     assert answer == {ANSWER_LINE: "01_words.ipynb"}  # the common line is in the lecture
     assert hidden == {HIDDEN_LINE: "01_words.ipynb"}
+    (repo / "utils" / "edge.py").write_text("x" * 20 + "\n" + "y" * 19 + "\n  " + "z" * 20 + "  \n")
     public = release.public_lines(sols, repo)
+    assert {"x" * 20, "z" * 20} <= public and "y" * 19 not in public
     assert COMMON_LINE in public and "assert shortest(['a', 'bb']) == 'a'" in public
     assert ANSWER_LINE not in public and "# helpers" not in public  # < 20 characters
     # a hint in the markdown, wrapped over two lines, makes a region line public
@@ -348,6 +350,52 @@ def test_run_measures_writes_elsewhere_and_goes_on_after_a_failure(tmp_path, mon
     rows = execute.run(paths[:1], echo=said.append)
     assert rows[0]["ok"] and files(tmp_path / "build") == ["notebooks/01_a.ipynb",
                                                            "notebooks/02_b.ipynb"]
+
+
+def test_headline_without_a_label_and_bench_runs_the_course(tmp_path, monkeypatch, capsys):
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nb.metadata["course"] = {"headline": {"expr": "x"}}
+    notebook.write(nb, tmp_path / "01_a.ipynb")
+    monkeypatch.setattr(execute, "execute", lambda nb, cwd, **kw: (nb, {"peak_mb": 1.0,
+                                                                         "headline": 7}))
+    assert execute.run([tmp_path / "01_a.ipynb"], echo=lambda s: None)[0]["headline"] == "7"
+    seen = []
+    monkeypatch.setattr(execute, "run", lambda paths, out_dir=None: seen.append(
+        (list(paths), out_dir)) or [])
+    monkeypatch.setattr(execute, "machine", lambda: "m")
+    monkeypatch.setattr(execute, "bench_section", lambda: "")
+    assert execute.bench(tmp_path / "B.md") == []
+    assert seen == [(notebook.course_notebooks(), notebook.REPO / "build")]
+
+
+def test_machine_without_cpuinfo_or_memory_size(monkeypatch):
+    import types
+
+    monkeypatch.setitem(__import__("sys").modules, "torch", types.SimpleNamespace(
+        __version__="1", get_num_threads=lambda: 1,
+        cuda=types.SimpleNamespace(is_available=lambda: False)))
+
+    class NoFile:
+        def __init__(self, path):
+            assert path == "/proc/cpuinfo"
+
+        def read_text(self):
+            raise OSError("no such file")
+    monkeypatch.setattr(execute, "Path", NoFile)
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    monkeypatch.setattr(platform, "machine", lambda: "armv9")
+
+    def no_sysconf(name):
+        raise ValueError(name)
+    monkeypatch.setattr(os, "sysconf", no_sysconf)
+    assert execute.machine().startswith(f"armv9, {os.cpu_count()} logical CPUs, no GPU; ")
+
+    class Info(NoFile):
+        def read_text(self):
+            return "processor : 0\nmodel name\t: Vendor CPU: 8 cores @ 2.0GHz \nmodel name : second\n"
+    monkeypatch.setattr(execute, "Path", Info)
+    monkeypatch.setattr(platform, "processor", lambda: "x86_64")
+    assert execute.machine().startswith("Vendor CPU: 8 cores @ 2.0GHz, ")
 
 
 def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
