@@ -234,7 +234,10 @@ def main(argv=None) -> int:
             names = [n for codes in load_results(scratch).values() for n, c in codes.items()
                      if status(c) not in ("killed", "timeout") and n not in equivalent]
             command += " --rerun (after a full run)"
-        if args.sample:
+        if args.sample and args.rerun:  # the sample's mutants that were not killed
+            chosen = set(json.loads((scratch / "sample.json").read_text()))
+            names = [n for n in names if n in chosen]
+        elif args.sample:
             import random
             every = sorted(n for codes in load_results(scratch).values() for n in codes)
             names = sorted(random.Random(args.seed).sample(every, min(args.sample, len(every))))

@@ -268,6 +268,7 @@ def test_grade_bench(monkeypatch, capsys, tmp_path):
     out = tmp_path / "deep" / "er" / "g.md"
     assert run(capsys, "grade-bench", "--out", str(out)) == (0, "## Grading\n\n| x |\n", "")
     assert out.read_text() == "## Grading\n\n| x |"
+    assert run(capsys, "grade-bench", "--out", str(out))[0] == 0  # its folder exists now
 
 
 def test_simulate(monkeypatch, capsys, tmp_path):

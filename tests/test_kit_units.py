@@ -354,8 +354,8 @@ def fake_utils(tmp_path, monkeypatch):
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 1\n")
     (pkg / "light.py").write_text("def f():\n    return 'light'\nX = 2\n")
-    (pkg / "sandbox.py").write_text("raise RuntimeError('tooling is not imported')\n")
-    (pkg / "_private.py").write_text("raise RuntimeError('private is not imported')\n")
+    (pkg / "sandbox.py").write_text("X = 'tooling: not imported by the guard'\n")
+    (pkg / "_private.py").write_text("X = 'private: not imported by the guard'\n")
     (pkg / "broken.py").write_text("raise RuntimeError('a broken helper')\n")
     before = {k: v for k, v in sys.modules.items() if k == "utils" or k.startswith("utils.")}
     for k in before:
@@ -390,6 +390,10 @@ def test_audit_hook_refuses_denied_paths_and_processes(tmp_path):
                         ("os.listdir", ()), ("glob.glob/2", ("*", None)),
                         ("import", (str(denied),)), ("os.rename", (str(tmp_path / "a"),))):
         assert hook(event, args) is None
+    # a position the hook cannot read does not hide the next one
+    for first in (None, 3, object()):
+        with pytest.raises(PermissionError):
+            hook("shutil.copyfile", (first, str(denied / "x")))
     for event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
                   "pty.spawn", "os.forkpty", "os.startfile"):
         with pytest.raises(PermissionError) as info:
@@ -492,8 +496,41 @@ def test_install_snapshots_light_utils_and_answers_sync(monkeypatch, fake_utils)
     light.X = 5
     handle.sync([], False)
     assert light.X == 5  # remembered only
+    handle.sync()
+    assert light.X == 5  # restore is off unless asked for
     handle.sync([], True)
     assert light.X == 2  # restored
+
+
+def test_install_works_on_the_ipython_namespace(monkeypatch, fake_utils):
+    ns = {"len": len}
+    shell = types.SimpleNamespace(user_ns=ns)
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
+    monkeypatch.setattr(sys, "addaudithook", lambda hook: None)
+    monkeypatch.delitem(sys.modules, "_grader_t1", raising=False)
+    guard.install([], "t1", ["data"])
+    handle = sys.modules.pop("_grader_t1")
+    ns["data"] = [1]
+    handle.sync(["data"], False)  # an instructor cell bound it
+    ns["data"] = []  # a student cell rebinds it
+    ns["abs"] = "mine"  # and shadows a builtin
+    handle.sync([], True)
+    assert ns == {"len": len, "data": [1], "__builtins__": __import__("builtins")}
+
+
+def test_install_without_a_utils_package(monkeypatch, tmp_path):
+    for k in [k for k in sys.modules if k == "utils" or k.startswith("utils.")]:
+        monkeypatch.delitem(sys.modules, k)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (
+        __import__("pathlib").Path(p or ".") / "utils").is_dir()])
+    monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path
+                                           if "editable" not in type(f).__module__
+                                           and "editable" not in getattr(f, "__module__", "")])
+    monkeypatch.setattr(sys, "addaudithook", lambda hook: None)
+    monkeypatch.delitem(sys.modules, "_grader_t2", raising=False)
+    guard.install([], "t2")
+    assert "utils" not in sys.modules
+    assert callable(sys.modules.pop("_grader_t2").sync)
 
 
 # ========================================================================== feedback
