@@ -325,3 +325,44 @@ def test_nbgrader(monkeypatch, capsys, tmp_path):
         0, f"2 assignments in {tmp_path}/source; then, from that folder: nbgrader "
            "generate_assignment <name>, nbgrader autograde <name>\n", "")
     assert seen == [tmp_path]
+
+
+def test_help_texts(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+
+    def help_of(*argv):
+        with pytest.raises(SystemExit) as info:
+            cli.main([*argv, "--help"])
+        assert info.value.code == 0
+        return " ".join(capsys.readouterr().out.split())
+    top = help_of()
+    for cmd, text in (("build", "regenerate seminars/ from solutions/"),
+                      ("check", "fail if a seminar is stale, carries outputs or leaks"),
+                      ("run", "execute notebooks into build/ and print a table"),
+                      ("bench", "run every notebook and grade a class: BENCHMARKS.md"),
+                      ("refresh", "re-execute notebooks and store their outputs"),
+                      ("grade", "points for a class of submitted seminars"),
+                      ("merge", "one gradebook from several grades.json"),
+                      ("feedback", "a markdown file per student from a gradebook"),
+                      ("grade-bench", "the grading-time section of BENCHMARKS.md"),
+                      ("simulate", "build and grade a simulated class"),
+                      ("release", "the student-facing course into a folder"),
+                      ("site", "the course website from the stored notebooks"),
+                      ("nbgrader", "the solutions as an nbgrader course folder")):
+        assert f" {cmd} {text} " in top + " ", cmd
+    grade = help_of("grade")
+    for text in ("submissions folder of <student>/NN_topic.ipynb",
+                 "--jobs JOBS notebooks graded in parallel",
+                 "--timeout TIMEOUT seconds per cell (default: 10x the solution's slowest cell, "
+                 ">= 30)", "--memory-mb MEMORY_MB data-segment limit per kernel (0: none)",
+                 "--student STUDENT grade only this student (repeat)",
+                 "--shard I/N grade only every N-th student, starting with the I-th (1-based, in "
+                 "sorted order): one job of a CI matrix; merge the reports",
+                 "--cold a fresh Jupyter kernel per notebook instead of warm forks"):
+        assert text in grade, text
+    assert "reports grades.json files" in help_of("merge")
+    fb = help_of("feedback")
+    assert "gradebook a grades.json" in fb and "--out OUT folder for one <student>.md each" in fb
+    assert "--out OUT write the section here" in help_of("grade-bench")
+    assert "--cold a Jupyter kernel per notebook" in help_of("simulate")
+    assert "--out OUT a new or empty folder, or an earlier release (replaced)" in help_of("release")

@@ -6,6 +6,8 @@ Every expected value here is what the grader must compute from the inputs (exact
 records, messages and files), so a changed comparison, message or count fails a test.
 """
 import importlib
+import os
+import time
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -629,8 +631,14 @@ def statuses(verdicts):
     return {t: (v.status, v.message) for t, v in verdicts.items()}
 
 
-def test_run_tasks_all_pass_and_the_guard_is_installed_first(sem, scripted):
-    verdicts = run.run_tasks(sem, asm_of(sem), "/nowhere", Options(timeout=11))
+def test_run_tasks_all_pass_and_the_guard_is_installed_first(sem, monkeypatch):
+    scripted, asked = FakeKernel(), []
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: asked.append((cwd, opts)) or scripted)
+    opts = Options(timeout=11, deny=("/the/class",))
+    verdicts = run.run_tasks(sem, asm_of(sem), "/nowhere", opts)
+    assert asked == [("/nowhere", opts)]
+    guard_source = scripted.log[0][0]
+    assert repr(sorted(sem.solution_names)) in guard_source and "'/the/class'" in guard_source
     assert statuses(verdicts) == {"a": ("passed", ""), "b": ("passed", ""), "c": ("passed", "")}
     assert scripted.restarts == 1 and scripted.shutdowns == 1
     source, timeout, history = scripted.log[0]
@@ -880,6 +888,7 @@ def test_junit():
         "alice/01_x": ("2", "1", "0"), "alice/02_y": ("1", "0", "0"),
         "bob/01_x": ("2", "0", "2"), "bob/notes": ("1", "0", "1")}
     cases = list(suites["alice/01_x"]) + list(suites["bob/01_x"])
+    assert {c.tag for c in cases} == {"testcase"}
     assert [(c.get("classname"), c.get("name")) for c in cases] == [
         ("alice.01_x", "t1"), ("alice.01_x", "t2"), ("bob.01_x", "t1"), ("bob.01_x", "t2")]
     assert [[(e.tag, e.get("type"), e.get("message"), e.text) for e in c] for c in cases] == [
@@ -1179,3 +1188,85 @@ def test_import_calls_by_their_argument(call, broken):
     found = rules.broken_rule(["sklearn"], [("answer-x", f"import importlib\nm = {call}\n")],
                               [], [])
     assert (found is not None) is broken
+
+
+def test_grade_job_of_a_grader_bug_and_its_arguments(tmp_path, seminars, monkeypatch):
+    sems = asm_mod.load_solutions(seminars)
+    path = put(tmp_path, "alice/01_units.ipynb", student())
+    seen = []
+
+    def fake(sem, seminars_, path_, opts, note, until=None):
+        seen.append((sem.stem, path_, opts, note, until))
+        raise KeyError("oops")
+    monkeypatch.setattr(batch, "_grade_file", fake)
+    opts = Options(timeout=3)
+    t0 = time.perf_counter()
+    s, key, rec, secs = batch.grade_job(batch.Job("alice", str(path), "01_units", "01_units",
+                                                  "a note", until="b"), str(seminars), opts)
+    assert 0 <= secs <= time.perf_counter() - t0
+    assert seen == [("01_units", path, opts, "a note", "b")]
+    assert rec == run.failed_record(sems["01_units"], "01_units.ipynb",
+                                    "internal grader error: KeyError: 'oops'")
+
+
+def test_grade_file_passes_until_and_options(tmp_path, seminars, monkeypatch):
+    sems = asm_mod.load_solutions(seminars)
+    path = put(tmp_path, "bob/01_units.ipynb", student())
+    seen = []
+    monkeypatch.setattr(batch, "grade_notebook", lambda sem, nb, opts, file, notes, until:
+                        seen.append((sem.stem, opts, file, notes, until)) or "REC")
+    opts = Options(timeout=4)
+    assert batch._grade_file(sems["01_units"], sems, path, opts, "n", until="a") == "REC"
+    assert seen == [("01_units", opts, "01_units.ipynb", ["n"], "a")]
+    # a tie between seminars: the one it was submitted as wins
+    same = {"01_units": sems["01_units"], "01_twin": sems["01_units"]}
+    assert batch._grade_file(sems["01_units"], same, path, opts, "") == "REC"
+
+
+def test_preflight_kernel_arguments(monkeypatch):
+    seen = []
+    monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: seen.append(
+        (os.path.isdir(cwd), opts)) or FakeKernel())
+    opts = Options(warm=False)
+    batch.preflight(opts)
+    assert seen == [(True, opts)]
+
+
+def test_broken_rules_with_an_earlier_missing_answer(tmp_path):
+    nb = solution_nb()
+    nb.cells[6].metadata["course"]["forbid"] = ["math.sqrt"]
+    notebook.write(nb, tmp_path / "01_r.ipynb")
+    sem = asm_mod.load_seminar(tmp_path / "01_r.ipynb")
+    asm = Assembly({"answer-a": None, "answer-b": "def plus(x):\n    return math.sqrt(x)\n"},
+                   {}, [])
+    assert asm_mod.broken_rules(sem, asm) == {"b": (
+        "rule broken: this task must not use math.sqrt; your cell 'answer-b', line 2 uses "
+        "math.sqrt")}
+
+
+def test_position_matching_with_several_answers_in_one_gap(tmp_path):
+    nb = new_notebook(cells=[
+        code("setup", "import math  # a setup line long enough to count"),
+        answer("answer-p", "return 1", "def p():"),
+        answer("answer-q", "return 2", "def q():"),
+        answer("answer-r", "return 3", "def r():"),
+        code("test-all", "assert p() + q() + r() == 6  # long enough to count", task="t")])
+    notebook.write(nb, tmp_path / "01_g.ipynb")
+    sem = asm_mod.load_seminar(tmp_path / "01_g.ipynb")
+    theirs = new_notebook(cells=[
+        code("setup", "import math  # a setup line long enough to count"),
+        code("x1", "print('scratch')"),
+        code("x2", "def q():\n    # YOUR CODE HERE\n    return 20\n"),
+        code("x3", "def r():\n    # YOUR CODE HERE\n    return 30\n"),
+        code("x4", "def p():\n    # YOUR CODE HERE\n    return 10\n"),
+        code("test-all", "assert p() + q() + r() == 6  # long enough to count")])
+    asm = asm_mod.assemble(sem, theirs)
+    # in order, each answer takes the most similar cell after the previous match: p takes
+    # the last cell, so nothing is left after it for q and r
+    assert asm.answers == {"answer-p": "def p():\n    # YOUR CODE HERE\n    return 10\n",
+                           "answer-q": None, "answer-r": None}
+    theirs.cells[2:5] = [theirs.cells[4], theirs.cells[2], theirs.cells[3]]  # p, q, r
+    assert asm_mod.assemble(sem, theirs).answers == {
+        "answer-p": "def p():\n    # YOUR CODE HERE\n    return 10\n",
+        "answer-q": "def q():\n    # YOUR CODE HERE\n    return 20\n",
+        "answer-r": "def r():\n    # YOUR CODE HERE\n    return 30\n"}

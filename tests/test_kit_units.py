@@ -561,7 +561,8 @@ def test_feedback_exact_markdown():
 
 @pytest.mark.parametrize("name, safe", [("alice", "alice"), ("../x", "_x"), (".hidden", "hidden"),
                                         ("a b/c", "a_b_c"), ("", "_"), ("...", "_"),
-                                        ("j.doe+1@uni-x", "j.doe+1@uni-x"), ("zoë", "zoë")])
+                                        ("j.doe+1@uni-x", "j.doe+1@uni-x"), ("zoë", "zoë"),
+                                        ("Xavier", "Xavier"), ("X.Y", "X.Y")])
 def test_safe_name(name, safe):
     assert feedback.safe_name(name) == safe
 
