@@ -1270,3 +1270,17 @@ def test_position_matching_with_several_answers_in_one_gap(tmp_path):
         "answer-p": "def p():\n    # YOUR CODE HERE\n    return 10\n",
         "answer-q": "def q():\n    # YOUR CODE HERE\n    return 20\n",
         "answer-r": "def r():\n    # YOUR CODE HERE\n    return 30\n"}
+
+
+def test_grade_says_what_it_does_on_stderr_by_default(tmp_path, seminars, monkeypatch, capsys):
+    k = FakeKernel()
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
+    monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: k)
+    subs = tmp_path / "class"
+    put(subs, "alice/01_units.ipynb", student())
+    put(subs, "stray.txt", "x")
+    batch.grade(subs, seminars, Options(timeout=5))
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.startswith("warning: ignored stray.txt: not inside a student folder\n"
+                              "graded alice/01_units.ipynb: 4.5/4.5 (")

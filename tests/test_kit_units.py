@@ -1015,3 +1015,42 @@ def test_kernel_not_ready_is_shut_down(fake_jupyter, monkeypatch):
     with pytest.raises(RuntimeError, match="kernel died before replying"):
         k.start()
     assert k.km is None and fake_jupyter[0].events[-1] == ("shutdown", True)
+
+
+def test_zygote_fork_wait_and_close_over_its_socket():
+    """The grader's side of the zygote protocol, against a stand-in zygote on a socket."""
+    mine, theirs = socket.socketpair()
+    z = warm.Zygote.__new__(warm.Zygote)
+    z.sock, z.threads = mine, 2
+    z.proc = types.SimpleNamespace(wait=lambda timeout: None, kill=lambda: None)
+    child_end, other = socket.socketpair()  # what the zygote hands over: the child's socket
+    r = child_end.fileno()
+    try:
+        def zygote():
+            assert warm._recv(theirs) == {"op": "fork", "cwd": "/w", "memory_mb": 64,
+                                          "threads": 2}
+            warm._send(theirs, {"pid": 42}, fds=[r])
+            assert warm._recv(theirs) == {"op": "wait", "pid": 42, "timeout": 1.5}
+            warm._send(theirs, {"status": -9})
+            assert warm._recv(theirs) == {"op": "wait", "pid": 42, "timeout": 0.0}
+            warm._send(theirs, {"status": None})
+        helper = threading.Thread(target=zygote)
+        helper.start()
+        pid, sock = z.fork(__import__("pathlib").Path("/w"), 64)
+        assert pid == 42 and isinstance(sock, socket.socket)
+        sock.sendall(b"ping")
+        assert other.recv(4) == b"ping"
+        assert z.wait(42, timeout=1.5) == -9
+        assert z.wait(42) is None
+        helper.join()
+        sock.close()
+    finally:
+        child_end.close()
+        other.close()
+    killed = []
+    z.proc = types.SimpleNamespace(
+        wait=lambda timeout: (_ for _ in ()).throw(subprocess.TimeoutExpired("z", timeout)),
+        kill=lambda: killed.append(True))
+    z.close()
+    assert killed == [True] and mine.fileno() == -1
+    theirs.close()
