@@ -923,13 +923,13 @@ def test_kernel_start_sets_the_environment_and_the_memory_limit(fake_jupyter, mo
     from nbval.kernel import CURRENT_ENV_KERNEL_NAME
 
     monkeypatch.setattr(sandbox, "memory_limit_supported", lambda: True)
-    k = sandbox.Kernel("/work/here", memory_mb=64, threads=2)
+    k = sandbox.Kernel("/srv/here", memory_mb=64, threads=2)
     assert (k.km, k.kc) == (None, None)
     assert k.start() is k
     km = fake_jupyter[0]
     assert km.kernel_name == CURRENT_ENV_KERNEL_NAME and type(km.spec).__name__ == \
         "NbvalKernelspecManager"
-    assert km.events == [("start_kernel", {"cwd": "/work/here", "env": sandbox.kernel_env(2),
+    assert km.events == [("start_kernel", {"cwd": "/srv/here", "env": sandbox.kernel_env(2),
                                            "stdout": subprocess.DEVNULL,
                                            "stderr": subprocess.DEVNULL})]
     assert km.kc.events == ["start_channels", ("wait_for_ready", 60)]
