@@ -281,9 +281,9 @@ def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
     z = FakeZygote(sleeper.pid, mine, codes=[None, -9])
     seen = []
     monkeypatch.setattr(warm.Zygote, "get", classmethod(lambda cls, threads=1: seen.append(threads) or z))
-    k = warm.WarmKernel("/work", memory_mb=64, threads=2, grace=1)
+    k = warm.WarmKernel("/srv/w", memory_mb=64, threads=2, grace=1)
     assert (k.pid, k.sock, k.zygote) == (None, None, None)
-    assert k.start() is k and seen == [2] and z.calls == [("fork", "/work", 64)]
+    assert k.start() is k and seen == [2] and z.calls == [("fork", "/srv/w", 64)]
     assert k.alive() is True  # the zygote has no exit code for it yet
     assert k._submit("x = 1", True) is None
     assert warm._recv(theirs) == {"code": "x = 1", "history": True}
