@@ -2,6 +2,7 @@
 statuses, messages a student can act on, replays after a crash."""
 from __future__ import annotations
 
+import math
 import re
 import tempfile
 from dataclasses import dataclass
@@ -74,10 +75,8 @@ def _short_number(m) -> str:
     is_int = "." not in m.group(1) and not m.group(2)
     if len(digits.rstrip("0") if not is_int else digits) <= (12 if is_int else SIGNIFICANT):
         return text
-    try:
-        return f"{float(text):.{SIGNIFICANT}g}"
-    except OverflowError:
-        return text
+    value = float(text)  # never raises: a number beyond a float's range is inf
+    return text if math.isinf(value) else f"{value:.{SIGNIFICANT}g}"
 
 
 def short_numbers(message: str) -> str:
