@@ -1,5 +1,6 @@
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,9 @@ def test_train_val_test_split_is_stratified_and_seeded():
 def test_digits_pixels_span_zero_to_one():
     X_tr = data.load_digits()[0]
     assert X_tr.min() == 0.0 and X_tr.max() == 1.0
+
+
+def test_data_dir_outside_a_checkout_is_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA", raising=False)
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)  # an installed package: no pyproject
+    assert data.data_dir() == Path("data")

@@ -48,3 +48,11 @@ def test_standardize_uses_training_statistics_only(lib):
     np.testing.assert_allclose(B[:, 2], X_te[:, 2] - 5.0)  # not (x - 5) / 1e-8
     mean, std = X_tr[:, :2].mean(0), X_tr[:, :2].std(0)
     np.testing.assert_allclose(B[:, :2], (X_te[:, :2] - mean) / std, atol=1e-12)
+
+
+def test_sigmoid_between_zero_and_one_and_in_float64():
+    # both branches of the stable form near 0 (z in (0, 1) once took the wrong one)
+    z = np.array([-0.75, -0.25, 0.0, 0.25, 0.5, 0.999], dtype=np.float32)
+    out = Fn.sigmoid(z)
+    assert out.dtype == np.float64  # float32 logits are widened before exp
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-z.astype(np.float64))), rtol=1e-15)

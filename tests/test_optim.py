@@ -65,3 +65,17 @@ def test_check_optimizer_catches(kwargs, message):
 def test_check_optimizer_catches_a_wrong_rate_at_the_first_step():
     with pytest.raises(CheckFailed, match="parameter 0 of shape \\(3,\\) after step 1"):
         check_optimizer(lambda ps: Plain(ps, 0.11), lambda ps: torch.optim.SGD(ps, lr=0.1), steps=5)
+
+
+def test_surfaces_are_evaluated_per_point_of_a_batch():
+    A = rotated_hessian((1.0, 10.0), 20)
+    f, grad = quadratic(A)
+    x = torch.tensor([[[-1.2, 1.0], [0.3, -0.7], [2.0, 0.5]]], dtype=torch.float64)  # [1, 3, 2]
+    expected = torch.stack([0.5 * p @ A @ p for p in x[0]])[None]
+    torch.testing.assert_close(f(x), expected)
+    point = torch.tensor([0.3, -0.7], dtype=torch.float64)  # one point [2]: a scalar, grad [2]
+    torch.testing.assert_close(f(point), 0.5 * point @ A @ point)
+    x1, x2 = point
+    torch.testing.assert_close(rosenbrock_grad(point), torch.stack(
+        [-2 * (1 - x1) - 400 * x1 * (x2 - x1 ** 2), 200 * (x2 - x1 ** 2)]))
+    assert rosenbrock_grad(x).shape == x.shape

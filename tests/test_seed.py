@@ -89,3 +89,15 @@ def test_course_threads_variable_overrides_the_thread_count(monkeypatch):
                 utils.seed.set_threads(1)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("mps_ok", [True, False])
+def test_get_device_takes_mps_when_cuda_is_missing(monkeypatch, mps_ok):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps_ok)
+    assert utils.get_device() == torch.device("mps" if mps_ok else "cpu")
+
+
+def test_get_device_accepts_an_indexed_device():
+    assert utils.get_device("cpu:0") == torch.device("cpu:0")
