@@ -82,12 +82,12 @@ def status(code) -> str:
     return KILLED.get(code) or SURVIVED.get(code) or f"suspicious (exit {code})"
 
 
-def diff(name: str) -> str:
+def diff(name: str, module: str) -> str:
     """mutmut's diff of one mutant (the original and mutated lines)."""
     os.chdir(REPO)
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-    return "\n".join(line for line in get_diff_for_mutant(name).splitlines()
+    return "\n".join(line for line in get_diff_for_mutant(name, path=f"utils/{module}.py").splitlines()
                      if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
 
 
@@ -181,7 +181,7 @@ def main(argv=None) -> int:
                 continue
             for name, code in codes.items():
                 if status(code) in ("survived", "no tests") and name not in equivalent:
-                    print(f"# {name} ({status(code)})\n{diff(name)}\n")
+                    print(f"# {name} ({status(code)})\n{diff(name, mod)}\n")
         return 0
     seconds = None
     command = "make mutation" + (f" (ci/mutation.py --threshold {args.threshold:g})")

@@ -206,3 +206,60 @@ def test_data_dir_outside_a_checkout_is_the_working_folder(monkeypatch, tmp_path
     monkeypatch.delenv("COURSE_DATA", raising=False)
     monkeypatch.setattr(data, "REPO_ROOT", tmp_path)  # an installed package: no pyproject
     assert data.data_dir() == Path("data")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """No test of this file may reach the network (a changed download flag would)."""
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable (blocked by the test)")
+
+    monkeypatch.setattr("socket.getaddrinfo", offline)
+    monkeypatch.setattr("socket.socket.connect", offline)
+    monkeypatch.setattr("socket.create_connection", offline)
+
+
+def test_missing_message_lists_every_missing_file_or_the_folder(tmp_path):
+    import torchvision
+
+    cls = torchvision.datasets.MNIST
+    files = [p for p, _ in data._expected_files(cls, tmp_path)]
+    assert len(files) == 4
+    msg = data._missing_message(cls, tmp_path, "download=False")
+    assert msg.startswith("MNIST is not available (download=False).\n")
+    assert f"Missing: {', '.join(map(str, files))}.\n" in msg
+    for p in files:  # the archives are there, yet the data cannot be read
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    msg = data._missing_message(cls, tmp_path, "download=False")
+    assert f"Missing: extracted files under {tmp_path}.\n" in msg
+
+
+def test_moons_cover_both_half_circles_with_the_noise_asked():
+    X0, y = data.make_moons(400, noise=0.0, seed=1)
+    upper = X0[y == 0]
+    assert upper[:, 0].min() < -0.95 and upper[:, 0].max() > 0.95  # t spans [0, pi]
+    X1, y1 = data.make_moons(400, noise=0.1, seed=1)  # same draws of t, then the noise
+    assert np.array_equal(y, y1)
+    noise = X1 - X0
+    assert abs(noise.std() - 0.1) < 0.01 and abs(noise.mean()) < 0.01
+    assert abs(np.corrcoef(noise.T)[0, 1]) < 0.15  # independent per coordinate
+    X, y = data.make_moons()  # the defaults: 200 points, noise 0.15
+    assert X.shape == (200, 2)
+    radial = np.hypot(X[y == 0, 0], X[y == 0, 1]) - 1
+    assert 0.1 < radial.std() < 0.2
+
+
+def test_spiral_radii_span_their_range_and_the_angle_noise_is_what_was_asked():
+    X, y = data.make_spirals(600, classes=3, noise=0.0, seed=2)
+    r = np.hypot(*X.T)
+    assert r.min() >= 0.05 and r.max() <= 1.0 and r.min() < 0.06 and r.max() > 0.99
+    Xn, yn = data.make_spirals(600, classes=3, noise=0.3, seed=2)
+    assert np.array_equal(y, yn) and np.allclose(np.hypot(*Xn.T), r)  # noise in the angle
+    turn = np.angle(np.exp(1j * (np.arctan2(Xn[:, 0], Xn[:, 1]) - 4.0 * r - yn * 2 * np.pi / 3)))
+    assert abs(turn.std() - 0.3) < 0.03
+    X, y = data.make_spirals()  # the defaults: 300 points, 3 arms, noise 0.2
+    assert X.shape == (300, 2) and np.bincount(y).tolist() == [100] * 3
+    turn = np.angle(np.exp(1j * (np.arctan2(X[:, 0], X[:, 1]) - 4.0 * np.hypot(*X.T)
+                                 - y * 2 * np.pi / 3)))
+    assert 0.15 < turn.std() < 0.25

@@ -107,3 +107,32 @@ def test_code_differences_ignores_comments_docstrings_and_decorators(tmp_path, m
     assert "__init__" not in missing and "exp" not in missing and "relu" in missing
     assert "exp" in engine.code_differences(broken.Value, engine.Value)
     assert engine.code_differences(engine.Value, engine.Value) == []
+
+
+def test_a_number_times_a_value_and_the_repr():
+    a = Value(1.5, label="a")
+    out = 2 * a  # int.__mul__ gives up: Value.__rmul__
+    out.backward()
+    assert (out.data, a.grad) == (3.0, 2.0)
+    assert repr(a) == "Value(a: data=1.5, grad=2)"
+    assert repr(out) == "Value(*: data=3, grad=1)"  # no label: the op that made it
+    assert repr(Value(0.25)) == "Value(const: data=0.25, grad=0)"
+
+
+@pytest.mark.parametrize("op", [lambda a: a.exp(), lambda a: a.relu(), lambda a: a ** 3,
+                                lambda a: 3 / a, lambda a: a * a, lambda a: 2.5 - a])
+def test_each_op_accumulates_into_a_value_used_twice(op):
+    a = Value(0.7)
+    (op(a) + op(a)).backward()
+    t = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    (op(t) + op(t)).backward()
+    assert math.isclose(a.grad, t.grad.item(), rel_tol=1e-12)
+    assert math.isclose((3 / a).data, 3 / 0.7, rel_tol=1e-15)
+
+
+def test_ops_name_themselves_in_the_graph():
+    a = Value(2.0)
+    assert [v._op for v in (a + 1, a * 2, a ** 3, a ** 0.5, a.exp(), a.relu())] == \
+        ["+", "*", "**3", "**0.5", "exp", "relu"]
+    with pytest.raises(TypeError, match=r"Value \*\* k needs an int or float k, got str"):
+        a ** "2"
