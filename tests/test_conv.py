@@ -71,3 +71,9 @@ def test_random_shift_fill_value():
     X = torch.zeros(30, 1, 5, 5)
     Y = conv.random_shift(X, 1, torch.Generator().manual_seed(2), fill=-0.5)
     assert set(Y.unique().tolist()) == {-0.5, 0.0}
+
+
+def test_conv_output_size_defaults_are_torchs():
+    x = torch.zeros(1, 1, 9, 9)
+    assert torch.nn.Conv2d(1, 1, 3)(x).shape[-1] == conv.conv_output_size(9, 3) == 7
+    assert torch.nn.MaxPool2d(2, stride=1)(x).shape[-1] == conv.conv_output_size(9, 2) == 8

@@ -136,3 +136,27 @@ def test_ops_name_themselves_in_the_graph():
         ["+", "*", "**3", "**0.5", "exp", "relu"]
     with pytest.raises(TypeError, match=r"Value \*\* k needs an int or float k, got str"):
         a ** "2"
+
+
+def test_neurons_are_seeded_uniform_in_minus_one_one_with_zero_bias():
+    import random
+
+    from utils.engine import Layer, Neuron
+
+    n = Neuron(3)  # no rng: seeded with 0, the same weights every time
+    ref = random.Random(0)
+    assert [w.data for w in n.w] == [ref.uniform(-1, 1) for _ in range(3)]
+    assert n.b.data == 0.0 and n.nonlin
+    with pytest.raises(ValueError):  # an input of the wrong length is an error
+        n([1.0, 2.0])
+    assert Neuron(2)([-5.0, -5.0]).data >= 0.0 and Neuron(2)([-5.0, -5.0])._op == "relu"
+    assert all(n.nonlin for n in Layer(2, 3).neurons)
+    layer = MLP(2, [3, 1]).layers[0]
+    assert len({tuple(w.data for w in n.w) for n in layer.neurons}) == 3  # one rng, drawn on
+    mlp = MLP(4, [50, 50, 1])
+    ws = [w.data for layer in mlp.layers for n in layer.neurons for w in n.w]
+    assert -1 <= min(ws) < -0.99 and 0.99 < max(ws) < 1
+    assert len(set(ws)) == len(ws)  # every weight its own draw
+    same, other = MLP(4, [50, 50, 1], seed=0), MLP(4, [50, 50, 1], seed=1)
+    assert ws == [w.data for layer in same.layers for n in layer.neurons for w in n.w]
+    assert ws != [w.data for layer in other.layers for n in layer.neurons for w in n.w]
