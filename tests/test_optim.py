@@ -79,3 +79,11 @@ def test_surfaces_are_evaluated_per_point_of_a_batch():
     torch.testing.assert_close(rosenbrock_grad(point), torch.stack(
         [-2 * (1 - x1) - 400 * x1 * (x2 - x1 ** 2), 200 * (x2 - x1 ** 2)]))
     assert rosenbrock_grad(x).shape == x.shape
+
+
+def test_rotated_hessian_turns_by_30_degrees_unless_told_otherwise():
+    A = rotated_hessian()
+    vals, vecs = torch.linalg.eigh(A)
+    torch.testing.assert_close(vals, torch.tensor([1.0, 50.0], dtype=torch.float64))
+    angle = torch.rad2deg(torch.atan2(vecs[1, 0], vecs[0, 0])).item() % 180  # the flat axis
+    assert angle == pytest.approx(30.0)
