@@ -115,3 +115,71 @@ def test_bad_input_says_what_is_wrong():
         layout({"a": {}}, [("a",)])
     with pytest.raises(TypeError, match="autograd value"):
         trace(3.0)
+
+
+# ---------------------------------------------------------------- where things are drawn
+FXYZ_POS = {"x": (0.0, 0.0), "y": (0.0, -1.0), "z": (1.4, -2.0), "q": (1.4, -0.5),
+            "f": (2.8, -1.25)}
+
+
+def _fxyz_by_name():
+    nodes, edges = trace(fxyz())
+    return nodes, edges, {i: n["name"] or {"*": "f", "+": "q"}[n["op"]]
+                          for i, n in nodes.items()}
+
+
+def test_layout_is_columns_of_1_4_units_and_gates_at_the_mean_height_of_their_inputs():
+    nodes = {"x": {}, "y": {}, "z": {}, "q": {"op": "+"}, "f": {"op": "*"}}
+    assert layout(nodes, [("x", "q"), ("y", "q"), ("q", "f"), ("z", "f")]) == FXYZ_POS
+    # a gate fed by a gate two columns back sits right of its latest input
+    nodes = {"a": {}, "b": {"op": "exp"}, "c": {"op": "relu"}, "d": {"op": "+"}}
+    pos = layout(nodes, [("a", "b"), ("b", "c"), ("c", "d"), ("a", "d")])
+    assert [pos[n][0] for n in "abcd"] == pytest.approx([0.0, 1.4, 2.8, 4.2])
+    assert pos["d"][1] == 0.0
+
+
+def test_draw_graph_puts_values_above_and_gradients_below_each_wire_in_their_colours():
+    from matplotlib.patches import Circle
+
+    from utils.graphs import GREEN, RED
+    nodes, edges, name = _fxyz_by_name()
+    ax = draw_graph(nodes, edges, output="out")
+    pos = {name[i]: FXYZ_POS[name[i]] for i in nodes}
+    wires = {}  # source name -> (value text, gradient text)
+    for t in ax.texts:
+        if t.get_color() in (GREEN, RED):
+            x, y = t.get_position()
+            src = min(pos, key=lambda n: abs(pos[n][1] - y) if pos[n][0] <= x else 99)
+            wires.setdefault(src, {})[t.get_color()] = (t.get_text(), y - pos[src][1],
+                                                        t.get_va())
+    for n, value, grad in (("x", "-2", "-4"), ("y", "5", "-4"), ("z", "-4", "3"),
+                           ("q", "3", "-4"), ("f", "-12", "1")):
+        v_text, v_dy, v_va = wires[n][GREEN]
+        g_text, g_dy, g_va = wires[n][RED]
+        assert (v_text, g_text) == (value, grad), n
+        assert v_dy > 0 and v_va == "bottom" and g_dy < 0 and g_va == "top", n
+    gates = sorted((p.center for p in ax.patches if isinstance(p, Circle)))
+    assert gates == sorted([pos["q"], pos["f"]])
+    assert all(p.radius == pytest.approx(0.22) for p in ax.patches if isinstance(p, Circle))
+    out = [t for t in ax.texts if t.get_text() == "out"][0]
+    assert out.get_position()[0] > pos["f"][0] + 0.9 and out.get_position()[1] == pos["f"][1]
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    assert x0 < 0 and x1 > out.get_position()[0] and y0 < -2 and y1 > 0
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "forward value", "gradient of the output w.r.t. the wire"]
+    assert not ax.axison
+    plt.close("all")
+
+
+def test_draw_graph_names_inputs_and_inner_gates_and_formats_numbers():
+    nodes = {"a": {"name": "a", "value": 1 / 3, "grad": 2.0},
+             "b": {"value": 2.0},  # no name: its id is written
+             "s": {"op": "+", "name": "s", "value": 7 / 3, "grad": 2.0},
+             "t": {"op": "**2", "value": 49 / 9, "grad": 1.0}}
+    ax = draw_graph(nodes, [("a", "s"), ("b", "s"), ("s", "t")], fmt="{:.2f}")
+    shown = texts(ax)
+    assert {"a", "b", "s", "+", "**2", "0.33", "2.33", "5.44", "2.00"} <= set(shown)
+    s_label = [t for t in ax.texts if t.get_text() == "s"][0]  # above its gate
+    assert s_label.get_position()[1] > layout(nodes, [("a", "s"), ("b", "s"), ("s", "t")])["s"][1]
+    plt.close("all")
