@@ -56,3 +56,11 @@ def test_sigmoid_between_zero_and_one_and_in_float64():
     out = Fn.sigmoid(z)
     assert out.dtype == np.float64  # float32 logits are widened before exp
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-z.astype(np.float64))), rtol=1e-15)
+
+
+def test_standardize_alone_returns_one_array_and_small_spreads_are_kept():
+    X = np.random.default_rng(2).normal(0, 0.01, (40, 2))  # std 0.01: small, not constant
+    Z = Fn.standardize(X)
+    assert isinstance(Z, np.ndarray) and Z.shape == X.shape
+    np.testing.assert_allclose(Z.std(0), 1, atol=1e-12)
+    np.testing.assert_allclose(Z, (X - X.mean(0)) / X.std(0), atol=1e-12)

@@ -91,9 +91,12 @@ def test_snapshot_ships_in_the_wheel(course_wheel):
     assert "utils/corpus/python_docs.txt.gz" in names
 
 
-def test_split_defaults_to_80_10_10():
-    tr, va, te = text.split(np.arange(1000))
-    assert (len(tr), len(va), len(te)) == (800, 100, 100)
+@pytest.mark.parametrize("n", [1000, 13])
+def test_split_defaults_to_80_10_10(n):
+    tr, va, te = text.split(np.arange(n))
+    a, b = int(0.8 * n), int(0.9 * n)  # 13 -> 10, 1, 2
+    assert (len(tr), len(va), len(te)) == (a, b - a, n - b)
+    np.testing.assert_array_equal(np.concatenate([tr, va, te]), np.arange(n))
 
 
 def test_baselines_are_add_one_counts():
