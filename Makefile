@@ -12,8 +12,10 @@ RELEASE ?= build/release
 # the oldest supported Python, with every dependency at its declared lower bound
 LOWEST_PYTHON ?= python3.10
 LOWEST_VENV   ?= .venv-lowest
+# the instructor tooling's one command line (coursekit/cli.py)
+KIT := $(BIN)/python -m coursekit
 
-.PHONY: env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
+.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
 
 env: $(STAMP)
 
@@ -22,12 +24,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,site,nbgrader]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-course: env  ## execute every lecture notebook and solution into build/, print the table
-	$(BIN)/python -m utils.course run
+course: kit env  ## execute every lecture notebook and solution into build/, print the table
+	$(KIT) run
 
 test: env  ## lint, unit tests, nbval on notebooks/ and solutions/, seminar and grader checks
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
+
+test-fast: env  ## lint and the tests that start no kernel: utils and the tooling's logic, in minutes
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not slow" tests
 
 test-lowest:  ## the same checks with every dependency at its lowest declared version (ci/lowest-constraints.txt)
 	@test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
@@ -38,29 +44,32 @@ test-lowest:  ## the same checks with every dependency at its lowest declared ve
 lab: env  ## JupyterLab on the repository
 	$(BIN)/jupyter lab
 
-seminars: env  ## regenerate seminars/ from solutions/
-	$(BIN)/python -m utils.course build
+seminars: kit env  ## regenerate seminars/ from solutions/
+	$(KIT) build
 
-check: env  ## seminars up to date, clean, no solution text
-	$(BIN)/python -m utils.course check
+check: kit env  ## seminars up to date, clean, no solution text
+	$(KIT) check
 
-bench: env  ## BENCHMARKS.md from a real run
-	$(BIN)/python -m utils.course bench
+bench: kit env  ## BENCHMARKS.md from a real run
+	$(KIT) bench
 
-grade: env  ## points for a class: SUBMISSIONS=<dir>/<student>/NN_topic.ipynb [JOBS=2] -> grades/
-	$(BIN)/python -m utils.grade $(SUBMISSIONS) --out grades --jobs $(JOBS)
+grade: kit env  ## points for a class: SUBMISSIONS=<dir>/<student>/NN_topic.ipynb [JOBS=2] -> grades/
+	$(KIT) grade $(SUBMISSIONS) --out grades --jobs $(JOBS)
 
-release: env  ## the student-facing course (no solutions, no hidden tests) into RELEASE=build/release
-	$(BIN)/python -m utils.grade release --out $(RELEASE)
+release: kit env  ## the student-facing course (no solutions, no hidden tests) into RELEASE=build/release
+	$(KIT) release --out $(RELEASE)
 
-refresh: env  ## re-execute NB=path/to.ipynb and store its outputs (then review the diff)
-	$(BIN)/python -m utils.course refresh $(NB)
+refresh: kit env  ## re-execute NB=path/to.ipynb and store its outputs (then review the diff)
+	$(KIT) refresh $(NB)
 
-site: env  ## the course website from the stored notebooks into build/site (no solutions)
-	$(BIN)/python -m utils.site build
+site: kit env  ## the course website from the stored notebooks into build/site (no solutions)
+	$(KIT) site build
 
-nbgrader: env  ## the solutions as an nbgrader course folder in build/nbgrader
-	$(BIN)/python -m utils.nbgrader_export
+nbgrader: kit env  ## the solutions as an nbgrader course folder in build/nbgrader
+	$(KIT) nbgrader
+
+kit:  # the tooling is not part of a student release (no coursekit/ folder there)
+	@test -d coursekit || { echo "error: this copy of the course has no instructor tooling (coursekit/): it is a student release; make env and make lab work" >&2; exit 2; }
 
 clean:
 	rm -rf build grades

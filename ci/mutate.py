@@ -30,7 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 C, D, T, K = ("utils/checks.py", ["tests/test_checks.py"]), \
     ("utils/data.py", ["tests/test_data.py"]), \
     ("utils/training.py", ["tests/test_training.py"]), \
-    ("utils/course.py", ["tests/test_course.py"])
+    ("coursekit/build.py", ["tests/test_course.py"])
+KC, KE, KN = ("coursekit/cli.py", ["tests/test_course.py"]), \
+    ("coursekit/execute.py", ["tests/test_course.py"]), \
+    ("coursekit/notebook.py", ["tests/test_course.py"])
 
 # (module, what the mutation does, exact old text, new text)
 MUTATIONS = [
@@ -114,7 +117,7 @@ MUTATIONS = [
      "rest, test = train_test_split(idx, test_size=test_size, random_state=None,"),
     (D, "load_digits: not scaled to [0, 1]", "X = digits.images.astype(np.float32) / 16.0",
      "X = digits.images.astype(np.float32)"),
-    # ---------------------------------------------------------------- utils/course.py
+    # ---------------------------------------------------- coursekit: build, notebook, cli
     (K, "leak guard: leftover markers not reported",
      "        if marker in text:\n", "        if False:\n"),
     (K, "leak guard: solution / hidden-test text not reported",
@@ -127,34 +130,42 @@ MUTATIONS = [
      "    if not graded_cells(solution):\n", "    if False:\n"),
     (K, "leak guard: duplicate task ids accepted",
      "    if len(ids) != len(set(ids)):\n", "    if False:\n"),
-    (K, "leak guard: solution / hidden overlap accepted",
+    (KN, "leak guard: solution / hidden overlap accepted",
      "        if a < pos:\n", "        if False:\n"),
     (K, "leak guard: stale seminar accepted",
      "    if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):",
      "    if False:"),
-    (K, "leak guard: hidden-test lines not in the leak list",
+    (KN, "leak guard: hidden-test lines not in the leak list",
      "for begin, end in ((BEGIN, END), (HIDDEN_BEGIN, HIDDEN_END)):",
      "for begin, end in ((BEGIN, END),):"),
     (K, "make_seminar: execution counts kept", "            cell.execution_count = None\n",
      "            pass\n"),
-    (K, "make_seminar: hidden tests kept",
+    (KN, "make_seminar: hidden tests kept",
      '    spans += [(a, b, "hidden") for a, b in _regions(lines, HIDDEN_BEGIN, HIDDEN_END, where)]\n',
      "    list(_regions(lines, HIDDEN_BEGIN, HIDDEN_END, where))\n"),
     (K, "build: orphan seminars accepted",
      "        if not (root / \"solutions\" / sem.name).exists():", "        if False:"),
-    (K, "make check / make seminars: exit 0 on problems",
-     "            return 1 if problems else 0", "            return 0"),
-    (K, "make check: problems not printed",
-     '                print("error:", msg, file=sys.stderr)', "                pass"),
-    (K, "make refresh: failed notebook written anyway",
-     "                    return 1\n                write(nb, path)",
-     "                    nb = read(path)\n                write(nb, path)"),
+    (KC, "make check / make seminars: exit 0 on problems",
+     "    print(f\"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
+     "    return 1 if problems else 0",
+     "    print(f\"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
+     "    return 0"),
+    (KC, "make check: problems not printed",
+     '        _err(f"error: {msg}")', "        pass"),
+    (KC, "make refresh: exit 0 when a cell fails",
+     '            _err(f"error: {path} failed, nothing written:\\n{exc}")\n            return 1',
+     '            _err(f"error: {path} failed, nothing written:\\n{exc}")\n            return 0'),
+    (KE, "make refresh: a failed notebook written with its error",
+     "    nb, _ = execute(read(path), cwd=Path(path).parent)",
+     "    nb, _ = execute(read(path), cwd=Path(path).parent, allow_errors=True)"),
     (K, "forbid rules not checked by make check",
      "    problems += rule_problems(solution, str(solution_path))\n", ""),
 ]
 
 MODULES = {"checks": "utils/checks.py", "data": "utils/data.py",
-           "training": "utils/training.py", "course": "utils/course.py"}
+           "training": "utils/training.py", "build": "coursekit/build.py",
+           "notebook": "coursekit/notebook.py", "cli": "coursekit/cli.py",
+           "execute": "coursekit/execute.py"}
 
 
 def copy_tree(dest: Path, tests_from: str | None = None) -> None:
@@ -187,7 +198,8 @@ def _purge() -> None:
     """Forget the course's modules and the test modules, so the next pytest run imports
     the (mutated) code again; torch, NumPy and the rest stay imported (the speed-up)."""
     for name in list(sys.modules):
-        if name in ("utils", "conftest") or name.startswith(("utils.", "test_", "tests.")):
+        if name in ("utils", "coursekit", "conftest") or \
+                name.startswith(("utils.", "coursekit.", "test_", "tests.")):
             del sys.modules[name]
 
 

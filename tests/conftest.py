@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from utils.course import REPO
+from coursekit.notebook import REPO
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +22,33 @@ def course_wheel(tmp_path_factory):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     return next(out.glob("*.whl"))
+
+
+# ------------------------------------------------------------------------- slow tests
+# `make test-fast` runs `pytest -m "not slow"`: the tests that neither start a kernel
+# (notebooks, grading, warm zygotes) nor build the site, a wheel or an nbgrader course.
+# A test is slow when its module says so (`pytestmark = pytest.mark.slow`), when it is
+# marked, or when it uses one of these fixtures (they grade classes, start kernels, build
+# the site, a wheel or an nbgrader course).
+SLOW_FIXTURES = {"matrix", "course_book", "guarded", "course_wheel", "verdicts", "built",
+                 "browser", "exported", "colab", "kernel"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_kernel_in_fast_tests(request, monkeypatch):
+    """Under `-m "not slow"` a test that starts a kernel fails and says to mark it: so
+    the fast run stays fast and the `slow` marks stay true."""
+    if "not slow" not in (request.config.option.markexpr or ""):
+        return
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"{request.node.nodeid} starts a kernel: mark it "
+                           "@pytest.mark.slow (make test-fast runs the others)")
+    monkeypatch.setattr("jupyter_client.KernelManager.start_kernel", refuse)
+    monkeypatch.setattr("coursekit.warm.Zygote.__init__", refuse)

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from utils import course, site
-from utils.course import REPO
+from coursekit import notebook, site
+from coursekit.notebook import REPO
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_the_course_is_not_importable_before_the_setup_cell(colab):
 
 def test_setup_cell_installs_the_course_on_colab_and_the_first_cells_run(colab):
     py, wheel, root = colab
-    nb = course.read(REPO / "notebooks" / "01_linear_regression.ipynb")
+    nb = notebook.read(REPO / "notebooks" / "01_linear_regression.ipynb")
     cells = [c.source for c in nb.cells if c.cell_type == "code"][:3]
     install = f"git+{site.repository_url()}"
     assert install in cells[0]

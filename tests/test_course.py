@@ -4,8 +4,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import course
-from utils.course import CourseError, make_seminar, seminar_problems, strip_source
+from coursekit import build, cli, execute, notebook
+from coursekit.build import make_seminar, seminar_problems
+from coursekit.notebook import CourseError, strip_source
 
 SOLUTION = """def f(x):
     \"\"\"Double x.\"\"\"
@@ -63,8 +64,8 @@ def test_make_seminar_clears_outputs_and_keeps_ids_and_metadata():
 
 def _write_pair(tmp_path, seminar):
     sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
-    course.write(_solution_nb(), sol)
-    course.write(seminar, sem)
+    notebook.write(_solution_nb(), sol)
+    notebook.write(seminar, sem)
     return sol, sem
 
 
@@ -86,11 +87,11 @@ def test_stale_leaky_or_executed_seminars_are_caught(tmp_path):
 
 
 def test_missing_seminar_and_orphans_are_reported(tmp_path):
-    course.write(_solution_nb(), tmp_path / "solutions" / "01_t.ipynb")
-    course.write(_solution_nb(), tmp_path / "seminars" / "02_orphan.ipynb")
-    problems = " | ".join(course.build(check_only=True, root=tmp_path))
+    notebook.write(_solution_nb(), tmp_path / "solutions" / "01_t.ipynb")
+    notebook.write(_solution_nb(), tmp_path / "seminars" / "02_orphan.ipynb")
+    problems = " | ".join(build.build(check_only=True, root=tmp_path))
     assert "01_t.ipynb is missing" in problems and "02_orphan.ipynb has no solution" in problems
-    assert course.build(root=tmp_path) == [f"{tmp_path}/seminars/02_orphan.ipynb has no solution "
+    assert build.build(root=tmp_path) == [f"{tmp_path}/seminars/02_orphan.ipynb has no solution "
                                            "in solutions/: delete it or add one"]
     assert seminar_problems(tmp_path / "solutions" / "01_t.ipynb",
                             tmp_path / "seminars" / "01_t.ipynb") == []
@@ -100,17 +101,18 @@ def test_unreadable_notebook_gives_a_course_error(tmp_path):
     bad = tmp_path / "bad.ipynb"
     bad.write_text("{not json")
     with pytest.raises(CourseError, match="not a readable notebook"):
-        course.read(bad)
+        notebook.read(bad)
 
 
+@pytest.mark.slow
 def test_execute_records_errors_and_measures(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 21 * 2"),
                 nbformat.v4.new_code_cell("raise ValueError('boom')"),
                 nbformat.v4.new_code_cell("print(x)")]
     nb.metadata["course"] = {"headline": {"label": "x", "expr": "x"}}
-    done, info = course.execute(nb, cwd=tmp_path, allow_errors=True, measure=True)
-    assert course.error_cells(done) == [done.cells[1]]
+    done, info = execute.execute(nb, cwd=tmp_path, allow_errors=True, measure=True)
+    assert execute.error_cells(done) == [done.cells[1]]
     assert done.cells[2].outputs[0].text == "42\n"
     assert info["headline"] == 42 and info["peak_mb"] > 10
     assert len(done.cells) == 3  # the measuring cell is not left behind
@@ -143,35 +145,35 @@ def _ruled_nb(first_md: str, second_md: str, forbid):
 ])
 def test_forbid_rules_are_stated_to_the_student(tmp_path, first_md, second_md, forbid, problem):
     nb = _ruled_nb(first_md, second_md, forbid)
-    found = course.rule_problems(nb, "01_t.ipynb")
+    found = notebook.rule_problems(nb, "01_t.ipynb")
     if problem is None:
         assert found == []
     else:
         assert len(found) == 1 and problem in found[0] and "task 'g'" in found[0], found
-        course.write(nb, tmp_path / "solutions" / "01_t.ipynb")  # `make check` fails
-        course.write(make_seminar(nb), tmp_path / "seminars" / "01_t.ipynb")
-        assert any(problem in p for p in course.build(check_only=True, root=tmp_path))
+        notebook.write(nb, tmp_path / "solutions" / "01_t.ipynb")  # `make check` fails
+        notebook.write(make_seminar(nb), tmp_path / "seminars" / "01_t.ipynb")
+        assert any(problem in p for p in build.build(check_only=True, root=tmp_path))
 
 
 def test_selected_units_filters_by_number_or_stem(monkeypatch):
     paths = [Path("solutions/01_linear_regression.ipynb"), Path("solutions/10_cnn.ipynb"),
              Path("tests/wrong_answers/11_rnn.py")]
     monkeypatch.delenv("COURSE_UNITS", raising=False)
-    assert course.selected_units(paths) == paths
-    assert course.selected_units(paths, "1") == paths[:1]
-    assert course.selected_units(paths, "10_cnn, 11") == paths[1:]
+    assert notebook.selected_units(paths) == paths
+    assert notebook.selected_units(paths, "1") == paths[:1]
+    assert notebook.selected_units(paths, "10_cnn, 11") == paths[1:]
     monkeypatch.setenv("COURSE_UNITS", "11")
-    assert course.selected_units(paths) == paths[2:]
-    assert course.selected_units(paths, "12") == []
+    assert notebook.selected_units(paths) == paths[2:]
+    assert notebook.selected_units(paths, "12") == []
 
 
 # ---------------------------------------------------------------- each leak guard alone
-# (issue 15: each test fails when its guard in utils/course.py is switched off; the
+# (issue 15: each test fails when its guard in coursekit/build.py is switched off; the
 # seminars here are freshly generated, so only the guard under test can speak)
 def _fresh_pair(tmp_path, nb):
     sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
-    course.write(nb, sol)
-    course.write(make_seminar(nb), sem)
+    notebook.write(nb, sol)
+    notebook.write(make_seminar(nb), sem)
     return seminar_problems(sol, sem)
 
 
@@ -242,34 +244,35 @@ def test_guard_stale_seminar_alone(tmp_path):
 @pytest.mark.parametrize("cmd", ["check", "build"])
 def test_make_check_and_make_seminars_exit_1_on_a_problem(monkeypatch, capsys, cmd):
     calls = []
-    monkeypatch.setattr(course, "build", lambda check_only=False: calls.append(check_only)
+    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only)
                         or ["seminars/01_t.ipynb leaks solution text: 'x'"])
-    assert course.main([cmd]) == 1
+    assert cli.main([cmd]) == 1
     assert "error: seminars/01_t.ipynb leaks solution text" in capsys.readouterr().err
-    monkeypatch.setattr(course, "build", lambda check_only=False: calls.append(check_only) or [])
-    assert course.main([cmd]) == 0
+    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only) or [])
+    assert cli.main([cmd]) == 0
     assert calls == [cmd == "check"] * 2
 
 
 def test_make_check_exit_code_through_the_command_line(tmp_path):
-    """`python -m utils.course check` is what `make check` runs: a problem gives exit
+    """`python -m coursekit check` is what `make check` runs: a problem gives exit
     status 1 through the interpreter, not only from main()."""
     import subprocess
     import sys
 
     res = subprocess.run([sys.executable, "-c", (
-        "import sys, utils.course as c\n"
-        "c.build = lambda check_only=False: ['x']\n"
+        "import sys, coursekit.build as b, coursekit.cli as c\n"
+        "b.build = lambda check_only=False: ['x']\n"
         "sys.exit(c.main(['check']))")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "error: x" in res.stderr
 
 
+@pytest.mark.slow
 def test_make_refresh_leaves_the_stored_notebook_untouched_when_a_cell_fails(tmp_path, capsys):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("1 / 0")]
     path = tmp_path / "broken.ipynb"
-    course.write(nb, path)
+    notebook.write(nb, path)
     before = path.read_bytes()
-    assert course.main(["refresh", str(path)]) == 1
+    assert cli.main(["refresh", str(path)]) == 1
     assert path.read_bytes() == before
     assert "failed, nothing written" in capsys.readouterr().err

@@ -3,7 +3,7 @@ same lower bounds; the README must give the commands the Makefile provides."""
 import re
 
 
-from utils.course import REPO
+from coursekit.notebook import REPO
 
 try:
     import tomllib

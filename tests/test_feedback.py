@@ -1,5 +1,5 @@
 """Feedback files: every task of every seminar with its points, status and message."""
-from utils import feedback
+from coursekit import feedback
 
 BOOK = {
     "carol": {

@@ -1,4 +1,4 @@
-"""Tests of the instructor grader (utils/grade.py, utils/sandbox.py).
+"""Tests of the instructor grader (coursekit/grading, coursekit/sandbox.py).
 
 Fast part: tiny fixture seminars built with nbformat at test time (no torch, except one
 memory test); the whole bad-submission matrix is graded in ONE run with --jobs 2, then
@@ -13,11 +13,11 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from utils import course, grade, release, rules
-from utils.grade import Options
-from utils.sandbox import memory_limit_supported
+from coursekit import build, cli, grading, notebook, release, rules
+from coursekit.grading import Options
+from coursekit.sandbox import memory_limit_supported
 
-REPO = course.REPO
+REPO = notebook.REPO
 # Fixture cells take milliseconds, but a loaded 2-core CI runner can stall a process for
 # seconds: only the submissions that must time out get a short per-cell limit, every
 # other one a generous one (a 5 s limit on all of them made the records flaky).
@@ -29,14 +29,14 @@ needs_rlimit = pytest.mark.skipif(not memory_limit_supported(),
 
 
 def grade_fixture(folder, solutions, jobs, students=None, **changes):
-    """grade.grade with QUICK for the TIMING_OUT students and PATIENT for the others;
+    """grading.grade with QUICK for the TIMING_OUT students and PATIENT for the others;
     ``changes`` apply to both (e.g. warm=False)."""
     names = students or sorted(p.name for p in folder.iterdir() if p.is_dir())
     book = {}
     for opts, group in ((PATIENT, [s for s in names if s not in TIMING_OUT]),
                         (QUICK, [s for s in names if s in TIMING_OUT])):
         if group:
-            book.update(grade.grade(folder, solutions, replace(opts, **changes), jobs=jobs,
+            book.update(grading.grade(folder, solutions, replace(opts, **changes), jobs=jobs,
                                     students=group, echo=lambda *_: None))
     return dict(sorted(book.items()))
 
@@ -94,8 +94,8 @@ def seminar_two():
 def with_answers(solution, **sources):
     """A student's notebook: the seminar of ``solution`` with answers filled in:
     ``sources`` maps answer cell ids (with _ for -) to source; the rest keep the solution."""
-    nb = course.make_seminar(solution)
-    answers = {c.id: c.source for c in solution.cells if course.is_answer_cell(c)}
+    nb = build.make_seminar(solution)
+    answers = {c.id: c.source for c in solution.cells if notebook.is_answer_cell(c)}
     answers.update({k.replace("_", "-"): v for k, v in sources.items()})
     for cell in nb.cells:
         if cell.get("id") in answers:
@@ -106,8 +106,8 @@ def with_answers(solution, **sources):
 @pytest.fixture(scope="module")
 def solutions(tmp_path_factory):
     folder = tmp_path_factory.mktemp("solutions")
-    course.write(seminar_one(), folder / "01_fixture.ipynb")
-    course.write(seminar_two(), folder / "02_other.ipynb")
+    notebook.write(seminar_one(), folder / "01_fixture.ipynb")
+    notebook.write(seminar_two(), folder / "02_other.ipynb")
     return folder
 
 
@@ -117,7 +117,7 @@ def write(folder, student, name, nb_or_text):
     if isinstance(nb_or_text, str):
         path.write_text(nb_or_text)
     else:
-        course.write(nb_or_text, path)
+        notebook.write(nb_or_text, path)
     return path
 
 
@@ -127,19 +127,19 @@ def tasks(record):
 
 # ----------------------------------------------------------------------------- the matrix
 def build_matrix(folder, solutions):
-    one, two = course.read(solutions / "01_fixture.ipynb"), course.read(solutions / "02_other.ipynb")
+    one, two = notebook.read(solutions / "01_fixture.ipynb"), notebook.read(solutions / "02_other.ipynb")
     perfect = with_answers(one)
     write(folder, "good", "01_fixture.ipynb", perfect)
     write(folder, "good", "02_other.ipynb", with_answers(two))
-    write(folder, "nothing", "01_fixture.ipynb", course.make_seminar(one))
+    write(folder, "nothing", "01_fixture.ipynb", build.make_seminar(one))
     write(folder, "malformed", "01_fixture.ipynb", '{"cells": [ this is not json')
     write(folder, "other_seminar", "01_fixture.ipynb", with_answers(two))
     no_tests = with_answers(one)
-    no_tests.cells = [c for c in no_tests.cells if not course.task(c)]
+    no_tests.cells = [c for c in no_tests.cells if not notebook.task(c)]
     write(folder, "deleted_tests", "01_fixture.ipynb", no_tests)
     tampered = with_answers(one, answer_double="def double(x):\n    return 0\n")
     for cell in tampered.cells:
-        if course.task(cell):
+        if notebook.task(cell):
             cell.source = 'print("all good")'
     write(folder, "tampered_tests", "01_fixture.ipynb", tampered)
     write(folder, "loop", "01_fixture.ipynb", with_answers(
@@ -200,7 +200,7 @@ def test_every_student_and_file_has_a_record(matrix):
             assert {"points", "max_points", "tasks"} <= set(rec)
             assert rec["points"] == sum(t["points"] for t in rec["tasks"])
             for t in rec["tasks"]:
-                assert t["status"] in grade.STATUSES
+                assert t["status"] in grading.STATUSES
                 assert "\x1b[" not in t["message"] and "Traceback" not in t["message"]
 
 
@@ -264,7 +264,7 @@ def test_far_too_much_memory_fails_that_task_only(matrix):
     assert t["mean"]["status"] == "failed"
     assert t["mean"]["message"].startswith("MemoryError")
     assert "in your cell 'answer-mean', line 2" in t["mean"]["message"]
-    assert f"{grade.DEFAULT_MEMORY_MB} MB per notebook" in t["mean"]["message"]
+    assert f"{grading.DEFAULT_MEMORY_MB} MB per notebook" in t["mean"]["message"]
     assert t["double"]["status"] == t["square"]["status"] == "passed"
 
 
@@ -299,7 +299,7 @@ def test_copies_of_one_seminar_are_graded_once(matrix):
 def test_empty_folder(matrix, tmp_path):
     book = matrix[1]
     assert book["empty"] == {}
-    rows = grade.to_csv(book).splitlines()
+    rows = grading.to_csv(book).splitlines()
     assert rows[0] == "student,01_fixture,02_other,total"
     assert "empty,,,0" in rows
 
@@ -337,7 +337,7 @@ def test_hidden_tests_run_and_do_not_show_their_code(matrix):
 
 def test_stray_file_and_exit_code(matrix, solutions, tmp_path):
     folder = matrix[0]
-    proc = run_cli(str(folder), "--out", str(tmp_path), "--solutions", str(solutions),
+    proc = run_cli("grade", str(folder), "--out", str(tmp_path), "--solutions", str(solutions),
                    "--timeout", "120", "--student", "good", "--student", "raises")
     assert proc.returncode == 0, proc.stderr
     assert "warning: ignored stray.ipynb: not inside a student folder" in proc.stderr
@@ -362,51 +362,51 @@ def test_same_scores_serial_and_parallel(matrix, solutions, tmp_path):
 
 # ----------------------------------------------------------------------------- units
 def test_assemble_by_id_by_position_and_missing(solutions):
-    sem = grade.load_solutions(solutions)["01_fixture"]
-    nb = with_answers(course.read(solutions / "01_fixture.ipynb"), answer_mean="def mean(xs):\n    return 0.0  # MEAN\n")
-    asm = grade.assemble(sem, nb)
+    sem = grading.load_solutions(solutions)["01_fixture"]
+    nb = with_answers(notebook.read(solutions / "01_fixture.ipynb"), answer_mean="def mean(xs):\n    return 0.0  # MEAN\n")
+    asm = grading.assemble(sem, nb)
     assert asm.answers["answer-mean"].endswith("# MEAN\n") and not asm.notes
     for cell in nb.cells:  # ids lost (Colab / old nbformat), a scratch cell added
         cell.pop("id", None)
     nb.cells.insert(6, new_code_cell("print('scratch')"))
-    asm = grade.assemble(sem, nb)
+    asm = grading.assemble(sem, nb)
     assert asm.answers["answer-mean"].endswith("# MEAN\n")
     assert asm.answers["answer-square"].startswith("def square")
     nb.cells = [c for c in nb.cells if "# MEAN" not in c.source and "scratch" not in c.source]
-    asm = grade.assemble(sem, nb)
+    asm = grading.assemble(sem, nb)
     assert asm.answers["answer-mean"] is None and "no answer cell" in asm.notes["answer-mean"]
 
 
 def test_colab_metadata_id_and_markdown_answer(solutions):
-    sem = grade.load_solutions(solutions)["01_fixture"]
-    nb = with_answers(course.read(solutions / "01_fixture.ipynb"), answer_square="SQ")
+    sem = grading.load_solutions(solutions)["01_fixture"]
+    nb = with_answers(notebook.read(solutions / "01_fixture.ipynb"), answer_square="SQ")
     for cell in nb.cells:
         cell.metadata["id"] = cell.pop("id")
-    assert grade.assemble(sem, nb).answers["answer-square"] == "SQ"
+    assert grading.assemble(sem, nb).answers["answer-square"] == "SQ"
     nb.cells[7].cell_type = "markdown"
-    asm = grade.assemble(sem, nb)
+    asm = grading.assemble(sem, nb)
     assert asm.answers[nb.cells[7].metadata["id"]] is None
     assert "is a markdown cell" in asm.notes["answer-square"]
 
 
 def test_default_timeout_from_stored_timings():
     nb = seminar_one()
-    assert grade.default_timeout(nb) == grade.DEFAULT_TIMEOUT
+    assert grading.default_timeout(nb) == grading.DEFAULT_TIMEOUT
     nb.cells[1].metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
                                          "shell.execute_reply": "2026-01-01T00:00:04.500Z"}
-    assert grade.default_timeout(nb) == 45
+    assert grading.default_timeout(nb) == 45
     nb.cells[1].metadata["execution"]["shell.execute_reply"] = "2026-01-01T00:00:00.100Z"
-    assert grade.default_timeout(nb) == grade.TIMEOUT_FLOOR
+    assert grading.default_timeout(nb) == grading.TIMEOUT_FLOOR
 
 
 def test_broken_solutions_are_refused(tmp_path):
     nb = seminar_one()
     nb.cells[3].metadata["course"]["task"] = "mean"  # two tasks named "mean"
-    course.write(nb, tmp_path / "01_bad.ipynb")
-    with pytest.raises(grade.GradeError, match="task id 'mean' is used twice"):
-        grade.load_solutions(tmp_path)
-    with pytest.raises(grade.GradeError, match="no solution notebooks"):
-        grade.load_solutions(tmp_path / "nowhere")
+    notebook.write(nb, tmp_path / "01_bad.ipynb")
+    with pytest.raises(grading.GradeError, match="task id 'mean' is used twice"):
+        grading.load_solutions(tmp_path)
+    with pytest.raises(grading.GradeError, match="no solution notebooks"):
+        grading.load_solutions(tmp_path / "nowhere")
 
 
 def test_merge_reports(tmp_path):
@@ -427,31 +427,32 @@ def test_merge_reports(tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "utils.grade", *args], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "coursekit", *args], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("args, message", [
-    (["/no/such/folder"], "is not a folder"),
-    (["."], "no solution notebooks"),  # with --solutions pointing at an empty folder
-    (["--jobs", "0", "."], "--jobs must be >= 1"),
+    (["grade", "/no/such/folder"], "is not a folder"),
+    (["grade", "."], "no solution notebooks"),  # with --solutions pointing at an empty folder
+    (["grade", "--jobs", "0", "."], "--jobs must be >= 1"),
     (["merge", "/no/such.json"], "cannot read report"),
 ])
 def test_cli_errors_are_one_clear_line(args, message, tmp_path):
     if message == "no solution notebooks":
-        args = [str(tmp_path), "--solutions", str(tmp_path / "none")]
+        args = ["grade", str(tmp_path), "--solutions", str(tmp_path / "none")]
     proc = run_cli(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_empty_submissions_folder_is_an_error(solutions, tmp_path):
-    proc = run_cli(str(tmp_path), "--solutions", str(solutions))
+    proc = run_cli("grade", str(tmp_path), "--solutions", str(solutions))
     assert proc.returncode == 2 and "no student folders" in proc.stderr
 
 
 # ----------------------------------------------------------------------------- torch + memory
 @needs_rlimit
+@pytest.mark.slow
 def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
     """The default limit leaves room for torch (its CUDA build maps ~3 GB of address space
     on import) and a training loop; a 50 GB tensor fails its own task only."""
@@ -468,11 +469,11 @@ def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
         answer("answer-after", "return torch.ones(3).sum().item()", "def three():"),
         code("test-after", "assert three() == 3", task="after"),
     ])
-    course.write(sol, tmp_path / "solutions" / "03_torch.ipynb")
-    sem = grade.load_solutions(tmp_path / "solutions")["03_torch"]
+    notebook.write(sol, tmp_path / "solutions" / "03_torch.ipynb")
+    sem = grading.load_solutions(tmp_path / "solutions")["03_torch"]
     student = with_answers(sol, answer_big="def buffer(size):\n"
                                            "    return torch.zeros(50 * 2**30 // 4)  # 50 GB\n")
-    rec = grade.grade_notebook(sem, student, Options(timeout=60))
+    rec = grading.grade_notebook(sem, student, Options(timeout=60))
     t = tasks(rec)
     assert t["fit"]["status"] == "passed" and t["after"]["status"] == "passed"
     assert t["big"]["status"] == "failed"
@@ -480,10 +481,11 @@ def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
     assert "in your cell 'answer-big', line 2" in t["big"]["message"]
 
 
+@pytest.mark.slow
 def test_sandbox_working_directory_and_environment(tmp_path):
-    from utils.sandbox import Kernel
+    from coursekit.sandbox import Kernel
 
-    with Kernel(tmp_path, memory_mb=grade.DEFAULT_MEMORY_MB) as k:
+    with Kernel(tmp_path, memory_mb=grading.DEFAULT_MEMORY_MB) as k:
         out = k.run("import os, resource\nassert os.getcwd() == %r\n"
                     "assert os.environ['PYTHONHASHSEED'] == '0'\n"
                     "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
@@ -492,14 +494,14 @@ def test_sandbox_working_directory_and_environment(tmp_path):
         if memory_limit_supported():
             out = k.run("import resource\n"
                         "assert resource.getrlimit(resource.RLIMIT_DATA)[1] == %d * 2**20"
-                        % grade.DEFAULT_MEMORY_MB, timeout=60)
+                        % grading.DEFAULT_MEMORY_MB, timeout=60)
         assert out.status == "ok", out
         segv = k.run("import ctypes\nctypes.string_at(0)", timeout=60)
         assert segv.status == "dead" and "SIGSEGV" in segv.detail
 
 
 # ----------------------------------------------------------------------------- the real course
-REAL = course.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
+REAL = notebook.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 
 
 @pytest.fixture(scope="module")
@@ -507,10 +509,10 @@ def course_book(tmp_path_factory):
     """Every solution as one student's work, every generated seminar as another's."""
     folder = tmp_path_factory.mktemp("course-class")
     for sol in REAL:
-        nb = course.read(sol)
+        nb = notebook.read(sol)
         write(folder, "solution", sol.name, nb)
-        write(folder, "seminar", sol.name, course.make_seminar(nb))
-    return grade.grade(folder, jobs=2, echo=lambda *_: None)
+        write(folder, "seminar", sol.name, build.make_seminar(nb))
+    return grading.grade(folder, jobs=2, echo=lambda *_: None)
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in REAL])
@@ -530,12 +532,15 @@ def test_release_has_no_solution_text(tmp_path):
     assert not (out / "solutions").exists() and not (out / "tests").exists()
     shipped = {p.relative_to(out).parts[0] for p in out.rglob("*")}
     assert not shipped & {"solutions", "tests", "grades", "build", ".git", "ci"}, shipped
-    for name in release.GRADING_MODULES:  # grader, sandbox, warm kernels, release tool...
-        assert (REPO / "utils" / name).exists() and not (out / "utils" / name).exists(), name
-    assert {"sandbox.py", "warm.py", "release.py", "guard.py"} <= set(release.GRADING_MODULES)
-    assert (out / "utils" / "checks.py").exists()  # what students use does ship
+    assert not (out / "coursekit").exists()  # the instructor tooling never ships
+    theirs = {p.relative_to(REPO / "utils"): p.read_bytes() for p in (REPO / "utils").rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
+    assert {"checks.py", "seed.py", "corpus/python_docs.txt.gz"} <= {str(p) for p in theirs}
+    shipped_utils = {p.relative_to(out / "utils"): p.read_bytes()
+                     for p in (out / "utils").rglob("*") if p.is_file()}
+    assert shipped_utils == theirs  # utils whole, byte for byte: nothing stripped
     assert release.release(out) == [], "an earlier release is replaced"
-    with pytest.raises(course.CourseError, match="not an earlier release"):
+    with pytest.raises(notebook.CourseError, match="not an earlier release"):
         release.release(tmp_path)  # a folder with other files in it is never wiped
     every = sorted(p.name for p in (REPO / "solutions").glob("*.ipynb"))  # not COURSE_UNITS
     assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == every
@@ -546,8 +551,8 @@ def test_release_has_no_solution_text(tmp_path):
         assert line not in released, (name, line)
     for sem in (out / "seminars").glob("*.ipynb"):
         text = sem.read_text()
-        assert course.BEGIN not in text and course.HIDDEN_BEGIN not in text
-        for line in course.solution_texts(course.read(REPO / "solutions" / sem.name)):
+        assert notebook.BEGIN not in text and notebook.HIDDEN_BEGIN not in text
+        for line in notebook.solution_texts(notebook.read(REPO / "solutions" / sem.name)):
             assert line not in text, (sem.name, line)
 
 
@@ -555,8 +560,8 @@ def test_leak_check_can_fail(tmp_path, solutions):
     """The release check is not vacuous: planted solution and hidden-test text is found."""
     (tmp_path / "seminars").mkdir()
     (tmp_path / "notebooks").mkdir()
-    sol = course.read(solutions / "01_fixture.ipynb")
-    course.write(sol, tmp_path / "seminars" / "01_fixture.ipynb")
+    sol = notebook.read(solutions / "01_fixture.ipynb")
+    notebook.write(sol, tmp_path / "seminars" / "01_fixture.ipynb")
     (tmp_path / "notebooks" / "x.md").write_text(
         'assert double(-1) == -2, "double(-1) is wrong: negative numbers"')
     problems = release.leaks(tmp_path, [solutions / "01_fixture.ipynb"])
@@ -571,7 +576,7 @@ def test_common_code_in_a_region_is_not_a_secret(tmp_path):
         code("answer-x", "def f():\n    ### BEGIN SOLUTION\n    optimizer.zero_grad()\n"
                          "    return 'a distinctive answer line 42'\n    ### END SOLUTION\n"),
         code("other", "# shown in the seminar anyway\noptimizer.zero_grad()")])
-    course.write(sol, tmp_path / "s" / "01_x.ipynb")
+    notebook.write(sol, tmp_path / "s" / "01_x.ipynb")
     answer, _ = release.secret_lines([tmp_path / "s" / "01_x.ipynb"], repo=tmp_path)
     assert list(answer) == ["return 'a distinctive answer line 42'"]
 
@@ -660,7 +665,7 @@ def guarded(tmp_path_factory):
     sols = tmp_path_factory.mktemp("guarded-solutions")
     folder = tmp_path_factory.mktemp("guarded-class")
     sol = guarded_seminar()
-    course.write(sol, sols / "03_guarded.ipynb")
+    notebook.write(sol, sols / "03_guarded.ipynb")
     cheats = dict(CHEATS)
     cheats["reads_fixture_solutions"] = {"answer-score": (
         f"text = open({str(sols / '03_guarded.ipynb')!r}).read()\n"
@@ -672,7 +677,7 @@ def guarded(tmp_path_factory):
     for student, sources in cheats.items():
         write(folder, student, "03_guarded.ipynb",
               with_answers(sol, **{k.replace("-", "_"): v for k, v in sources.items()}))
-    book = grade.grade(folder, sols, Options(timeout=60, grace=5), jobs=2, echo=lambda *_: None)
+    book = grading.grade(folder, sols, Options(timeout=60, grace=5), jobs=2, echo=lambda *_: None)
     return {s: tasks(recs["03_guarded"]) for s, recs in book.items()}
 
 
@@ -795,9 +800,9 @@ def test_bound_names_of_a_cell():
 def test_malformed_forbid_metadata_is_refused(tmp_path, forbid, message):
     nb = seminar_one()
     nb.cells[3].metadata["course"]["forbid"] = forbid
-    course.write(nb, tmp_path / "01_bad.ipynb")
-    with pytest.raises(grade.GradeError, match=message):
-        grade.load_solutions(tmp_path)
+    notebook.write(nb, tmp_path / "01_bad.ipynb")
+    with pytest.raises(grading.GradeError, match=message):
+        grading.load_solutions(tmp_path)
 
 
 @pytest.mark.parametrize("text, short", [
@@ -808,7 +813,7 @@ def test_malformed_forbid_metadata_is_refused(tmp_path, forbid, message):
     ("torch 2.3.1, float64, x1.5, N = 1000000", None),
 ])
 def test_long_numbers_in_messages_are_rounded(text, short):
-    assert grade.short_numbers(text) == (short or text)
+    assert grading.short_numbers(text) == (short or text)
 
 
 # ----------------------------------------------------------------------------- warm kernels
@@ -824,18 +829,18 @@ def test_same_records_warm_and_cold(matrix, solutions):
 def test_shards_split_the_class_and_merge_back(matrix, solutions, tmp_path):
     folder = matrix[0]
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    parts = [grade.shard_students(folder, i, 3) for i in (1, 2, 3)]
+    parts = [grading.shard_students(folder, i, 3) for i in (1, 2, 3)]
     assert sorted(sum(parts, [])) == names and parts[0] == names[0::3]
-    assert grade.shard_students(folder, 2, 3, students=names[:2]) == [names[1]]
+    assert grading.shard_students(folder, 2, 3, students=names[:2]) == [names[1]]
     some = ["good", "raises"]
     for i in (1, 2):
-        code = grade.main([str(folder), "--shard", f"{i}/2", "--student", some[0],
+        code = cli.main(["grade", str(folder), "--shard", f"{i}/2", "--student", some[0],
                            "--student", some[1], "--out", str(tmp_path / f"r{i}"),
                            "--timeout", "120", "--solutions", str(solutions)])
         assert code == 0
-    merged = grade.merge([tmp_path / "r1" / "grades.json", tmp_path / "r2" / "grades.json"])
+    merged = grading.merge([tmp_path / "r1" / "grades.json", tmp_path / "r2" / "grades.json"])
     assert merged == {k: matrix[1][k] for k in some}
-    assert grade.main(["feedback", str(tmp_path / "r1" / "grades.json"),
+    assert cli.main(["feedback", str(tmp_path / "r1" / "grades.json"),
                        "--out", str(tmp_path / "fb")]) == 0
     assert (tmp_path / "fb" / "good.md").read_text().startswith("# Feedback for good")
 
@@ -843,7 +848,7 @@ def test_shards_split_the_class_and_merge_back(matrix, solutions, tmp_path):
 @pytest.mark.parametrize("shard", ["0/2", "3/2", "x"])
 def test_bad_shard_is_a_clear_error(shard, tmp_path, capsys):
     with pytest.raises(SystemExit):
-        grade.main([str(tmp_path), "--shard", shard])
+        cli.main(["grade", str(tmp_path), "--shard", shard])
     assert "shard" in capsys.readouterr().err
 
 
@@ -851,11 +856,11 @@ def test_bad_shard_is_a_clear_error(shard, tmp_path, capsys):
 def test_course_grade_cold_switches_the_default_kernel(monkeypatch, tmp_path, value, warm):
     """COURSE_GRADE_COLD=1 makes every default Options (make test's wrong answers and
     seminar/solution proof, the CLI without --cold) use a Jupyter kernel per notebook."""
-    from utils import warm as _warm
-    from utils.sandbox import Kernel
+    from coursekit import warm as _warm
+    from coursekit.sandbox import Kernel
 
     monkeypatch.setenv("COURSE_GRADE_COLD", value)
     assert Options().warm is warm and Options(timeout=5).warm is warm
-    kernel = grade.new_kernel(tmp_path, Options())  # not started: only its kind
+    kernel = grading.new_kernel(tmp_path, Options())  # not started: only its kind
     expected = _warm.WarmKernel if warm and _warm.supported() else Kernel
     assert type(kernel) is expected

@@ -11,39 +11,39 @@ from pathlib import Path
 
 import pytest
 
-from utils import course, grade, nbgrader_export
-from utils.course import REPO
+from coursekit import grading, nbgrader_export, notebook
+from coursekit.notebook import REPO
 
 SOLUTIONS = sorted((REPO / "solutions").glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_metadata_marks_answers_tests_and_locks_the_rest():
     for path in SOLUTIONS:
-        nb = nbgrader_export.nbgrader_metadata(course.read(path), path.name)
+        nb = nbgrader_export.nbgrader_metadata(notebook.read(path), path.name)
         points = 0.0
         for cell in nb.cells:
             meta = cell.metadata["nbgrader"]
             assert meta["grade_id"] == cell.id and meta["schema_version"] == 3
-            if course.is_answer_cell(cell):
+            if notebook.is_answer_cell(cell):
                 assert meta["solution"] and not meta["grade"] and not meta["locked"]
-            elif course.task(cell):
+            elif notebook.task(cell):
                 assert meta["grade"] and meta["locked"] and not meta["solution"]
-                assert meta["points"] == course.task(cell)["points"]
+                assert meta["points"] == notebook.task(cell)["points"]
                 points += meta["points"]
             else:
                 assert meta["locked"] and not meta["solution"]
-                assert meta["grade"] == (course.HIDDEN_BEGIN in cell.source)
+                assert meta["grade"] == (notebook.HIDDEN_BEGIN in cell.source)
                 assert meta.get("points", 0) == 0
-        sem = grade.load_solutions(REPO / "solutions")[path.stem]
+        sem = grading.load_solutions(REPO / "solutions")[path.stem]
         assert points == sum(p for _, p in sem.tasks) > 0, path.name
 
 
 def test_a_stray_solution_region_is_refused():
     import nbformat
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        f"text\n{course.BEGIN}\nanswer\n{course.END}")])
+        f"text\n{notebook.BEGIN}\nanswer\n{notebook.END}")])
     nb.cells[0].id = "md"
-    with pytest.raises(course.CourseError, match="md has a solution region"):
+    with pytest.raises(notebook.CourseError, match="md has a solution region"):
         nbgrader_export.nbgrader_metadata(nb)
 
 
@@ -69,8 +69,8 @@ def test_generate_assignment_writes_the_course_seminars(exported):
     folder, names = exported
     assert names == [p.stem for p in SOLUTIONS]
     for name in names:
-        theirs = course.read(folder / "release" / name / f"{name}.ipynb")
-        ours = course.read(REPO / "seminars" / f"{name}.ipynb")
+        theirs = notebook.read(folder / "release" / name / f"{name}.ipynb")
+        ours = notebook.read(REPO / "seminars" / f"{name}.ipynb")
         assert [(c.cell_type, c.source) for c in theirs.cells] == \
             [(c.cell_type, c.source) for c in ours.cells], name
 
@@ -87,7 +87,7 @@ def test_autograde_solution_full_marks_blank_zero(exported):
     with Gradebook(f"sqlite:///{folder / 'gradebook.db'}") as gb:
         scores = {s: (gb.find_submission(name, s).score, gb.find_submission(name, s).max_score)
                   for s in ("solution", "blank")}
-    max_points = sum(p for _, p in grade.load_solutions(REPO / "solutions")[name].tasks)
+    max_points = sum(p for _, p in grading.load_solutions(REPO / "solutions")[name].tasks)
     assert scores == {"solution": (max_points, max_points), "blank": (0.0, max_points)}
     graded = json.loads((folder / "autograded" / "solution" / name / f"{name}.ipynb").read_text())
     assert any(o.get("output_type") == "stream" for c in graded["cells"]

@@ -1,10 +1,10 @@
-"""The simulated class (utils/simulate.py): seeded, and each submission is what its kind
+"""The simulated class (coursekit/simulate.py): seeded, and each submission is what its kind
 says, so the grades it expects are the right ones to expect."""
 import pytest
 
-from utils import course, simulate
+from coursekit import build, notebook, simulate
 
-SOLUTIONS = course.REPO / "solutions"
+SOLUTIONS = notebook.REPO / "solutions"
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +31,17 @@ def test_each_submission_is_what_its_kind_says(built):
             assert not path.exists()
             continue
         if kind == "broken (not JSON)":
-            with pytest.raises(course.CourseError):
-                course.read(path)
+            with pytest.raises(notebook.CourseError):
+                notebook.read(path)
             continue
-        solution, nb = course.read(SOLUTIONS / path.name), course.read(path)
+        solution, nb = notebook.read(SOLUTIONS / path.name), notebook.read(path)
         theirs = {c.id: c.source for c in nb.cells if c.cell_type == "code"}
-        answers = {c.id: c.source for c in solution.cells if course.is_answer_cell(c)}
+        answers = {c.id: c.source for c in solution.cells if notebook.is_answer_cell(c)}
         differ = {cid for cid, src in answers.items() if theirs[cid] != src}
         if kind == "right":
             assert not differ
         elif kind == "blank":
-            assert course.make_seminar(solution) == nb
+            assert build.make_seminar(solution) == nb
         else:  # wrong or broken: one task's answer cell(s) changed, the rest the solution's
             assert differ and task
             assert all(c.outputs == [] for c in nb.cells if c.cell_type == "code")

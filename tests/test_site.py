@@ -10,8 +10,8 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
-from utils import course, release, site
-from utils.course import REPO
+from coursekit import notebook, release, site
+from coursekit.notebook import REPO
 
 LECTURES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 SEMINARS = sorted((REPO / "seminars").glob("[0-9][0-9]_*.ipynb"))
@@ -21,9 +21,9 @@ SEMINARS = sorted((REPO / "seminars").glob("[0-9][0-9]_*.ipynb"))
 def test_repository_address_is_written_once_and_used_everywhere():
     url = site.repository_url()
     assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
-    assert f"git+{url}" in course.SETUP_CELL  # the Colab install line
+    assert f"git+{url}" in notebook.SETUP_CELL  # the Colab install line
     for nb in LECTURES + SEMINARS + sorted((REPO / "solutions").glob("*.ipynb")):
-        first_code = next(c for c in course.read(nb).cells if c.cell_type == "code")
+        first_code = next(c for c in notebook.read(nb).cells if c.cell_type == "code")
         assert f"git+{url}" in first_code.source, nb.name
     others = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+",
                             (REPO / "README.md").read_text())) - {url}
@@ -39,7 +39,7 @@ def test_colab_url_points_at_the_notebook_on_main():
 
 def test_missing_repository_address_is_a_clear_error(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
-    with pytest.raises(course.CourseError, match=r"\[project.urls\] Repository"):
+    with pytest.raises(notebook.CourseError, match=r"\[project.urls\] Repository"):
         site.repository_url(tmp_path)
 
 
@@ -54,7 +54,7 @@ def test_assembled_source_has_lectures_and_seminars_only(tmp_path):
     assert "solutions/" not in index  # no link to a solution
     for stem in pages["lectures"]:
         assert f"lectures/{stem}.ipynb" in index
-        nb = course.read(tmp_path / "src" / "lectures" / f"{stem}.ipynb")
+        nb = notebook.read(tmp_path / "src" / "lectures" / f"{stem}.ipynb")
         links = "\n".join(c.source for c in nb.cells[:3])
         assert site.colab_url(f"notebooks/{stem}.ipynb") in links
         assert f"{{download}}`Download the notebook <{stem}.ipynb>`" in links
@@ -68,9 +68,9 @@ def test_leak_check_reads_notebooks_decoded(tmp_path):
     quoted = next((line for line in answer if '"' in line or "\\" in line), None)
     if quoted is None:
         pytest.skip("no solution line with quotes to plant")
-    nb = course.read(REPO / "seminars" / "03_backprop.ipynb")
+    nb = notebook.read(REPO / "seminars" / "03_backprop.ipynb")
     nb.cells[-1].source += "\n" + quoted
-    course.write(nb, tmp_path / "seminars" / "03_backprop.ipynb")
+    notebook.write(nb, tmp_path / "seminars" / "03_backprop.ipynb")
     problems = release.leaks(tmp_path, [sol])
     assert any(quoted in p for p in problems), problems
 

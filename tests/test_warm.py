@@ -1,11 +1,11 @@
-"""Warm kernels (utils.warm): forked from one zygote, bounded like sandbox.Kernel, and
+"""Warm kernels (coursekit.warm): forked from one zygote, bounded like sandbox.Kernel, and
 isolated - nothing one notebook does reaches the next one."""
 import pytest
 
-from utils import warm
-from utils.sandbox import Kernel
+from coursekit import warm
+from coursekit.sandbox import Kernel
 
-pytestmark = pytest.mark.skipif(not warm.supported(), reason="needs os.fork")
+pytestmark = [pytest.mark.skipif(not warm.supported(), reason="needs os.fork"), pytest.mark.slow]
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from utils import course, grade
+from coursekit import grading, notebook
 
-REPO = course.REPO
-SOLUTIONS = course.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
+REPO = notebook.REPO
+SOLUTIONS = notebook.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 WRONG_DIR = REPO / "tests" / "wrong_answers"
 
 
@@ -35,7 +35,7 @@ def load_wrong(path: Path) -> list:
 def entries() -> list:
     """[(stem, index, task id, description, replacements)] over every WRONG list."""
     out = []
-    for path in course.selected_units(sorted(WRONG_DIR.glob("*.py"))):
+    for path in notebook.selected_units(sorted(WRONG_DIR.glob("*.py"))):
         for i, (task, description, replace) in enumerate(load_wrong(path)):
             out.append((path.stem, i, task, description, replace))
     return out
@@ -47,7 +47,7 @@ ids = [f"{stem}-{task}-{i}" for stem, i, task, _, _ in ENTRIES]
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
 def test_every_task_has_a_known_wrong_answer(solution):
-    sem = grade.load_solutions(REPO / "solutions")[solution.stem]
+    sem = grading.load_solutions(REPO / "solutions")[solution.stem]
     covered = {task for stem, _, task, _, _ in ENTRIES if stem == solution.stem}
     lacking = [t for t, _ in sem.tasks if t not in covered]
     assert not lacking, (f"tasks without a known-wrong answer in tests/wrong_answers/"
@@ -55,7 +55,7 @@ def test_every_task_has_a_known_wrong_answer(solution):
 
 
 def test_entries_name_real_tasks_and_answer_cells():
-    seminars = grade.load_solutions(REPO / "solutions")
+    seminars = grading.load_solutions(REPO / "solutions")
     problems = []
     for stem, i, task, description, replace in ENTRIES:
         sem = seminars.get(stem)
@@ -78,21 +78,21 @@ def test_entries_name_real_tasks_and_answer_cells():
 def verdicts(tmp_path_factory):
     """Grade every entry (one submission each, up to its task) in one parallel run."""
     folder = tmp_path_factory.mktemp("wrong")
-    seminars = grade.load_solutions(REPO / "solutions")
+    seminars = grading.load_solutions(REPO / "solutions")
     jobs = []
     for n, (stem, _, task, _, replace) in enumerate(ENTRIES):
         if stem not in seminars or task not in dict(seminars[stem].tasks):
             continue  # reported by test_entries_name_real_tasks_and_answer_cells
-        nb = course.read(REPO / "solutions" / f"{stem}.ipynb")
+        nb = notebook.read(REPO / "solutions" / f"{stem}.ipynb")
         for cell in nb.cells:
             if cell.get("id") in replace:
                 cell.source = replace[cell.id]
         path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
-        course.write(nb, path)
-        jobs.append(grade.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
+        notebook.write(nb, path)
+        jobs.append(grading.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
     n_jobs = min(2, os.cpu_count() or 1)
-    grade.preflight(grade.Options(), n_jobs)
-    results = grade.grade_jobs(jobs, str(REPO / "solutions"), grade.Options(), jobs=n_jobs)
+    grading.preflight(grading.Options(), n_jobs)
+    results = grading.grade_jobs(jobs, str(REPO / "solutions"), grading.Options(), jobs=n_jobs)
     return {student: rec for student, _, rec, _ in results}
 
 

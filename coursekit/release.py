@@ -1,9 +1,10 @@
 """The student-facing course, exported without solutions or hidden tests.
 
-    python -m utils.grade release --out DIR        (`make release`)
+    python -m coursekit release --out DIR        (`make release`)
 
 DIR gets the lecture notebooks, the seminars freshly generated from the solutions, the
-``utils`` package without the grading tooling, ``data/README.md`` and the project files
+``utils`` package (whole: the instructor tooling is ``coursekit``, which is not released),
+``data/README.md`` and the project files
 (README, pyproject, environment.yml, Makefile, nbval configuration). It never gets
 ``solutions/`` or ``tests/`` (where the known-wrong answers live). ``leaks`` then checks
 the result; ``tests/test_grade.py`` runs it on the real course.
@@ -13,22 +14,19 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import course
-from .course import REPO, CourseError
+from . import build, notebook
+from .notebook import REPO, CourseError
 
 RELEASE_FILES = ("README.md", "LICENSE", "pyproject.toml", "environment.yml", "Makefile",
                  "conftest.py", "nbval_sanitize.cfg", ".gitignore", "data/README.md")
 MARK = ".course-release"
-# instructor tooling, not released
-GRADING_MODULES = ("grade.py", "sandbox.py", "warm.py", "release.py", "guard.py", "rules.py",
-                   "feedback.py", "simulate.py", "site.py", "nbgrader_export.py")
 
 
 def release(out, repo: Path = REPO) -> list:
     """Export the student-facing course into ``out`` (a new or empty folder, or an earlier
     release, which is replaced): lecture notebooks, seminars freshly generated from the
-    solutions, ``utils`` without the grading tooling, the data README and the project
-    files. Returns the leak problems (empty: clean)."""
+    solutions, ``utils`` as it is, the data README and the project files (never
+    ``coursekit``, ``solutions`` or ``tests``). Returns the leak problems (empty: clean)."""
     out = Path(out)
     if (out / MARK).is_file():  # an earlier release: replace it
         shutil.rmtree(out)
@@ -36,7 +34,7 @@ def release(out, repo: Path = REPO) -> list:
         raise CourseError(f"{out} exists, is not empty and is not an earlier release: "
                           "release into a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARK).write_text("made by `python -m utils.grade release`; replaced by the next\n")
+    (out / MARK).write_text("made by `python -m coursekit release`; replaced by the next\n")
     for name in RELEASE_FILES:
         if (repo / name).is_file():
             (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -45,11 +43,9 @@ def release(out, repo: Path = REPO) -> list:
         (out / "notebooks").mkdir(parents=True, exist_ok=True)
         shutil.copy2(nb, out / "notebooks" / nb.name)
     for sol in sorted((repo / "solutions").glob("*.ipynb")):
-        course.write(course.make_seminar(course.read(sol)), out / "seminars" / sol.name)
-    (out / "utils").mkdir(parents=True, exist_ok=True)
-    for py in sorted((repo / "utils").glob("*.py")):
-        if py.name not in GRADING_MODULES:
-            shutil.copy2(py, out / "utils" / py.name)
+        notebook.write(build.make_seminar(notebook.read(sol)), out / "seminars" / sol.name)
+    shutil.copytree(repo / "utils", out / "utils",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return leaks(out, sorted((repo / "solutions").glob("*.ipynb")))
 
 
@@ -58,7 +54,7 @@ def _region_lines(nb, begin: str, end: str) -> list:
     out = []
     for cell in nb.cells:
         lines = cell.source.split("\n")
-        for a, b in course._regions(lines, begin, end, "cell"):
+        for a, b in notebook._regions(lines, begin, end, "cell"):
             out += [t.strip() for t in lines[a + 1:b] if len(t.strip()) >= 20]
     return out
 
@@ -68,9 +64,9 @@ def _public_texts(solutions, repo: Path = REPO) -> list[str]:
     regions), the lecture notebooks and ``utils``."""
     texts = []
     for sol in solutions:
-        texts += [course.strip_source(c.source) for c in course.read(sol).cells]
+        texts += [notebook.strip_source(c.source) for c in notebook.read(sol).cells]
     for nb in sorted((repo / "notebooks").glob("*.ipynb")):
-        texts += [c.source for c in course.read(nb).cells]
+        texts += [c.source for c in notebook.read(nb).cells]
     texts += [py.read_text() for py in sorted((repo / "utils").glob("*.py"))]
     return texts
 
@@ -92,11 +88,11 @@ def secret_lines(solutions, repo: Path = REPO) -> tuple[dict, dict]:
     seen = " ".join(" ".join(texts).split())
     answer, hidden = {}, {}
     for sol in solutions:
-        nb = course.read(sol)
-        answer.update((t, sol.name) for t in _region_lines(nb, course.BEGIN, course.END)
+        nb = notebook.read(sol)
+        answer.update((t, sol.name) for t in _region_lines(nb, notebook.BEGIN, notebook.END)
                       if t not in public and " ".join(t.split()) not in seen)
         hidden.update((t, sol.name) for t in
-                      _region_lines(nb, course.HIDDEN_BEGIN, course.HIDDEN_END)
+                      _region_lines(nb, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END)
                       if t not in public and " ".join(t.split()) not in seen)
     return answer, hidden
 
@@ -144,7 +140,7 @@ def leaks(folder: Path, solutions, repo: Path = REPO) -> list:
             text = notebook_text(text)
         if path.suffix == ".ipynb":
             problems += [f"{rel} contains the marker '{m}'" for m in
-                         (course.BEGIN, course.END, course.HIDDEN_BEGIN, course.HIDDEN_END)
+                         (notebook.BEGIN, notebook.END, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END)
                          if m in text]
         lines = {**hidden, **answer} if rel.parts[0] == "seminars" else hidden
         problems += [f"{rel} contains text of {src}: {line!r}" for line, src in lines.items()

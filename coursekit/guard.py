@@ -1,6 +1,6 @@
 """What the grader installs inside a grading kernel before any notebook cell runs.
 
-Not imported by the grader: ``utils.sandbox`` sends this file's source to the kernel,
+Not imported by the grader: ``coursekit.sandbox`` sends this file's source to the kernel,
 runs it in a namespace of its own and calls ``install``. Nothing is bound in the
 notebook's namespace; the kernel-side state is reachable as
 ``sys.modules["_grader_<token>"]`` (a random token per kernel) for the grader's own

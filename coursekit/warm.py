@@ -4,7 +4,7 @@ Starting a Jupyter kernel and importing torch, NumPy, matplotlib and the course 
 about 4 s; running a seminar's cells takes well under one. A *zygote* process imports the
 heavy modules once and then forks a fresh child per notebook: the child runs the cells in
 an IPython shell (the same traceback format as a Jupyter kernel: ``Cell In[3], line 2``),
-bounded like ``utils.sandbox.Kernel`` (time, memory, one thread), and exits when the
+bounded like ``coursekit.sandbox.Kernel`` (time, memory, one thread), and exits when the
 notebook is done. No state passes from one student to the next: each notebook gets a
 new process forked from the same untouched zygote, which never runs student code.
 
@@ -25,9 +25,15 @@ import subprocess
 import sys
 import time
 
-from .sandbox import BoundedKernel, Outcome, exit_reason, kernel_env, limit_code, \
-    memory_limit_supported, strip_ansi
-
+from .sandbox import (
+    BoundedKernel,
+    Outcome,
+    exit_reason,
+    kernel_env,
+    limit_code,
+    memory_limit_supported,
+    strip_ansi,
+)
 
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data",
            "matplotlib", "matplotlib.pyplot", "sklearn", "sklearn.datasets",
@@ -126,7 +132,7 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int) -
 # ------------------------------------------------------------------ the zygote
 def serve(fd: int) -> None:
     """The zygote's loop: import once, then fork a child per request (``python -m
-    utils.warm FD``)."""
+    coursekit.warm FD``)."""
     os.setpgrp()  # Ctrl-C in the grader's terminal is the grader's business, not ours
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
@@ -190,7 +196,7 @@ class Zygote:
         env = kernel_env(threads)
         env.setdefault("MPLBACKEND", "Agg")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "utils.warm", str(theirs.fileno())],
+            [sys.executable, "-m", "coursekit.warm", str(theirs.fileno())],
             pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         theirs.close()

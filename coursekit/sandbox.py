@@ -19,7 +19,7 @@ What it bounds, and how:
   Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
   depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
 
-- **reach and tampering** (``Guard``, see ``utils/guard.py``): installed first thing in a
+- **reach and tampering** (``Guard``, see ``coursekit/guard.py``): installed first thing in a
   kernel (this one or any with the same ``run``), an audit hook refuses to open, list or
   copy anything under the denied folders and to start processes; ``Guard.sync`` restores
   the checks and the names instructor cells bound.
@@ -90,7 +90,7 @@ def limit_code(memory_mb: int | None) -> str:
 
 
 def guard_code(deny, token: str, solution_names=()) -> str:
-    """Python source that installs ``utils/guard.py`` in the process running it, binding
+    """Python source that installs ``coursekit/guard.py`` in the process running it, binding
     no name in the notebook's namespace."""
     from pathlib import Path
 
@@ -101,8 +101,8 @@ def guard_code(deny, token: str, solution_names=()) -> str:
 
 
 class Guard:
-    """The grader's guard (``utils/guard.py``) in a kernel: anything with
-    ``run(code, timeout, history)`` (``Kernel``, ``utils.warm.WarmKernel``).
+    """The grader's guard (``coursekit/guard.py``) in a kernel: anything with
+    ``run(code, timeout, history)`` (``Kernel``, ``coursekit.warm.WarmKernel``).
 
         guard = Guard(deny=[folders], solution_names=names)
         guard.install(kernel)                  # after every (re)start, before any cell
@@ -155,7 +155,7 @@ class BoundedKernel:
     """What every grading kernel shares: its bounds, its lifecycle and ``run`` with the
     deadline -> interrupt -> grace -> kill sequence. A subclass says how to start, stop,
     interrupt and talk to its process (``Kernel``: a Jupyter kernel;
-    ``utils.warm.WarmKernel``: a child forked from a warm zygote)."""
+    ``coursekit.warm.WarmKernel``: a child forked from a warm zygote)."""
 
     def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
                  grace: float = GRACE):

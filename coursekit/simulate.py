@@ -1,6 +1,6 @@
 """A simulated class, to see what grading costs and that it gives the grades it should.
 
-    python -m utils.simulate --students 20 --jobs 2 --out build/class
+    python -m coursekit simulate --students 20 --jobs 2 --out build/class
 
 builds ``build/class/submissions/<student>/NN_topic.ipynb`` from ``solutions/`` (the
 generated seminar with answers filled in), grades it with the real grader (warm kernels
@@ -21,17 +21,17 @@ not. Instructor tooling: not part of the student release.
 """
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import random
 import shutil
-import sys
+import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
 from pathlib import Path
 
-from . import course, feedback, grade
+from . import feedback, grading, notebook
+from .build import make_seminar
 
 KINDS = {"right": 0.5, "wrong": 0.2, "blank": 0.1, "broken": 0.1, "missing": 0.1}
 BROKEN = {  # how a broken answer cell reads
@@ -40,7 +40,7 @@ BROKEN = {  # how a broken answer cell reads
 }
 
 
-def wrong_answers(stem: str, folder: Path = course.REPO / "tests" / "wrong_answers") -> list:
+def wrong_answers(stem: str, folder: Path = notebook.REPO / "tests" / "wrong_answers") -> list:
     """The known-wrong answers of seminar ``stem`` (``[]`` without the file)."""
     path = folder / f"{stem}.py"
     if not path.is_file():
@@ -54,8 +54,8 @@ def wrong_answers(stem: str, folder: Path = course.REPO / "tests" / "wrong_answe
 def student_notebook(solution, answers: dict):
     """The seminar of ``solution`` with answer cells filled: the solution's own, with
     ``answers`` (cell id -> source) replacing some."""
-    nb = course.make_seminar(solution)
-    filled = {c.id: c.source for c in solution.cells if course.is_answer_cell(c)}
+    nb = make_seminar(solution)
+    filled = {c.id: c.source for c in solution.cells if notebook.is_answer_cell(c)}
     filled.update(answers)
     for cell in nb.cells:
         if cell.get("id") in filled:
@@ -67,14 +67,14 @@ def build(out: Path, students: int, solutions_dir: Path, seed: int = 0) -> dict:
     """Write the class under ``out``; {(student, stem): (kind, task or None)}: what each
     submission is and which task it should lose (None: the whole notebook)."""
     rng = random.Random(seed)
-    sols = course.selected_units(sorted(solutions_dir.glob("*.ipynb")))
-    seminars = grade.load_solutions(solutions_dir)
+    sols = notebook.selected_units(sorted(solutions_dir.glob("*.ipynb")))
+    seminars = grading.load_solutions(solutions_dir)
     plan = {}
     for i in range(students):
         student = f"student{i:03d}"
         (out / student).mkdir(parents=True, exist_ok=True)
         for path in sols:
-            stem, solution = path.stem, course.read(path)
+            stem, solution = path.stem, notebook.read(path)
             kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
             wrong = wrong_answers(stem)
             if kind == "wrong" and not wrong:
@@ -90,7 +90,7 @@ def build(out: Path, students: int, solutions_dir: Path, seed: int = 0) -> dict:
                 task, _, answers = rng.choice(wrong)
                 nb = student_notebook(solution, answers)
             elif kind == "blank":
-                nb = course.make_seminar(solution)
+                nb = make_seminar(solution)
             else:
                 how = rng.choice([*BROKEN, "not JSON"])
                 kind = f"broken ({how})"
@@ -102,7 +102,7 @@ def build(out: Path, students: int, solutions_dir: Path, seed: int = 0) -> dict:
                 step = rng.choice(sem.answers)
                 task = step.task
                 nb = student_notebook(solution, {step.id: BROKEN[how]})
-            course.write(nb, target)
+            notebook.write(nb, target)
             plan[student, stem] = (kind, task)
     return plan
 
@@ -125,25 +125,25 @@ def expected(kind: str, task, rec: dict | None) -> bool:
 
 def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: int = 0,
              solutions_dir: Path | None = None, echo=print) -> dict:
-    solutions_dir = Path(solutions_dir or course.REPO / "solutions").resolve()
+    solutions_dir = Path(solutions_dir or notebook.REPO / "solutions").resolve()
     submissions = out / "submissions"
     if submissions.exists():
         shutil.rmtree(submissions)
     plan = build(submissions, students, solutions_dir, seed)
-    opts = grade.Options(warm=warm)
+    opts = grading.Options(warm=warm)
     opts = replace(opts, deny=(str(solutions_dir), str(submissions)))
-    seminars = grade.load_solutions(solutions_dir)
-    todo, names, _ = grade.plan(submissions, seminars)
+    seminars = grading.load_solutions(solutions_dir)
+    todo, names, _ = grading.plan(submissions, seminars)
     t0 = time.perf_counter()
-    grade.preflight(opts, jobs)
+    grading.preflight(opts, jobs)
     book = {name: {} for name in names}
     per_stem = defaultdict(list)
-    for student, key, rec, secs in grade.grade_jobs(todo, str(solutions_dir), opts, jobs):
+    for student, key, rec, secs in grading.grade_jobs(todo, str(solutions_dir), opts, jobs):
         book[student][key] = rec
         per_stem[key].append(secs)
     wall = time.perf_counter() - t0
     book = {s: dict(sorted(book[s].items())) for s in sorted(book)}
-    grade.write_reports(book, out / "grades")
+    grading.write_reports(book, out / "grades")
     feedback.write_feedback(book, out / "grades" / "feedback")
     held = Counter()
     misses = []
@@ -171,21 +171,42 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
     return {"wall": wall, "notebooks": n, "misses": misses, "book": book, "plan": plan}
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m utils.simulate", description=__doc__.split("\n")[0])
-    p.add_argument("--students", type=int, default=20)
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cold", action="store_true", help="a Jupyter kernel per notebook")
-    p.add_argument("--out", type=Path, default=Path("build/class"))
-    p.add_argument("--solutions", type=Path, default=None)
-    args = p.parse_args(argv)
-    if args.students < 1 or args.jobs < 1:
-        p.error("--students and --jobs must be >= 1")
-    result = simulate(args.out, args.students, args.jobs, warm=not args.cold, seed=args.seed,
-                      solutions_dir=args.solutions)
-    return 1 if result["misses"] else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+# ============================================================================ benchmark
+def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
+    """A markdown section for BENCHMARKS.md: seconds to grade one full submission (every
+    solution, copied as a student's files) serially, and ``n`` of them with ``jobs``, on
+    warm kernels and, side by side in the same run, on cold ones (a Jupyter kernel per
+    notebook); whether every record is full marks and identical to the first serial one
+    (determinism: serial = parallel = warm = cold)."""
+    solutions_dir = Path(solutions_dir or notebook.REPO / "solutions")
+    sols = sorted(solutions_dir.glob("*.ipynb"))
+    rows, first = [], None
+    with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
+        for warm, students, j in ((True, 1, 1), (True, n, jobs), (False, n, jobs)):
+            sub = Path(tmp) / f"class-{students}"
+            for i in range(students):
+                if not (sub / f"student{i:02d}").is_dir():
+                    (sub / f"student{i:02d}").mkdir(parents=True)
+                    for sol in sols:
+                        shutil.copy2(sol, sub / f"student{i:02d}" / sol.name)
+            t0 = time.perf_counter()
+            book = grading.grade(sub, solutions_dir, grading.Options(warm=warm), jobs=j, echo=lambda *_: None)
+            secs = time.perf_counter() - t0
+            first = first or book["student00"]
+            full = all(r["points"] == r["max_points"] for recs in book.values()
+                       for r in recs.values())
+            same = all(recs == first for recs in book.values())
+            count = students * len(sols)
+            rows.append(f"| {'warm' if warm else 'cold'} | {students} | {count} | {j} | "
+                        f"{secs:.0f} | {secs / count:.2f} | {'yes' if full else 'NO'} | "
+                        f"{'yes' if same else 'NO'} |")
+    return "\n".join([
+        "## Grading", "",
+        "`python -m coursekit grade` on copies of the solutions (each student submits every "
+        f"seminar, {len(sols)} notebooks): wall time including kernel starts, "
+        f"{grading.THREADS} thread per kernel, memory limit {grading.DEFAULT_MEMORY_MB} MB. *warm*: each "
+        "notebook in a process forked from a zygote that imported torch once per grading "
+        "process (the default); *cold*: a fresh Jupyter kernel per notebook (`--cold`).", "",
+        "| kernels | submissions | notebooks | --jobs | seconds | seconds per notebook | "
+        "all full marks | records identical to the first serial run |",
+        "|---|---:|---:|---:|---:|---:|---|---|", *rows, ""])

@@ -2,7 +2,7 @@
 and for each task its points, status and message, the way nbgrader's feedback gives
 students their results. Markdown, readable as is and rendered by GitHub or any viewer.
 
-    python -m utils.grade feedback grades/grades.json --out grades/feedback
+    python -m coursekit feedback grades/grades.json --out grades/feedback
 """
 from __future__ import annotations
 

@@ -1,0 +1,86 @@
+"""Seminars from solutions (``make seminars``) and their check (``make check``): stubs
+instead of solution regions, hidden tests removed, outputs cleared, nothing leaked."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+from .notebook import (
+    BEGIN,
+    END,
+    HIDDEN_BEGIN,
+    HIDDEN_END,
+    REPO,
+    CourseError,
+    graded_cells,
+    read,
+    rule_problems,
+    solution_texts,
+    strip_source,
+    task,
+    write,
+)
+
+
+def make_seminar(solution) -> "nbformat.NotebookNode":  # noqa: F821
+    """The student version of a solution notebook: stubs instead of solutions, hidden tests
+    removed, outputs and execution counts cleared; cell ids and metadata kept."""
+    nb = copy.deepcopy(solution)
+    for i, cell in enumerate(nb.cells):
+        cell.source = strip_source(cell.source, where=f"cell {i} ({cell.get('id')})")
+        cell.metadata.pop("execution", None)  # the solution's run timings
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
+    """Everything wrong with a generated seminar, as messages (empty when all is well)."""
+    import nbformat
+
+    if not seminar_path.exists():
+        return [f"{seminar_path} is missing: run `make seminars`"]
+    solution, seminar = read(solution_path), read(seminar_path)
+    problems = []
+    if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):
+        problems.append(f"{seminar_path} is out of date with {solution_path}: "
+                        "run `make seminars` (never edit seminars by hand)")
+    text = nbformat.writes(seminar)
+    for marker in (BEGIN, END, HIDDEN_BEGIN, HIDDEN_END):
+        if marker in text:
+            problems.append(f"{seminar_path} contains the marker '{marker}'")
+    for line in solution_texts(solution):
+        if line in text:
+            problems.append(f"{seminar_path} leaks solution text: {line!r}")
+    for cell in seminar.cells:
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
+            problems.append(f"{seminar_path} carries outputs (cell {cell.get('id')})")
+            break
+    if not graded_cells(solution):
+        problems.append(f"{solution_path} has no graded test cell")
+    ids = [task(c)["task"] for c in graded_cells(solution)]
+    if len(ids) != len(set(ids)):
+        problems.append(f"{solution_path}: task ids are not unique: {ids}")
+    problems += rule_problems(solution, str(solution_path))
+    return problems
+
+
+def build(check_only: bool = False, root: Path = REPO) -> list[str]:
+    """Regenerate every seminar from its solution (or, with ``check_only``, only report
+    what is wrong). Returns the problems found, as messages."""
+    problems = []
+    for sol in sorted((root / "solutions").glob("*.ipynb")):
+        sem = root / "seminars" / sol.name
+        try:
+            if check_only:
+                problems += seminar_problems(sol, sem)
+            else:
+                write(make_seminar(read(sol)), sem)
+        except CourseError as exc:
+            problems.append(str(exc))
+    for sem in sorted((root / "seminars").glob("*.ipynb")):
+        if not (root / "solutions" / sem.name).exists():
+            problems.append(f"{sem} has no solution in solutions/: delete it or add one")
+    return problems

@@ -1,0 +1,275 @@
+"""The one command line of the course's tooling (the Makefile's targets call it).
+
+    python -m coursekit build                 # solutions/NN_*.ipynb -> seminars/ (make seminars)
+    python -m coursekit check                 # seminars up to date, clean, no solution text
+    python -m coursekit run [NB ...]          # execute into build/, print time/memory/metric
+    python -m coursekit bench                 # the same, written to BENCHMARKS.md
+    python -m coursekit refresh NB ...        # re-execute and store outputs (review the diff!)
+    python -m coursekit grade SUBMISSIONS --out grades/ [--jobs N] [--shard I/N] ...
+    python -m coursekit merge reports/*/grades.json --out grades/
+    python -m coursekit feedback grades/grades.json --out grades/feedback
+    python -m coursekit grade-bench [--out FILE]   # the grading section of BENCHMARKS.md
+    python -m coursekit simulate --students 20 --jobs 2 --out build/class
+    python -m coursekit release --out DIR     # the student-facing course, no solutions
+    python -m coursekit site build|check [--out build/site]
+    python -m coursekit nbgrader [--out build/nbgrader]
+
+Exit status: 0 when the command did its work (grading: whatever the students scored);
+1 when it found problems (a stale or leaking seminar, a failed notebook, a leak in the
+release or the site, an unexpected grade in a simulated class); 2 when it cannot run (bad
+arguments, a broken notebook or solution, no kernel), with a one-line reason; 3 on a bug
+of the tooling itself (one line; GRADE_DEBUG=1 shows the traceback); 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .notebook import REPO, CourseError
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N such as 2/4, got {text!r}") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"shard {text}: need 1 <= I <= N")
+    return i, n
+
+
+def parser() -> argparse.ArgumentParser:
+    from .grading.common import DEFAULT_MEMORY_MB, TIMEOUT_FLOOR
+
+    p = argparse.ArgumentParser(prog="python -m coursekit", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    sub.add_parser("build", help="regenerate seminars/ from solutions/")
+    sub.add_parser("check", help="fail if a seminar is stale, carries outputs or leaks")
+    r = sub.add_parser("run", help="execute notebooks into build/ and print a table")
+    r.add_argument("paths", nargs="*", type=Path)
+    sub.add_parser("bench", help="run every notebook and grade a class: BENCHMARKS.md")
+    f = sub.add_parser("refresh", help="re-execute notebooks and store their outputs")
+    f.add_argument("paths", nargs="+", type=Path)
+
+    g = sub.add_parser("grade", help="points for a class of submitted seminars")
+    g.add_argument("submissions", type=Path, help="folder of <student>/NN_topic.ipynb")
+    g.add_argument("--out", type=Path, default=Path("grades"))
+    g.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="seconds per cell (default: 10x the solution's slowest cell, "
+                        f">= {TIMEOUT_FLOOR})")
+    g.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                   help="data-segment limit per kernel (0: none)")
+    g.add_argument("--solutions", type=Path, default=REPO / "solutions")
+    g.add_argument("--student", action="append", help="grade only this student (repeat)")
+    g.add_argument("--shard", type=_shard, default=None, metavar="I/N",
+                   help="grade only every N-th student, starting with the I-th (1-based, "
+                        "in sorted order): one job of a CI matrix; merge the reports")
+    g.add_argument("--cold", action="store_true",
+                   help="a fresh Jupyter kernel per notebook instead of warm forks")
+    m = sub.add_parser("merge", help="one gradebook from several grades.json")
+    m.add_argument("reports", nargs="+", type=Path, help="grades.json files")
+    m.add_argument("--out", type=Path, default=Path("grades"))
+    fb = sub.add_parser("feedback", help="a markdown file per student from a gradebook")
+    fb.add_argument("gradebook", type=Path, help="a grades.json")
+    fb.add_argument("--out", type=Path, default=Path("grades/feedback"),
+                    help="folder for one <student>.md each")
+    gb = sub.add_parser("grade-bench", help="the grading-time section of BENCHMARKS.md")
+    gb.add_argument("--out", type=Path, default=None, help="write the section here")
+    s = sub.add_parser("simulate", help="build and grade a simulated class")
+    s.add_argument("--students", type=int, default=20)
+    s.add_argument("--jobs", type=int, default=2)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cold", action="store_true", help="a Jupyter kernel per notebook")
+    s.add_argument("--out", type=Path, default=Path("build/class"))
+    s.add_argument("--solutions", type=Path, default=None)
+
+    rel = sub.add_parser("release", help="the student-facing course into a folder")
+    rel.add_argument("--out", type=Path, required=True,
+                     help="a new or empty folder, or an earlier release (replaced)")
+    site = sub.add_parser("site", help="the course website from the stored notebooks")
+    site.add_argument("action", choices=["build", "check"])
+    site.add_argument("--out", type=Path, default=REPO / "build" / "site")
+    nbg = sub.add_parser("nbgrader", help="the solutions as an nbgrader course folder")
+    nbg.add_argument("--out", type=Path, default=REPO / "build" / "nbgrader")
+    return p
+
+
+def main(argv=None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        return COMMANDS[args.cmd](args, p)
+    except CourseError as exc:
+        _err(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # a bug of the tooling: one line (GRADE_DEBUG=1: the traceback)
+        from .grading.common import GradeError
+
+        if isinstance(exc, GradeError):
+            _err(f"error: {exc}")
+            return 2
+        if os.environ.get("GRADE_DEBUG"):
+            raise
+        _err(f"error: {args.cmd} failed: {type(exc).__name__}: {exc} "
+             "(rerun with GRADE_DEBUG=1 for the traceback, and please report it)")
+        return 3
+
+
+# ------------------------------------------------------------------ notebooks and seminars
+def _build(args, p) -> int:
+    from .build import build
+
+    problems = build(check_only=args.cmd == "check")
+    for msg in problems:
+        _err(f"error: {msg}")
+    if args.cmd == "build":
+        print(f"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars")
+    return 1 if problems else 0
+
+
+def _run(args, p) -> int:
+    from .execute import TABLE_HEAD, run
+    from .notebook import course_notebooks
+
+    print(TABLE_HEAD)
+    rows = run(args.paths or course_notebooks(), out_dir=REPO / "build")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _bench(args, p) -> int:
+    from .execute import bench
+
+    rows = bench(REPO / "BENCHMARKS.md")
+    print("wrote BENCHMARKS.md")
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _refresh(args, p) -> int:
+    from nbclient.exceptions import CellExecutionError
+
+    from .execute import refresh
+
+    for path in args.paths:
+        try:
+            secs = refresh(path)
+        except CellExecutionError as exc:  # the stored notebook is left untouched
+            _err(f"error: {path} failed, nothing written:\n{exc}")
+            return 1
+        print(f"refreshed {path} in {secs:.1f} s")
+    return 0
+
+
+# ------------------------------------------------------------------------------- grading
+def _grade(args, p) -> int:
+    from . import grading
+
+    if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0) or args.memory_mb < 0:
+        raise grading.GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0")
+    opts = grading.Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
+                           deny=(str(args.out),),
+                           warm=not (args.cold or grading.cold_by_default()))
+    students = args.student
+    if args.shard:
+        students = grading.shard_students(args.submissions, *args.shard, students)
+        if not students:
+            print(f"shard {args.shard[0]}/{args.shard[1]}: no students")
+            grading.write_reports({}, args.out)
+            return 0
+    return _reports(grading.grade(args.submissions, args.solutions, opts, args.jobs, students),
+                    args.out)
+
+
+def _merge(args, p) -> int:
+    from .grading import merge
+
+    return _reports(merge(args.reports), args.out)
+
+
+def _reports(book: dict, out: Path) -> int:
+    from .grading import table, write_reports
+
+    out = write_reports(book, out)
+    print(table(book))
+    print(f"\nwrote {out / 'grades.json'}, {out / 'grades.csv'}, {out / 'junit.xml'}")
+    return 0
+
+
+def _feedback(args, p) -> int:
+    from .feedback import load_book, write_feedback
+    from .grading import GradeError
+
+    try:
+        paths = write_feedback(load_book(args.gradebook), args.out)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GradeError(f"cannot read gradebook {args.gradebook}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    print(f"wrote {len(paths)} feedback file(s) to {args.out}")
+    return 0
+
+
+def _grade_bench(args, p) -> int:
+    from .simulate import bench_section
+
+    text = bench_section()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+def _simulate(args, p) -> int:
+    from .simulate import simulate
+
+    if args.students < 1 or args.jobs < 1:
+        p.error("--students and --jobs must be >= 1")
+    result = simulate(args.out, args.students, args.jobs, warm=not args.cold, seed=args.seed,
+                      solutions_dir=args.solutions)
+    return 1 if result["misses"] else 0
+
+
+# ---------------------------------------------------------------------------- publishing
+def _release(args, p) -> int:
+    from .release import release
+
+    problems = release(args.out)
+    for msg in problems:
+        _err(f"leak: {msg}")
+    print(f"{'FAILED' if problems else 'released'}: {args.out}")
+    return 1 if problems else 0
+
+
+def _site(args, p) -> int:
+    from . import site
+
+    problems = site.build(args.out) if args.action == "build" else site.leaks(args.out)
+    for msg in problems:
+        _err(f"LEAK: {msg}")
+    return 1 if problems else 0
+
+
+def _nbgrader(args, p) -> int:
+    from .nbgrader_export import export
+
+    names = export(args.out)
+    print(f"{len(names)} assignments in {args.out}/source; then, from that folder: "
+          "nbgrader generate_assignment <name>, nbgrader autograde <name>")
+    return 0
+
+
+COMMANDS = {
+    "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
+    "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
+    "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
+}

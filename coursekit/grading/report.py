@@ -1,0 +1,107 @@
+"""The gradebook's reports: grades.json, grades.csv, junit.xml, the printed table, and the
+merge of several gradebooks (one per CI job)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from .assemble import _num
+from .common import GradeError
+
+
+# ============================================================================ reports
+def columns(book: dict) -> dict:
+    """{seminar stem: max points} over all graded records (not the unknown files)."""
+    cols = {}
+    for recs in book.values():
+        for key, rec in recs.items():
+            if rec["max_points"] > 0:
+                cols[key] = max(cols.get(key, 0), rec["max_points"])
+    return dict(sorted(cols.items()))
+
+
+def _total(recs: dict, cols: dict):
+    return _num(sum(recs[k]["points"] for k in cols if k in recs))
+
+
+def to_csv(book: dict) -> str:
+    cols = columns(book)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["student", *cols, "total"])
+    for student, recs in book.items():
+        w.writerow([student, *(recs[k]["points"] if k in recs else "" for k in cols),
+                    _total(recs, cols)])
+    return buf.getvalue()
+
+
+def to_junit(book: dict) -> str:
+    root = ET.Element("testsuites", name="grades")
+    for student, recs in book.items():
+        for key, rec in recs.items():
+            tasks = rec["tasks"]
+            suite = ET.SubElement(
+                root, "testsuite", name=f"{student}/{key}", tests=str(len(tasks)),
+                failures=str(sum(t["status"] in ("failed", "missing") for t in tasks)),
+                errors=str(sum(t["status"] in ("error", "timeout") for t in tasks)))
+            for t in tasks:
+                case = ET.SubElement(suite, "testcase", classname=f"{student}.{key}",
+                                     name=t["id"])
+                tag = {"failed": "failure", "missing": "failure", "error": "error",
+                       "timeout": "error"}.get(t["status"])
+                if tag:
+                    ET.SubElement(case, tag, type=t["status"], message=t["message"])
+                ET.SubElement(case, "system-out").text = \
+                    f"{t['points']:g}/{t['max_points']:g} points"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+def table(book: dict) -> str:
+    """The points table: a row per student, 'points/max' per seminar, a total."""
+    cols = columns(book)
+    head = ["student", *cols, "total"]
+    rows = [head]
+    for student, recs in book.items():
+        rows.append([student, *(f"{recs[k]['points']:g}/{m:g}" if k in recs else "-"
+                                for k, m in cols.items()),
+                     f"{_total(recs, cols):g}/{sum(cols.values()):g}"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
+                       enumerate(zip(r, widths, strict=True))) for r in rows]
+    problems = [f"  {s}/{rec['file']} [{t['id']}] {t['status']}: {t['message']}"
+                for s, recs in book.items() for rec in recs.values() for t in rec["tasks"]
+                if t["status"] in ("error", "timeout")]
+    return "\n".join(lines + (["", "errors and timeouts:", *problems] if problems else []))
+
+
+def write_reports(book: dict, out) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grades.json").write_text(json.dumps(book, indent=2, ensure_ascii=False) + "\n")
+    (out / "grades.csv").write_text(to_csv(book))
+    (out / "junit.xml").write_text(to_junit(book))
+    return out
+
+
+def merge(paths) -> dict:
+    """One gradebook from several grades.json (e.g. one per CI job). The same student and
+    seminar in two reports must agree, else GradeError."""
+    book = {}
+    for path in map(Path, paths):
+        try:
+            part = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise GradeError(f"cannot read report {path}: {exc}") from None
+        if not isinstance(part, dict) or not all(isinstance(v, dict) for v in part.values()):
+            raise GradeError(f"{path} is not a grades.json (student -> seminar -> record)")
+        for student, recs in part.items():
+            mine = book.setdefault(student, {})
+            for key, rec in recs.items():
+                if key in mine and mine[key] != rec:
+                    raise GradeError(f"{path}: {student}/{key} differs from an earlier report")
+                mine[key] = rec
+    return {s: dict(sorted(book[s].items())) for s in sorted(book)}

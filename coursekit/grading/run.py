@@ -1,0 +1,302 @@
+"""Running one assembled submission in a bounded kernel, task by task, into a record:
+statuses, messages a student can act on, replays after a crash."""
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..sandbox import Guard, Kernel
+from .assemble import Assembly, Seminar, _num, assemble, broken_rules, segments
+from .common import DEFAULT_TIMEOUT, MESSAGE_CHARS, THREADS, Options, denied_paths
+
+_CELL = re.compile(r"Cell In\[(\d+)\], line (\d+)")
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+
+
+def _where(outcome, counts: dict):
+    """(step, line, failing statement) of the innermost notebook frame of a traceback."""
+    found = None
+    for entry in outcome.traceback:
+        for m in _CELL.finditer(entry):
+            step = counts.get(int(m.group(1)))
+            if step is not None:
+                arrow = [ln for ln in entry.split("\n") if ln.lstrip().startswith("---->")]
+                stmt = re.sub(r"^\s*---->\s*\d+\s?", "", arrow[0]).strip() if arrow else ""
+                found = (step, int(m.group(2)), stmt)
+    return found
+
+
+def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
+             theirs: dict | None = None) -> str:
+    """A message a student can act on: the exception, where it came from, a hint."""
+    what = f"{outcome.ename}: {outcome.evalue}".strip().rstrip(":") if outcome.evalue \
+        else outcome.ename
+    where = _where(outcome, counts)
+    if where is not None:
+        wstep, line, stmt = where
+        if wstep.kind == "answer":
+            what += f" (in your cell '{wstep.id}', line {line})"
+        elif wstep.kind == "test" and line in wstep.hidden:
+            what = "a hidden test failed: " + what
+        elif wstep.kind == "test" and not outcome.evalue and stmt:
+            what += f" at `{stmt}`"
+    if step.kind == "answer" and outcome.ename == "NotImplementedError":
+        what = f"not answered yet: cell '{step.id}' raises NotImplementedError"
+    elif outcome.ename == "NotImplementedError":
+        what = "not answered yet (NotImplementedError)" + \
+            (f" in your cell '{where[0].id}'" if where and where[0].kind == "answer" else "")
+    if outcome.ename == "MemoryError" or "can't allocate memory" in outcome.evalue:
+        what += f" [the grader allows {opts.memory_mb} MB per notebook]"
+    name = re.match(r"name '(\w+)' is not defined", outcome.evalue or "")
+    if outcome.ename == "NameError" and name and any(
+            re.search(rf"(^|\n)\s*(def|class)\s+{name[1]}\b|(^|\n){name[1]}\s*=|import .*\b"
+                      rf"{name[1]}\b", src) for src in asm.extra):
+        what += (f" [{name[1]} is defined in a cell you added; the grader runs only the "
+                 "answer cells: move it into the answer cell that uses it]")
+    elif outcome.ename == "NameError" and name and theirs and name[1] in theirs:
+        what += f" [assign `{name[1]}` in your answer cell '{theirs[name[1]]}']"
+    return what
+
+
+_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?(?!\w|\.\d)")
+
+
+SIGNIFICANT = 6  # digits a number in a message keeps at most
+
+
+def _short_number(m) -> str:
+    text = m.group(0)
+    digits = m.group(1).replace(".", "").lstrip("0")
+    is_int = "." not in m.group(1) and not m.group(2)
+    if len(digits.rstrip("0") if not is_int else digits) <= (12 if is_int else SIGNIFICANT):
+        return text
+    try:
+        return f"{float(text):.{SIGNIFICANT}g}"
+    except OverflowError:
+        return text
+
+
+def short_numbers(message: str) -> str:
+    """Numbers with more than SIGNIFICANT significant digits (integers: more than 12
+    digits) rounded to SIGNIFICANT: '3840000.0000000001' -> '3.84e+06'."""
+    return _NUMBER.sub(_short_number, message)
+
+
+def _clean(message: str, cwd: str = "") -> str:
+    """No temporary paths or memory addresses (records must not differ between runs);
+    numbers with at most SIGNIFICANT significant digits."""
+    message = _ADDRESS.sub("0x…", message.replace(cwd, ".") if cwd else message)
+    message = short_numbers(message)
+    return message if len(message) <= MESSAGE_CHARS else message[:MESSAGE_CHARS - 1] + "…"
+
+
+@dataclass
+class Verdict:
+    status: str
+    message: str = ""
+    own: bool = False  # the error is located in this task's own answer cell
+
+
+def _guard(kernel, guard, step, timeout: float):
+    """The tamper guard's bookkeeping before ``step`` (coursekit/guard.py): remember what the
+    last instructor cell bound; before an instructor cell, restore the names instructor
+    cells bound and the guarded modules. (Verdict, kernel_lost) when it failed, else None."""
+    restore = step.kind != "answer"
+    if guard is None or not (restore or guard.pending):
+        return None
+    out = guard.sync(kernel, guard.pending, restore, timeout)
+    guard.pending = ()
+    if out.status == "ok":
+        return None
+    if out.status in ("dead", "killed"):
+        return Verdict("error", f"{out.detail or 'the kernel died'} while the grader "
+                       f"prepared cell '{step.id}'"), True
+    return Verdict("failed", f"the grader could not restore its checks before cell "
+                   f"'{step.id}' ({out.ename or out.status}: {out.evalue}): an answer cell "
+                   "changed what the tests rely on", True), False
+
+
+def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
+                counts: dict, opts: Options, theirs: dict | None = None,
+                limits: dict | None = None, guard: Guard | None = None):
+    """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``;
+    ``guard``: the tamper guard installed in ``kernel``). Returns (Verdict, kernel_lost)."""
+    failed = False  # an answer cell raised: the task fails whatever its test says
+    first = None  # (step, outcome) of the first cell before the test that raised
+    for step in steps:
+        guarded = _guard(kernel, guard, step, timeout)
+        if guarded is not None:
+            return guarded
+        source = step.source
+        if step.kind == "answer":
+            mine = asm.answers.get(step.id)
+            source = step.seminar if stubbed or mine is None else mine
+        limit = (limits or {}).get(step.id, timeout)
+        out = kernel.run(source, timeout=limit)
+        if out.execution_count is not None:
+            counts[out.execution_count] = step
+        cell = f"your cell '{step.id}'" if step.kind == "answer" else f"cell '{step.id}'"
+        mine = step.kind == "answer"
+        if out.status in ("timeout", "killed"):
+            return Verdict("timeout", f"{cell} did not finish within {limit:g} s (the "
+                           f"per-cell limit){'; ' + out.detail if out.detail else ''}",
+                           mine), out.status == "killed"
+        if out.status == "dead":
+            return Verdict("error", f"{out.detail} while running {cell}", mine), True
+        if step.kind != "answer" and out.status == "ok" and guard is not None:
+            guard.pending = step.capture
+        if out.status == "error" and step.kind != "test":
+            # an instructor cell calling the student's function reports THAT exception,
+            # not the NameError the test cell gets next
+            failed = failed or step.kind == "answer"
+            first = first or (step, out)
+        if step.kind == "test":
+            if out.status == "ok" and not failed:
+                return Verdict("passed"), False
+            culprit = first or (step, out)
+            where = _where(culprit[1], counts)
+            own = culprit[0].kind == "answer" or (where is not None and where[0] in steps
+                                                   and where[0].kind == "answer")
+            return Verdict("failed", describe(culprit[1], culprit[0], counts, asm, opts,
+                                              theirs), own), False
+    return Verdict("error", "the task has no test cell"), False  # unreachable for checked
+
+
+def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
+              broken: dict | None = None) -> dict:
+    """Run the assembled notebook task by task; replay after a crash (module docstring).
+    ``broken``: task id -> the message of a rule its answers break (fails the task)."""
+    timeout = opts.timeout or sem.default_timeout
+    segs = segments(sem, until)
+    theirs = sem.answer_names
+    # the cells before the first answer (setup: import torch) run no student code: on a
+    # loaded machine they may take longer than the solution's timings suggest
+    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
+    limits = {s.id: max(timeout, DEFAULT_TIMEOUT) for s in sem.steps[:first]}
+    # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
+    # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
+    verdicts, crashed, skip = {}, set(), set()
+    kernel = new_kernel(cwd, opts)
+    guard = Guard(denied_paths(opts), sem.solution_names)
+    try:
+        for attempt in range(opts.max_restarts + 1):
+            problem = _start(kernel, guard)
+            if problem:
+                break
+            counts, lost = {}, None
+            for tid, steps in segs:
+                verdict, dead = run_segment(kernel, steps, asm, tid in skip, timeout,
+                                            counts, opts, theirs, limits, guard)
+                verdict = verdicts.setdefault(tid, verdict)  # a replay only rebuilds state
+                if verdict.status == "timeout":
+                    skip.add(tid)
+                if dead:
+                    lost = tid
+                    break
+            if lost is None or all(t in verdicts for t, _ in segs):
+                break
+            crashed.add(lost)
+            skip.add(lost)
+            problem = f"the kernel died {attempt + 1} times"
+            if not any(s.kind == "answer" for s in dict(segs)[lost]):
+                problem = f"the kernel died in task '{lost}', which has no answer cell to skip"
+                break
+    finally:
+        kernel.shutdown()
+    for t, _ in segs:  # tasks never reached: say why
+        verdicts.setdefault(t, Verdict("error", f"not graded: {problem}"))
+    for t, message in (broken or {}).items():  # a broken rule outweighs a passed test
+        if t in verdicts and verdicts[t].status in ("passed", "failed"):
+            verdicts[t] = Verdict("failed", message, True)
+    return _annotate(verdicts, segs, crashed)
+
+
+def new_kernel(cwd, opts: Options, warm: bool | None = None):
+    """A grading kernel in ``cwd``: forked from the warm zygote (torch already imported,
+    see coursekit/warm.py) when ``opts.warm`` and the OS can fork, else a fresh Jupyter
+    kernel. Both are bounded alike and give the same records."""
+    from .. import warm as _warm
+
+    use_warm = opts.warm if warm is None else warm
+    cls = _warm.WarmKernel if use_warm and _warm.supported() else Kernel
+    return cls(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+
+
+def _start(kernel, guard: Guard | None = None) -> str:
+    """(Re)start the kernel and install the guard; '' on success, else why not."""
+    try:
+        kernel.restart()
+        if guard is not None:
+            guard.install(kernel)
+    except Exception as exc:  # noqa: BLE001 - reported on every task left
+        return f"could not start a kernel: {type(exc).__name__}: {exc}"
+    return ""
+
+
+def _annotate(verdicts: dict, segs, crashed: set) -> dict:
+    """Say when a task that did not pass came after one that did not (it may depend on it)."""
+    before = []
+    for tid, _ in segs:
+        v = verdicts[tid]
+        if v.status != "passed" and before and not v.own:
+            dead = [t for t in before if t in crashed]
+            note = (f"graded in a fresh kernel after task(s) {', '.join(dead)} crashed it"
+                    if dead else f"earlier task(s) {', '.join(before)} did not pass; this "
+                    "task may depend on them")
+            if "not graded" not in v.message:
+                v.message = f"{v.message} ({note})" if v.message else note
+        if v.status != "passed":
+            before.append(tid)
+    return verdicts
+
+
+# ============================================================================ records
+def _record(sem: Seminar, verdicts: dict, file: str, notes=(), asm: Assembly | None = None,
+            cwd: str = "") -> dict:
+    tasks = []
+    for tid, points in sem.tasks:
+        if tid not in verdicts:
+            continue
+        v = verdicts[tid]
+        missing = [s.id for s in sem.answers if s.task == tid and asm is not None
+                   and asm.answers.get(s.id) is None]
+        status, message = v.status, v.message
+        if missing and status in ("failed", "passed"):
+            why = "; ".join(asm.notes[i] for i in missing)
+            status = "missing" if status == "failed" else status
+            message = why if status == "missing" else message
+        tasks.append({"id": tid, "points": _num(points if status == "passed" else 0),
+                      "max_points": _num(points), "status": status,
+                      "message": _clean(message, cwd)})
+    rec = {"points": _num(sum(t["points"] for t in tasks)),
+           "max_points": _num(sum(t["max_points"] for t in tasks)), "tasks": tasks,
+           "file": file}
+    if notes:
+        rec["notes"] = list(notes)
+    return rec
+
+
+def failed_record(sem: Seminar | None, file: str, message: str, status="error") -> dict:
+    """Every task of ``sem`` at 0 with ``message``; a pseudo-task 'file' when sem is None."""
+    if sem is None:
+        return {"points": 0, "max_points": 0, "file": file,
+                "tasks": [{"id": "file", "points": 0, "max_points": 0, "status": status,
+                           "message": message}]}
+    return _record(sem, {t: Verdict(status, message) for t, _ in sem.tasks}, file)
+
+
+def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = "",
+                   notes=(), until: str | None = None) -> dict:
+    """Grade one (already read) submission against its seminar: the record."""
+    opts = opts or Options()
+    asm = assemble(sem, nb)
+    notes = list(notes) + [n for i, n in asm.notes.items() if "matched by position" in n]
+    with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
+        cwd = Path(tmp) / "work"
+        cwd.mkdir()
+        verdicts = run_tasks(sem, asm, cwd, opts, until=until, broken=broken_rules(sem, asm))
+        return _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
