@@ -263,3 +263,36 @@ def test_spiral_radii_span_their_range_and_the_angle_noise_is_what_was_asked():
     turn = np.angle(np.exp(1j * (np.arctan2(X[:, 0], X[:, 1]) - 4.0 * np.hypot(*X.T)
                                  - y * 2 * np.pi / 3)))
     assert 0.15 < turn.std() < 0.25
+
+
+def test_default_line_and_polynomial_are_what_their_signatures_say():
+    X, y = data.make_line()  # 100 points of y = 2x - 1 + 0.5 N(0, 1), x in [-3, 3]
+    assert X.shape == (100, 1) and -3 <= X.min() < -2.8 and 2.8 < X.max() <= 3
+    w, b = np.polyfit(X[:, 0], y, 1)
+    assert abs(w - 2) < 0.1 and abs(b + 1) < 0.15
+    assert 0.4 < (y - (2 * X[:, 0] - 1)).std() < 0.6
+    assert np.array_equal(y, data.make_line()[1]) and np.array_equal(y, data.make_line(seed=0)[1])
+    X, y = data.make_polynomial()  # 30 points of x - 0.3 x^3 + 0.3 N(0, 1), x in [-2, 2]
+    assert X.shape == (30, 1) and -2 <= X.min() < -1.7 and 1.7 < X.max() <= 2
+    assert np.array_equal(y, data.make_polynomial(seed=0)[1])
+    resid = y - (X[:, 0] - 0.3 * X[:, 0] ** 3)
+    assert 0.2 < resid.std() < 0.4 and abs(resid.mean()) < 0.15
+    X, y = data.make_polynomial(2000, coefs=(0.0, 1.0), noise=0.1, seed=3)
+    resid = y - X[:, 0]
+    assert abs(resid.std() - 0.1) < 0.01 and abs(resid.mean()) < 0.01
+    assert np.array_equal(data.make_spirals()[0], data.make_spirals(seed=0)[0])
+
+
+def test_train_val_test_split_without_stratification_is_sklearns_plain_split():
+    from sklearn.model_selection import train_test_split
+
+    y = np.array([0] * 80 + [1] * 20)
+    X = np.arange(100)
+    parts = data.train_val_test_split(X, y, val_size=0.2, test_size=0.2, seed=3,
+                                      stratify=False)
+    rest, test = train_test_split(np.arange(100), test_size=0.2, random_state=3)
+    train, val = train_test_split(rest, test_size=20, random_state=3)
+    for got, want in zip(parts[:3], (train, val, test), strict=True):
+        np.testing.assert_array_equal(got, want)
+    same = data.train_val_test_split(X, y)
+    np.testing.assert_array_equal(same[2], data.train_val_test_split(X, y, seed=0)[2])

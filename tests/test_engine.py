@@ -160,3 +160,12 @@ def test_neurons_are_seeded_uniform_in_minus_one_one_with_zero_bias():
     same, other = MLP(4, [50, 50, 1], seed=0), MLP(4, [50, 50, 1], seed=1)
     assert ws == [w.data for layer in same.layers for n in layer.neurons for w in n.w]
     assert ws != [w.data for layer in other.layers for n in layer.neurons for w in n.w]
+
+
+def test_torch_twin_copies_the_biases_in_float64():
+    net = MLP(2, [3, 1])
+    for layer in net.layers:
+        for k, n in enumerate(layer.neurons):
+            n.b.data = 0.1 * (k + 1)  # not representable in float32
+    twin = torch_twin(net)
+    assert twin[0].bias.tolist() == [0.1, 0.2, 0.1 * 3] and twin[2].bias.tolist() == [0.1]

@@ -64,3 +64,11 @@ def test_standardize_alone_returns_one_array_and_small_spreads_are_kept():
     assert isinstance(Z, np.ndarray) and Z.shape == X.shape
     np.testing.assert_allclose(Z.std(0), 1, atol=1e-12)
     np.testing.assert_allclose(Z, (X - X.mean(0)) / X.std(0), atol=1e-12)
+
+
+def test_log_softmax_is_over_the_last_axis_in_float64():
+    Z = np.random.default_rng(3).normal(0, 3, (2, 3, 4)).astype(np.float32)  # [B, T, K]
+    out = Fn.log_softmax(Z)
+    assert out.dtype == np.float64
+    ref = torch.log_softmax(torch.tensor(Z, dtype=torch.float64), dim=-1).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)

@@ -92,3 +92,19 @@ def test_input_gradient_norms_see_only_the_past():
         g = tr.input_gradient_norms(model, emb, x, y)
         assert g.shape == (6,) and (g > 0).all()
         assert all(p.grad is None for p in model.parameters())
+
+
+def test_input_gradient_norms_are_those_of_the_last_positions_loss():
+    torch.manual_seed(1)
+    lstm = charlm.CharLSTM(5, 4, 8)
+    x, y = torch.randint(0, 5, (3, 6)), torch.randint(0, 5, (3, 6))
+    y[:, -1] = (y[:, -2] + 1) % 5  # the last target differs from the others around it
+    y[:, 1] = (y[:, -1] + 2) % 5
+    g = tr.input_gradient_norms(lstm, lstm.embed, x, y)
+    # independently: d loss_T / d e by autograd.grad on the embedding's output
+    seen = []
+    hook = lstm.embed.register_forward_hook(lambda m, i, out: seen.append(out))
+    logits = tr.logits_of(lstm, x)
+    hook.remove()
+    (de,) = torch.autograd.grad(F.cross_entropy(logits[:, -1], y[:, -1]), seen[0])
+    torch.testing.assert_close(g, de.norm(dim=-1).mean(0))
