@@ -296,3 +296,19 @@ def test_train_val_test_split_without_stratification_is_sklearns_plain_split():
         np.testing.assert_array_equal(got, want)
     same = data.train_val_test_split(X, y)
     np.testing.assert_array_equal(same[2], data.train_val_test_split(X, y, seed=0)[2])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"batch_size": 10, "test_size": 0.5, "seed": 3,
+                                         "flatten": False}])
+def test_digits_loaders_wrap_load_digits_with_the_batch_size_and_seed(kwargs):
+    train, test = data.digits_loaders(**kwargs)
+    b, t, s, f = (kwargs.get("batch_size", 64), kwargs.get("test_size", 0.25),
+                  kwargs.get("seed", 0), kwargs.get("flatten", True))
+    X_tr, X_te, y_tr, y_te = data.load_digits(test_size=t, seed=s, flatten=f)
+    for got, want in zip((*train.dataset.tensors, *test.dataset.tensors),
+                         (X_tr, y_tr, X_te, y_te), strict=True):
+        assert torch.equal(got, want)
+    assert train.batch_size == b
+    ref, _ = data.make_loaders(X_tr, y_tr, X_te, y_te, batch_size=b, seed=s)
+    assert torch.equal(next(iter(train))[1], next(iter(ref))[1])  # shuffled with the seed
+    assert np.array_equal(data.make_moons()[0], data.make_moons(seed=0)[0])

@@ -183,3 +183,17 @@ def test_draw_graph_names_inputs_and_inner_gates_and_formats_numbers():
     s_label = [t for t in ax.texts if t.get_text() == "s"][0]  # above its gate
     assert s_label.get_position()[1] > layout(nodes, [("a", "s"), ("b", "s"), ("s", "t")])["s"][1]
     plt.close("all")
+
+
+def test_draw_value_graph_passes_its_options_on():
+    x = V(1.5e-5, label="x")
+    _, given = plt.subplots()
+    ax = draw_value_graph(x * 2 + 1, ax=given, title="tiny", fmt="{:.2g}",
+                          fold_constants=False, output="y")
+    shown = texts(ax)
+    assert ax is given and ax.get_title() == "tiny"
+    assert {"1.5e-05", "+", "*", "2", "1", "y"} <= set(shown)  # constants drawn as inputs
+    assert "3e-05" in shown  # the product, in the format given
+    ax = draw_value_graph(x * 2)
+    assert "1.5e-05" in texts(ax) and "*2" in texts(ax)  # default format {:.3g}
+    plt.close("all")
