@@ -156,3 +156,29 @@ def test_loss_surface_contours_the_log_loss_and_marks_the_end_of_the_path():
     assert ax.get_title() == "sgd on a bowl" and ax.get_legend() is None  # no label
     ax = plotting.plot_loss_surface(f, logscale=False, levels=[1.0, 10.0])
     assert list(ax.collections[0].levels) == [1.0, 10.0] and not ax.get_lines()
+
+
+def test_loss_surface_contours_are_level_sets_of_the_log_loss():
+    f = lambda x, y: x ** 2 + 10 * y ** 2
+    ax = plotting.plot_loss_surface(f, xlim=(-2, 3), ylim=(-1, 2), levels=[0.0, 0.5, 1.0])
+    cs = ax.collections[0]
+    assert list(cs.levels) == [0.0, 0.5, 1.0]
+    for level, segs in zip(cs.levels, cs.allsegs, strict=True):
+        pts = np.concatenate(segs)
+        assert len(pts) > 20 and pts[:, 0].max() > pts[:, 0].min()  # a closed curve, not a dot
+        # log10(f - min f + 1e-3); the grid's minimum of f is ~0 (the bowl's bottom)
+        np.testing.assert_allclose(np.log10(f(*pts.T) + 1e-3), level, atol=0.02)
+    ax = plotting.plot_loss_surface(f, [[1.0, 1.0], [0.5, 0.2]], logscale=False,
+                                    levels=[2.0, 5.0])
+    for level, segs in zip(ax.collections[0].levels, ax.collections[0].allsegs, strict=True):
+        pts = np.concatenate(segs)
+        np.testing.assert_allclose(f(*pts.T), level, rtol=0.02)
+    assert ax.get_lines()[0].get_marker() == "o"  # every visited point marked
+
+
+def test_plot_history_draws_on_the_axes_given_and_reads_compound_metric_names():
+    _, given = plt.subplots()
+    assert plotting.plot_history({"train_loss": [1.0, 0.5]}, ax=given) is given
+    assert len(given.get_lines()) == 1
+    assert plotting.history_label("val_grad_norm") == "validation grad norm"
+    assert plotting.history_label("train_top_5_acc") == "training top 5 acc"
