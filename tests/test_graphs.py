@@ -197,3 +197,61 @@ def test_draw_value_graph_passes_its_options_on():
     ax = draw_value_graph(x * 2)
     assert "1.5e-05" in texts(ax) and "*2" in texts(ax)  # default format {:.3g}
     plt.close("all")
+
+
+class Bare:
+    """An autograd value without a ``label`` attribute (trace reads it only if present)."""
+
+    def __init__(self, data, prev=(), op=""):
+        self.data, self.grad, self._prev, self._op = data, 0.0, prev, op
+
+
+def test_trace_values_without_labels_shared_nodes_and_gates_with_several_constants():
+    x = Bare(2.0, (Bare(0.5),), "g")  # a gate whose only input is a constant keeps it
+    nodes, edges = trace(Bare(6.0, (x, Bare(2.0), Bare(3.0)), "f"))  # a 3-input gate
+    assert sorted((n["op"] or "", n["name"]) for n in nodes.values()) == [
+        ("", "0.5"), ("f23", ""), ("g", "")]
+    assert len(edges) == 2  # 0.5 -> g -> f23: the two constants of f are folded
+    nodes, edges = trace(Bare(4.0, (x, Bare(2.0)), "*"), fold_constants=False)
+    assert sorted(n["name"] for n in nodes.values()) == ["", "", "0.5", "2"]  # leaves by value
+    y = V(3.0, label="y")
+    nodes, edges = trace(y * y)
+    (leaf,) = [i for i, n in nodes.items() if n["name"] == "y"]
+    (gate,) = [i for i, n in nodes.items() if n["op"] == "*"]
+    assert edges == [(leaf, gate), (leaf, gate)]  # one node, two wires
+    with pytest.raises(TypeError, match="got float$"):
+        trace(3.0)
+
+
+def test_layout_of_a_lone_node_and_a_gate_fed_early():
+    assert layout({"a": {}}, []) == {"a": (0.0, 0.0)}
+    with pytest.raises(ValueError, match="^the graph has no nodes$"):
+        layout({}, [])
+    # g1 needs only x, but its consumer g3 waits for x -> a -> b: g1 stays in column 1
+    nodes = {"x": {}, "g1": {"op": "exp"}, "a": {"op": "a"}, "b": {"op": "b"}, "g3": {"op": "+"}}
+    pos = layout(nodes, [("x", "g1"), ("x", "a"), ("a", "b"), ("b", "g3"), ("g1", "g3")])
+    assert pos["g1"][0] == pytest.approx(1.4) and pos["g3"][0] == pytest.approx(4.2)
+
+
+def test_wires_leave_their_source_and_end_on_the_gate_circle():
+    nodes, edges, name = _fxyz_by_name()
+    ax = draw_graph(nodes, edges)
+    pos = {name[i]: FXYZ_POS[name[i]] for i in nodes}
+    r = 0.22
+    wires = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 3]
+    assert len(wires) == len(edges)
+    for (src, dst), ln in zip(edges, wires, strict=True):
+        (sx, sy), (dx, dy) = pos[name[src]], pos[name[dst]]
+        xs, ys = ln.get_xdata(), ln.get_ydata()
+        assert ys[0] == ys[1] == sy  # horizontal out of the source
+        if nodes[src]["op"]:
+            assert xs[0] == pytest.approx(sx + r)  # from the gate's right edge
+        else:
+            assert sx < xs[0] < sx + r  # just right of the input's name
+        assert xs[0] <= xs[1] <= dx - r + 1e-12  # the bend comes before the gate
+        assert math.hypot(xs[2] - dx, ys[2] - dy) == pytest.approx(r)  # on the circle
+    out = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == 2]  # the output's wire
+    assert len(out) == 1 and out[0].get_xdata()[0] == pytest.approx(pos["f"][0] + r)
+    ax = draw_graph({"a": {"name": "a", "value": 2.5e-7}}, [])  # default format {:.3g}
+    assert "2.5e-07" in texts(ax)
+    plt.close("all")
