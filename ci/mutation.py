@@ -3,6 +3,7 @@
     python ci/mutation.py                        # fresh run of every mutant, then MUTATION.md
     python ci/mutation.py --threshold 85         # exit 1 when the score is below 85 %
     python ci/mutation.py --resume               # keep mutmut's cache (mutants/) between runs
+    python ci/mutation.py --rerun-survivors      # after adding tests: only the survivors again
     python ci/mutation.py --report-only          # MUTATION.md from the last run's results
     python ci/mutation.py --survivors [checks]   # the diff of each surviving mutant
 
@@ -182,6 +183,9 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true",
                    help="keep mutants/ (mutmut re-tests only what changed)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--rerun-survivors", action="store_true",
+                   help="keep mutants/ and test again only the mutants that survived the "
+                        "last run (after adding tests)")
     p.add_argument("--survivors", nargs="*", metavar="MODULE",
                    help="print the diff of each surviving, not-equivalent mutant")
     p.add_argument("--mutmut", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -203,11 +207,15 @@ def main(argv=None) -> int:
     command = (f"python ci/mutation.py --threshold {args.threshold:g} "
                f"--max-children {args.max_children}")
     if not args.report_only:
-        if not args.resume:
+        names = []
+        if args.rerun_survivors:
+            names = [name for codes in load_results().values() for name, code in codes.items()
+                     if status(code) in ("survived", "no tests")]
+        elif not args.resume:
             shutil.rmtree(REPO / "mutants", ignore_errors=True)
         t0 = time.monotonic()
         done = subprocess.run([sys.executable, __file__, "--mutmut", "run",
-                               "--max-children", str(args.max_children)], cwd=REPO)
+                               "--max-children", str(args.max_children), *names], cwd=REPO)
         seconds = time.monotonic() - t0
         if done.returncode != 0:
             print(f"error: mutmut run failed (exit {done.returncode})", file=sys.stderr)
