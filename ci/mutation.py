@@ -95,7 +95,7 @@ def diff(name: str, module: str) -> str:
                      if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
 
 
-def report(results, equivalent, threshold: float, seconds: float | None, command: str) -> tuple:
+def report(results, equivalent, threshold: float, seconds: dict, command: str) -> tuple:
     """Write MUTATION.md; return (total score, stale entries)."""
     rows, tot = [], Counter()
     survivors = defaultdict(list)
@@ -152,7 +152,7 @@ def report(results, equivalent, threshold: float, seconds: float | None, command
         (f"**{tot['not run']} mutants were not run** (an interrupted run); they count as "
          "survivors above.\n\n" if tot["not run"] else "")
         + f"Threshold: {threshold:g} % ({'met' if total >= threshold else 'NOT met'})."
-        + (f" Wall time of the run: {seconds / 60:.1f} min." if seconds else ""),
+        + "".join(f" Wall time, {what}: {t / 60:.1f} min." for what, t in seconds.items()),
         "",
         "## Surviving mutants judged equivalent",
         "",
@@ -203,7 +203,6 @@ def main(argv=None) -> int:
                 if status(code) in ("survived", "no tests") and name not in equivalent:
                     print(f"# {name} ({status(code)})\n{diff(name, mod)}\n")
         return 0
-    seconds = None
     command = (f"python ci/mutation.py --threshold {args.threshold:g} "
                f"--max-children {args.max_children}")
     if not args.report_only:
@@ -217,9 +216,17 @@ def main(argv=None) -> int:
         done = subprocess.run([sys.executable, __file__, "--mutmut", "run",
                                "--max-children", str(args.max_children), *names], cwd=REPO)
         seconds = time.monotonic() - t0
+        timing = REPO / "mutants" / "wall_times.json"
+        times = json.loads(timing.read_text()) if timing.exists() else {}
+        times["rerun of survivors" if args.rerun_survivors else "full run"] = seconds
+        if not args.rerun_survivors and not args.resume:
+            times.pop("rerun of survivors", None)
+        timing.write_text(json.dumps(times))
         if done.returncode != 0:
             print(f"error: mutmut run failed (exit {done.returncode})", file=sys.stderr)
             return 2
+    timing = REPO / "mutants" / "wall_times.json"
+    seconds = json.loads(timing.read_text()) if timing.exists() else {}
     results = load_results()
     if not any(status(c) == "killed" for codes in results.values() for c in codes.values()):
         print("error: no mutant was killed: do the tests import mutants/utils?",
