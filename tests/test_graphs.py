@@ -255,3 +255,16 @@ def test_wires_leave_their_source_and_end_on_the_gate_circle():
     ax = draw_graph({"a": {"name": "a", "value": 2.5e-7}}, [])  # default format {:.3g}
     assert "2.5e-07" in texts(ax)
     plt.close("all")
+
+
+def test_gate_symbols_sit_on_their_gates_and_names_beside_or_above():
+    nodes = {"a": {"name": "a", "value": 1.0}, "s": {"op": "exp", "name": "s", "value": 2.7},
+             "t": {"op": "+1", "value": 3.7}}
+    edges = [("a", "s"), ("s", "t")]
+    pos = layout(nodes, edges)
+    ax = draw_graph(nodes, edges)
+    at = {t.get_text(): t.get_position() for t in ax.texts}
+    assert at["exp"] == pos["s"] and at["+1"] == pos["t"]  # symbols at the gates' centres
+    assert at["a"][1] == pos["a"][1] and 0 < at["a"][0] - pos["a"][0] < 0.1  # left of its wire
+    assert at["s"][0] == pos["s"][0] and at["s"][1] > pos["s"][1] + 0.22  # above its gate
+    plt.close("all")

@@ -182,3 +182,39 @@ def test_plot_history_draws_on_the_axes_given_and_reads_compound_metric_names():
     assert len(given.get_lines()) == 1
     assert plotting.history_label("val_grad_norm") == "validation grad norm"
     assert plotting.history_label("train_top_5_acc") == "training top 5 acc"
+
+
+def test_decision_boundary_regions_and_boundary_lie_where_predict_says():
+    X = np.array([[0.0, 0.0], [2.0, 1.0], [1.0, 2.0]])
+    calls = []
+
+    def proba(P):
+        calls.append(len(P))
+        return np.clip(P[:, 0] - 0.5, 0, 1)  # exactly 0 and 1 at the ends: probabilities
+    fig, (a1, a2) = plt.subplots(1, 2)
+    plt.sca(a2)
+    width = a1.get_position().width
+    ax = plotting.plot_decision_boundary(proba, X, np.array([0, 1, 1]), ax=a1)
+    assert ax is a1 and calls == [200 * 200]  # the default resolution
+    assert a1.get_position().width < width  # its colour bar took room from a1, not a2
+    filled, boundary, points = ax.collections
+    assert filled.colorbar is not None
+    xs = np.concatenate(boundary.allsegs[0])[:, 0]
+    np.testing.assert_allclose(xs, 1.0, atol=0.02)  # p = 0.5 where x1 = 1
+    assert ax.get_xlim() == pytest.approx((-0.5, 2.5))  # the default margin
+    # labels of three classes (predict says only 0 or 1): bands, colours fixed per class
+    y = np.array([0, 2, 1])
+    ax = plotting.plot_decision_boundary(lambda P: (P[:, 0] > 1).astype(int), X, y,
+                                         resolution=50)
+    regions, points = ax.collections
+    assert list(regions.levels) == [-0.5, 0.5, 1.5, 2.5] and len(ax.figure.axes) == 1
+    ax.figure.canvas.draw()  # resolves the colours
+    tab10 = plt.get_cmap("tab10")
+    np.testing.assert_allclose(points.get_facecolor()[:, :3],
+                               [tab10(k)[:3] for k in y])  # class k is tab10's colour k
+    left = np.concatenate(regions.allsegs[0])  # the band of class 0
+    right = np.concatenate(regions.allsegs[1])  # the band of class 1
+    assert left[:, 0].max() <= 1.1 and right[:, 0].min() >= 0.9
+    np.testing.assert_allclose(regions.get_facecolor()[:2, :3], [tab10(0)[:3], tab10(1)[:3]])
+    ax = plotting.plot_decision_boundary(lambda P: P[:, 0] > 1, X, y, resolution=20)  # bools
+    assert list(ax.collections[0].levels) == [-0.5, 0.5, 1.5, 2.5]
