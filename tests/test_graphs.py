@@ -268,3 +268,14 @@ def test_gate_symbols_sit_on_their_gates_and_names_beside_or_above():
     assert at["a"][1] == pos["a"][1] and 0 < at["a"][0] - pos["a"][0] < 0.1  # left of its wire
     assert at["s"][0] == pos["s"][0] and at["s"][1] > pos["s"][1] + 0.22  # above its gate
     plt.close("all")
+
+
+def test_the_legend_keys_the_colours_of_values_and_gradients():
+    from matplotlib.colors import to_rgba
+
+    from utils.graphs import GREEN, RED
+    ax = draw_graph({"a": {"name": "a", "value": 1.0, "grad": 2.0}}, [])
+    legend = ax.get_legend()
+    assert [to_rgba(h.get_facecolor()) for h in legend.legend_handles] == [to_rgba(GREEN),
+                                                                           to_rgba(RED)]
+    plt.close("all")
