@@ -213,8 +213,13 @@ def main(argv=None) -> int:
         elif not args.resume:
             shutil.rmtree(REPO / "mutants", ignore_errors=True)
         t0 = time.monotonic()
+        # one thread per test process: with `max_children` processes (and other work) on a
+        # few cores, torch's default of one thread per core made small LSTM trainings 20x
+        # slower (threads waiting for each other), and mutmut's time-outs with them
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         done = subprocess.run([sys.executable, __file__, "--mutmut", "run",
-                               "--max-children", str(args.max_children), *names], cwd=REPO)
+                               "--max-children", str(args.max_children), *names], cwd=REPO,
+                              env=env)
         seconds = time.monotonic() - t0
         timing = REPO / "mutants" / "wall_times.json"
         times = json.loads(timing.read_text()) if timing.exists() else {}
