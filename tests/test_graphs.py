@@ -186,14 +186,15 @@ def test_draw_graph_names_inputs_and_inner_gates_and_formats_numbers():
 
 
 def test_draw_value_graph_passes_its_options_on():
-    x = V(1.5e-5, label="x")
+    x = V(1 / 3, label="x")
     _, given = plt.subplots()
     ax = draw_value_graph(x * 2 + 1, ax=given, title="tiny", fmt="{:.2g}",
                           fold_constants=False, output="y")
     shown = texts(ax)
     assert ax is given and ax.get_title() == "tiny"
-    assert {"1.5e-05", "+", "*", "2", "1", "y"} <= set(shown)  # constants drawn as inputs
-    assert "3e-05" in shown  # the product, in the format given
+    assert {"0.33", "+", "*", "2", "1", "y"} <= set(shown)  # constants drawn as inputs
+    assert "0.67" in shown and "0.667" not in shown  # the product, in the format given
+    x = V(1.5e-5, label="x")
     ax = draw_value_graph(x * 2)
     assert "1.5e-05" in texts(ax) and "*2" in texts(ax)  # default format {:.3g}
     plt.close("all")
@@ -278,4 +279,11 @@ def test_the_legend_keys_the_colours_of_values_and_gradients():
     legend = ax.get_legend()
     assert [to_rgba(h.get_facecolor()) for h in legend.legend_handles] == [to_rgba(GREEN),
                                                                            to_rgba(RED)]
+    plt.close("all")
+
+
+def test_the_output_wire_is_named_after_the_output_node_by_default():
+    ax = draw_graph({"a": {"name": "a"}, "L": {"op": "exp", "name": "L"}}, [("a", "L")])
+    (name,) = [t for t in ax.texts if t.get_text() == "L"]
+    assert name.get_position()[0] > layout({"a": {}, "L": {}}, [("a", "L")])["L"][0] + 0.9
     plt.close("all")

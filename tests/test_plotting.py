@@ -218,3 +218,10 @@ def test_decision_boundary_regions_and_boundary_lie_where_predict_says():
     np.testing.assert_allclose(regions.get_facecolor()[:2, :3], [tab10(0)[:3], tab10(1)[:3]])
     ax = plotting.plot_decision_boundary(lambda P: P[:, 0] > 1, X, y, resolution=20)  # bools
     assert list(ax.collections[0].levels) == [-0.5, 0.5, 1.5, 2.5]
+
+
+def test_show_images_takes_tensors_that_require_grad():
+    imgs = torch.rand(2, 1, 4, 4, requires_grad=True)
+    fig = plotting.show_images(imgs, ncols=2)
+    shown = [ax for ax in fig.axes if ax.images]
+    np.testing.assert_array_equal(shown[1].images[0].get_array(), imgs[1, 0].detach().numpy())
