@@ -135,3 +135,15 @@ def test_train_cnn_is_adam_with_one_cycle_on_shifted_shuffled_batches():
     for p, q in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p, q)
     assert set(hist) == {"train_loss"} and hist["train_loss"] == pytest.approx(want["train_loss"])
+
+
+def test_random_shift_is_seeded_and_reaches_every_offset():
+    X = torch.zeros(200, 1, 5, 5)
+    X[:, :, 2, 2] = 1.0
+    a = conv.random_shift(X, 1, torch.Generator().manual_seed(4))
+    b = conv.random_shift(X, 1, torch.Generator().manual_seed(4))
+    c = conv.random_shift(X, 1, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    pos = a[:, 0].flatten(1).argmax(1)
+    assert set(zip((pos // 5).tolist(), (pos % 5).tolist(), strict=True)) == {
+        (r, k) for r in (1, 2, 3) for k in (1, 2, 3)}  # all nine shifts by -1, 0, +1
