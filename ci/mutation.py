@@ -150,7 +150,9 @@ def report(results, equivalent, threshold: float, seconds: dict, command: str) -
         f"({tot['unpinned']}) | {tot['survived']} | **{total:.1f} %** | {strict:.1f} % |",
         "",
         (f"**{tot['not run']} mutants were not run** (an interrupted run); they count as "
-         "survivors above.\n\n" if tot["not run"] else "")
+         f"survivors above. Over the {tot['all'] - tot['not run']} mutants run, the score is "
+         f"{100.0 * tot['killed'] / max(1, denom - tot['not run']):.1f} %.\n\n"
+         if tot["not run"] else "")
         + f"Threshold: {threshold:g} % ({'met' if total >= threshold else 'NOT met'})."
         + "".join(f" Wall time, {what}: {t / 60:.1f} min." for what, t in seconds.items()),
         "",
