@@ -146,3 +146,15 @@ def test_fit_shows_a_progress_bar_only_when_asked(capfd):
     fit(*args, epochs=2, progress=True)
     out, err = capfd.readouterr()
     assert "epochs" in out + err and "loss=" in out + err
+
+
+def test_fit_shows_its_bar_by_default_with_the_epochs_mean_loss(capfd):
+    import re
+
+    model = nn.Linear(2, 2)
+    train, _ = _blob_loaders()
+    hist = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+               epochs=2)
+    out, err = capfd.readouterr()
+    assert re.search(r"(^|\r)epochs: ", out + err)
+    assert f"loss={hist['train_loss'][-1]:.3g}" in out + err
