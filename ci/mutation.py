@@ -114,7 +114,7 @@ def report(results, equivalent, threshold: float, seconds: dict, command: str) -
                     c["killed"] += 1
                 else:
                     c["equivalent"] += 1
-                    c[equivalent[name][0]] += 1
+                    c["unpinned"] += equivalent[name][0] == "unpinned"
             elif s in ("killed", "timeout"):
                 c["killed"] += 1
             else:
