@@ -145,3 +145,91 @@ def test_high_temperature_spreads_the_samples(data):
     hot = charlm.sample(m, vocab, "t", 200, 50.0, torch.Generator().manual_seed(0))
     assert len(set(cold)) == 1 and len(set(hot)) > len(vocab) // 2
     assert charlm.uniform_bpc(len(vocab)) == pytest.approx(math.log2(len(vocab)))
+
+
+def _bigram_pair(v):
+    torch.manual_seed(0)
+    m = Bigram(v)
+    twin = Bigram(v)
+    twin.load_state_dict(m.state_dict())
+    return m, twin
+
+
+def test_train_lm_with_its_defaults_is_the_adamw_loop_on_random_windows(data):
+    import torch.nn.functional as F
+
+    vocab, train, val = data
+    m, twin = _bigram_pair(len(vocab))
+    hist = charlm.train_lm(m, train, val, steps=3)  # defaults: see the twin below
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.AdamW(twin.parameters(), lr=3e-3, weight_decay=0.01)
+    losses = []
+    for _ in range(3):
+        x, y = text.random_windows(train, 32, 64, gen)
+        loss = F.cross_entropy(twin(x).flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(twin.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+    torch.testing.assert_close(m.table.weight, twin.table.weight)
+    assert hist["step"] == [3]
+    assert hist["train_bpc"] == [pytest.approx(np.mean(losses) / math.log(2))]
+    x, y = text.fixed_windows(val, 64, 256)  # evaluate_bpc's defaults
+    with torch.no_grad():
+        bpc = F.cross_entropy(twin(x).flatten(0, 1), y.flatten()).item() / math.log(2)
+    assert hist["val_bpc"] == [pytest.approx(bpc)] == [pytest.approx(charlm.evaluate_bpc(twin, val))]
+
+
+def test_train_lm_clips_decays_and_records_every_eval_every_steps(data):
+    import torch.nn.functional as F
+
+    vocab, train, val = data
+    m, twin = _bigram_pair(len(vocab))
+    hist = charlm.train_lm(m, train, val, steps=4, batch_size=4, context=8, lr=0.5,
+                           clip=0.01, seed=5, weight_decay=0.3, eval_every=2, val_windows=3)
+    gen = torch.Generator().manual_seed(5)
+    opt = torch.optim.AdamW(twin.parameters(), lr=0.5, weight_decay=0.3)
+    losses = []
+    for _ in range(4):
+        x, y = text.random_windows(train, 4, 8, gen)
+        loss = F.cross_entropy(twin(x).flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(twin.parameters(), 0.01)
+        opt.step()
+        losses.append(loss.item())
+    torch.testing.assert_close(m.table.weight, twin.table.weight)
+    assert hist["step"] == [2, 4]
+    assert hist["train_bpc"] == pytest.approx([np.mean(losses[:2]) / math.log(2),
+                                               np.mean(losses[2:]) / math.log(2)])
+    assert hist["val_bpc"][-1] == pytest.approx(charlm.evaluate_bpc(twin, val, 8, 3))
+    unclipped, _ = _bigram_pair(len(vocab))
+    charlm.train_lm(unclipped, train, val, steps=4, batch_size=4, context=8, lr=0.5,
+                    clip=None, seed=5, weight_decay=0.3, eval_every=2, val_windows=3)
+    assert not torch.allclose(unclipped.table.weight, m.table.weight)
+
+
+def test_train_lm_carries_the_state_detached_through_the_streams(data):
+    import torch.nn.functional as F
+
+    vocab, train, val = data
+    torch.manual_seed(0)
+    m = charlm.CharLSTM(len(vocab), emb=4, hidden=8)
+    twin = charlm.CharLSTM(len(vocab), emb=4, hidden=8)
+    twin.load_state_dict(m.state_dict())
+    charlm.train_lm(m, train, val, steps=5, batch_size=4, context=100, lr=0.01,
+                    carry_state=True, val_windows=2)  # 299 per stream: 2 chunks, then again
+    opt = torch.optim.AdamW(twin.parameters(), lr=0.01, weight_decay=0.01)
+    stream, state = charlm._stream_batches(train, 4, 100), None
+    for _ in range(5):
+        x, y, restart = next(stream)
+        state = None if restart else tuple(s.detach() for s in state)
+        logits, state = twin(x, state)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(twin.parameters(), 1.0)
+        opt.step()
+    for p, q in zip(m.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)

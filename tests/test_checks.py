@@ -189,3 +189,152 @@ def test_gradient_check_rejects_a_gradient_off_by_a_tenth_of_a_percent():
     with pytest.raises(CheckFailed, match=r"relative error 5\.0\de-04 > 1e-06"):
         gradient_check(f, x, np.cos(x) * (1 + 1e-3))
     assert gradient_check(f, x, np.cos(x) * (1 + 1e-3), tol=1e-3) < 1e-3
+
+
+# ---------------------------------------------------------------- mutation-tested (mutmut)
+# Each test below pins what a line of utils/checks.py computes or says; `make mutation`
+# (ci/mutation.py) shows which changes of the code they catch.
+def test_default_names_and_the_exact_messages_students_read():
+    with pytest.raises(CheckFailed) as info:
+        check_shape(np.zeros(2), (3,))
+    assert str(info.value) == "value: shape (2,), expected (3,)"
+    with pytest.raises(CheckFailed) as info:
+        check_close(np.array([1.0, 2.0]), np.array([1.0, 2.5]))
+    assert str(info.value) == ("value: 1 of 2 entries differ; max abs error 0.5; first wrong "
+                               "index (1,): got 2, expected 2.5")
+    with pytest.raises(CheckFailed) as info:
+        no_float_errors(np.exp, np.array([1000.0]))
+    assert str(info.value) == "value: 'overflow encountered in exp'"
+    with pytest.raises(TypeError) as info:
+        numerical_gradient(np.sum, np.ones(2, dtype=np.float32))
+    assert str(info.value) == ("numerical_gradient needs a float64 array, got float32: "
+                               "float32 differences are too coarse for h = 1e-5")
+    with pytest.raises(CheckFailed) as info:
+        gradient_check(np.sum, np.ones(2), np.ones(3))
+    assert str(info.value) == ("gradient: shape (3,), expected (2,) (a gradient has the shape "
+                               "of the variable it is taken for)")
+
+
+def test_check_close_uses_the_callers_atol():
+    check_close(1e-7, 0.0, atol=1e-6)
+    check_close(np.array([5e-7, 0.0]), np.zeros(2), atol=1e-6, rtol=0.0)
+    with pytest.raises(CheckFailed):
+        check_close(2e-6, 0.0, atol=1e-6)
+
+
+def test_gradient_check_passes_the_upstream_gradient_and_the_step():
+    rng = np.random.default_rng(0)
+    x, W = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    dout = rng.standard_normal((4, 2))
+    assert gradient_check(lambda v: v @ W, x, dout @ W.T, df=dout) < 1e-7
+    # with a coarse step the central difference of sin is off by about h^2 / 6
+    x = np.array([0.3, -1.2, 2.0])
+    h = 0.1
+    central = (np.sin(x + h) - np.sin(x - h)) / (2 * h)
+    expected = np.max(np.abs(np.cos(x) - central) / (np.abs(np.cos(x)) + np.abs(central)))
+    err = gradient_check(lambda v: np.sum(np.sin(v)), x.copy(), np.cos(x), tol=1e-2, h=h)
+    assert err == pytest.approx(expected, rel=1e-6) and err > 1e-4
+
+
+def test_gradient_check_names_the_first_entry_whose_relative_error_exceeds_tol():
+    # f = sum(v^2) / 2 has gradient v; entry 0 is off by 0.1 % (fine at tol 0.1), entries 1
+    # and 3 are wrong (relative errors 0.5 and 1/7); the first wrong one is index 1
+    x = np.array([5.0, 0.01, 5.0, 3.0])
+    analytic = np.array([5.0 * 1.001, 0.03, 5.0, 4.0])
+    with pytest.raises(CheckFailed) as info:
+        gradient_check(lambda v: np.sum(v ** 2) / 2, x, analytic, tol=0.1)
+    assert str(info.value) == ("gradient: relative error 5.00e-01 > 1e-01; first wrong index "
+                               "(1,): analytic 0.03, numerical 0.01")
+
+
+class _Square(torch.autograd.Function):
+    """x ** 2 with a backward off by ``factor``."""
+    factor = 1.01
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x ** 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 2 * x * _Square.factor
+
+
+def test_torch_gradcheck_passes_its_tolerances_and_keeps_other_arguments():
+    x = torch.tensor([0.5, -1.0, 2.0])
+    with pytest.raises(CheckFailed) as info:
+        torch_gradcheck(_Square.apply, x)  # 1 % off: beyond atol 1e-5 and torch's rtol 1e-3
+    assert str(info.value).startswith("gradcheck failed: Jacobian mismatch for output 0 "
+                                      "with respect to input 0,\n")
+    assert torch_gradcheck(_Square.apply, x, atol=1.0)  # the caller's atol is used
+    with pytest.raises(CheckFailed):  # a step of 0.1 is too coarse for x^3: eps is used
+        torch_gradcheck(lambda v: v ** 3, x, eps=0.1)
+    assert torch_gradcheck(lambda v, k: v ** k, x, 3)  # a non-tensor argument is passed as is
+    assert torch_gradcheck(lambda v, i: v[i] ** 2, x, torch.tensor([2, 0]))  # so is an index
+    assert x.dtype == torch.float32 and not x.requires_grad
+
+
+# call_unchanged on what a student's function receives: unchanged containers pass
+def test_call_unchanged_accepts_unchanged_containers_modules_and_odd_objects():
+    import threading
+
+    net = torch.nn.Linear(2, 2)
+    cache = {"x": np.ones(3), "w": torch.ones(2), "n": 3}
+    lst = [np.arange(3), (torch.zeros(1), 2.0)]
+    out = checks.call_unchanged(lambda c, l, m, lock: len(c) + len(l), cache, lst, net,
+                                threading.Lock())  # a lock cannot be copied: skipped
+    assert out == 5
+
+
+class _Box:
+    def __init__(self, items):
+        self.items = items
+
+    def __eq__(self, other):
+        return self.items == other.items
+
+
+class _NoCompare:
+    def __eq__(self, other):
+        raise TypeError("cannot compare")
+
+
+def test_call_unchanged_messages_name_what_changed_and_how():
+    def grow(c):
+        c["new"] = 1
+
+    with pytest.raises(CheckFailed) as info:
+        checks.call_unchanged(grow, {"a": np.ones(2)})
+    assert str(info.value) == (
+        "grow changed its argument 1 in place (its keys changed): a function must leave its "
+        "inputs unchanged - work on a copy (x = x.copy(), x.clone()) or use out-of-place "
+        "operations (x = x - m, not x -= m)")
+    from functools import partial
+    with pytest.raises(CheckFailed, match=r"^the function changed its argument 1\[1\] in place "
+                                          r"\(1 of 3 entries changed; first at index \(2,\): "
+                                          r"2 became 7\)"):
+        checks.call_unchanged(partial(lambda k, lst: lst[1].__setitem__(2, 7), 0),
+                              [np.zeros(2), np.arange(3)])
+    # an object compared with == (deep-copied before the call, so a nested list counts)
+    with pytest.raises(CheckFailed, match=r"argument 1 in place \(its value changed\): "):
+        checks.call_unchanged(lambda b: b.items.append(1), _Box([0]))
+    checks.call_unchanged(lambda b: None, _NoCompare())  # incomparable: not reported
+
+
+def test_call_unchanged_counts_changed_entries_exactly():
+    a = np.array([np.nan, 1.0, 2.0])  # the NaN stays NaN: not a change
+    with pytest.raises(CheckFailed, match=r"\(1 of 3 entries changed; first at index \(2,\): "
+                                          r"2 became 5\)"):
+        checks.call_unchanged(lambda v: v.__setitem__(2, 5.0), a.copy())
+    with pytest.raises(CheckFailed, match=r"\(1 of 3 entries changed; first at index \(1,\): "
+                                          r"1 became nan\)"):
+        checks.call_unchanged(lambda v: v.__setitem__(1, np.nan), a.copy())
+    with pytest.raises(CheckFailed, match=r"\(2 of 4 entries changed; first at index \(0,\): "
+                                          r"1 became 0\)"):
+        checks.call_unchanged(lambda v: v.__setitem__(slice(0, 2), 0), np.array([1, 2, 3, 4]))
+    # a tensor that is the result of a computation (not a leaf: deepcopy refuses it)
+    t = torch.ones(3, requires_grad=True) * 2
+    with pytest.raises(CheckFailed, match=r"argument 1 in place \(3 of 3 entries changed"):
+        checks.call_unchanged(lambda v: v.add_(1), t)

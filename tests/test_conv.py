@@ -71,3 +71,79 @@ def test_random_shift_fill_value():
     X = torch.zeros(30, 1, 5, 5)
     Y = conv.random_shift(X, 1, torch.Generator().manual_seed(2), fill=-0.5)
     assert set(Y.unique().tolist()) == {-0.5, 0.0}
+
+
+def test_conv_output_size_defaults_are_torchs():
+    x = torch.zeros(1, 1, 9, 9)
+    assert torch.nn.Conv2d(1, 1, 3)(x).shape[-1] == conv.conv_output_size(9, 3) == 7
+    assert torch.nn.MaxPool2d(2, stride=1)(x).shape[-1] == conv.conv_output_size(9, 2) == 8
+
+
+def _twin_train(twin, X, y, X_val, y_val, epochs, lr, batch_size, shift, weight_decay, seed):
+    """train_cnn's documented loop, written out: Adam + one-cycle, shifted and shuffled."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(twin.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-len(X) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+    hist = {"train_loss": [], "val_acc": []}
+    for _ in range(epochs):
+        twin.train()
+        Xe = conv.random_shift(X, shift, gen, X.min().item()) if shift else X
+        perm, total = torch.randperm(len(X), generator=gen), 0.0
+        for i in range(0, len(X), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(twin(Xe[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        hist["train_loss"].append(total / len(X))
+        twin.eval()
+        with torch.no_grad():
+            hist["val_acc"].append((twin(X_val).argmax(1) == y_val).float().mean().item())
+    return hist
+
+
+def _pair():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(25, 8), nn.Dropout(0.2), nn.Linear(8, 3))
+    twin = nn.Sequential(nn.Flatten(), nn.Linear(25, 8), nn.Dropout(0.2), nn.Linear(8, 3))
+    twin.load_state_dict(net.state_dict())
+    return net, twin
+
+
+def test_train_cnn_is_adam_with_one_cycle_on_shifted_shuffled_batches():
+    gen = torch.Generator().manual_seed(0)
+    X, y = torch.randn(70, 1, 5, 5, generator=gen) + 1, torch.randint(0, 3, (70,), generator=gen)
+    net, twin = _pair()
+    torch.manual_seed(1)
+    hist = conv.train_cnn(net, X, y, X[:20], y[:20], epochs=2, lr=0.05, batch_size=32,
+                          shift=1, weight_decay=0.01, seed=4)
+    torch.manual_seed(1)  # the same dropout masks
+    want = _twin_train(twin, X, y, X[:20], y[:20], 2, 0.05, 32, 1, 0.01, 4)
+    for p, q in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    assert hist["train_loss"] == pytest.approx(want["train_loss"])
+    assert hist["val_acc"] == pytest.approx(want["val_acc"]) and not net.training
+    # the defaults: lr 3e-3, batches of 64, no shift, no weight decay, seed 0
+    net, twin = _pair()
+    torch.manual_seed(1)
+    hist = conv.train_cnn(net, X, y, epochs=1)
+    torch.manual_seed(1)
+    want = _twin_train(twin, X, y, X[:1], y[:1], 1, 3e-3, 64, 0, 0.0, 0)
+    for p, q in zip(net.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    assert set(hist) == {"train_loss"} and hist["train_loss"] == pytest.approx(want["train_loss"])
+
+
+def test_random_shift_is_seeded_and_reaches_every_offset():
+    X = torch.zeros(200, 1, 5, 5)
+    X[:, :, 2, 2] = 1.0
+    a = conv.random_shift(X, 1, torch.Generator().manual_seed(4))
+    b = conv.random_shift(X, 1, torch.Generator().manual_seed(4))
+    c = conv.random_shift(X, 1, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    pos = a[:, 0].flatten(1).argmax(1)
+    assert set(zip((pos // 5).tolist(), (pos % 5).tolist(), strict=True)) == {
+        (r, k) for r in (1, 2, 3) for k in (1, 2, 3)}  # all nine shifts by -1, 0, +1

@@ -1,5 +1,6 @@
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,115 @@ def test_train_val_test_split_is_stratified_and_seeded():
 def test_digits_pixels_span_zero_to_one():
     X_tr = data.load_digits()[0]
     assert X_tr.min() == 0.0 and X_tr.max() == 1.0
+
+
+def test_data_dir_outside_a_checkout_is_the_working_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("COURSE_DATA", raising=False)
+    monkeypatch.setattr(data, "REPO_ROOT", tmp_path)  # an installed package: no pyproject
+    assert data.data_dir() == Path("data")
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """No test of this file may reach the network (a changed download flag would)."""
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable (blocked by the test)")
+
+    monkeypatch.setattr("socket.getaddrinfo", offline)
+    monkeypatch.setattr("socket.socket.connect", offline)
+    monkeypatch.setattr("socket.create_connection", offline)
+
+
+def test_missing_message_lists_every_missing_file_or_the_folder(tmp_path):
+    import torchvision
+
+    cls = torchvision.datasets.MNIST
+    files = [p for p, _ in data._expected_files(cls, tmp_path)]
+    assert len(files) == 4
+    msg = data._missing_message(cls, tmp_path, "download=False")
+    assert msg.startswith("MNIST is not available (download=False).\n")
+    assert f"Missing: {', '.join(map(str, files))}.\n" in msg
+    for p in files:  # the archives are there, yet the data cannot be read
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    msg = data._missing_message(cls, tmp_path, "download=False")
+    assert f"Missing: extracted files under {tmp_path}.\n" in msg
+
+
+def test_moons_cover_both_half_circles_with_the_noise_asked():
+    X0, y = data.make_moons(400, noise=0.0, seed=1)
+    upper = X0[y == 0]
+    assert upper[:, 0].min() < -0.95 and upper[:, 0].max() > 0.95  # t spans [0, pi]
+    X1, y1 = data.make_moons(400, noise=0.1, seed=1)  # same draws of t, then the noise
+    assert np.array_equal(y, y1)
+    noise = X1 - X0
+    assert abs(noise.std() - 0.1) < 0.01 and abs(noise.mean()) < 0.01
+    assert abs(np.corrcoef(noise.T)[0, 1]) < 0.15  # independent per coordinate
+    X, y = data.make_moons()  # the defaults: 200 points, noise 0.15
+    assert X.shape == (200, 2)
+    radial = np.hypot(X[y == 0, 0], X[y == 0, 1]) - 1
+    assert 0.1 < radial.std() < 0.2
+
+
+def test_spiral_radii_span_their_range_and_the_angle_noise_is_what_was_asked():
+    X, y = data.make_spirals(600, classes=3, noise=0.0, seed=2)
+    r = np.hypot(*X.T)
+    assert r.min() >= 0.05 and r.max() <= 1.0 and r.min() < 0.06 and r.max() > 0.99
+    Xn, yn = data.make_spirals(600, classes=3, noise=0.3, seed=2)
+    assert np.array_equal(y, yn) and np.allclose(np.hypot(*Xn.T), r)  # noise in the angle
+    turn = np.angle(np.exp(1j * (np.arctan2(Xn[:, 0], Xn[:, 1]) - 4.0 * r - yn * 2 * np.pi / 3)))
+    assert abs(turn.std() - 0.3) < 0.03
+    X, y = data.make_spirals()  # the defaults: 300 points, 3 arms, noise 0.2
+    assert X.shape == (300, 2) and np.bincount(y).tolist() == [100] * 3
+    turn = np.angle(np.exp(1j * (np.arctan2(X[:, 0], X[:, 1]) - 4.0 * np.hypot(*X.T)
+                                 - y * 2 * np.pi / 3)))
+    assert 0.15 < turn.std() < 0.25
+
+
+def test_default_line_and_polynomial_are_what_their_signatures_say():
+    X, y = data.make_line()  # 100 points of y = 2x - 1 + 0.5 N(0, 1), x in [-3, 3]
+    assert X.shape == (100, 1) and -3 <= X.min() < -2.8 and 2.8 < X.max() <= 3
+    w, b = np.polyfit(X[:, 0], y, 1)
+    assert abs(w - 2) < 0.1 and abs(b + 1) < 0.15
+    assert 0.4 < (y - (2 * X[:, 0] - 1)).std() < 0.6
+    assert np.array_equal(y, data.make_line()[1]) and np.array_equal(y, data.make_line(seed=0)[1])
+    X, y = data.make_polynomial()  # 30 points of x - 0.3 x^3 + 0.3 N(0, 1), x in [-2, 2]
+    assert X.shape == (30, 1) and -2 <= X.min() < -1.7 and 1.7 < X.max() <= 2
+    assert np.array_equal(y, data.make_polynomial(seed=0)[1])
+    resid = y - (X[:, 0] - 0.3 * X[:, 0] ** 3)
+    assert 0.2 < resid.std() < 0.4 and abs(resid.mean()) < 0.15
+    X, y = data.make_polynomial(2000, coefs=(0.0, 1.0), noise=0.1, seed=3)
+    resid = y - X[:, 0]
+    assert abs(resid.std() - 0.1) < 0.01 and abs(resid.mean()) < 0.01
+    assert np.array_equal(data.make_spirals()[0], data.make_spirals(seed=0)[0])
+
+
+def test_train_val_test_split_without_stratification_is_sklearns_plain_split():
+    from sklearn.model_selection import train_test_split
+
+    y = np.array([0] * 80 + [1] * 20)
+    X = np.arange(100)
+    parts = data.train_val_test_split(X, y, val_size=0.2, test_size=0.2, seed=3,
+                                      stratify=False)
+    rest, test = train_test_split(np.arange(100), test_size=0.2, random_state=3)
+    train, val = train_test_split(rest, test_size=20, random_state=3)
+    for got, want in zip(parts[:3], (train, val, test), strict=True):
+        np.testing.assert_array_equal(got, want)
+    same = data.train_val_test_split(X, y)
+    np.testing.assert_array_equal(same[2], data.train_val_test_split(X, y, seed=0)[2])
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"batch_size": 10, "test_size": 0.5, "seed": 3,
+                                         "flatten": False}])
+def test_digits_loaders_wrap_load_digits_with_the_batch_size_and_seed(kwargs):
+    train, test = data.digits_loaders(**kwargs)
+    b, t, s, f = (kwargs.get("batch_size", 64), kwargs.get("test_size", 0.25),
+                  kwargs.get("seed", 0), kwargs.get("flatten", True))
+    X_tr, X_te, y_tr, y_te = data.load_digits(test_size=t, seed=s, flatten=f)
+    for got, want in zip((*train.dataset.tensors, *test.dataset.tensors),
+                         (X_tr, y_tr, X_te, y_te), strict=True):
+        assert torch.equal(got, want)
+    assert train.batch_size == b
+    ref, _ = data.make_loaders(X_tr, y_tr, X_te, y_te, batch_size=b, seed=s)
+    assert torch.equal(next(iter(train))[1], next(iter(ref))[1])  # shuffled with the seed
+    assert np.array_equal(data.make_moons()[0], data.make_moons(seed=0)[0])

@@ -107,3 +107,65 @@ def test_code_differences_ignores_comments_docstrings_and_decorators(tmp_path, m
     assert "__init__" not in missing and "exp" not in missing and "relu" in missing
     assert "exp" in engine.code_differences(broken.Value, engine.Value)
     assert engine.code_differences(engine.Value, engine.Value) == []
+
+
+def test_a_number_times_a_value_and_the_repr():
+    a = Value(1.5, label="a")
+    out = 2 * a  # int.__mul__ gives up: Value.__rmul__
+    out.backward()
+    assert (out.data, a.grad) == (3.0, 2.0)
+    assert repr(a) == "Value(a: data=1.5, grad=2)"
+    assert repr(out) == "Value(*: data=3, grad=1)"  # no label: the op that made it
+    assert repr(Value(0.25)) == "Value(const: data=0.25, grad=0)"
+
+
+@pytest.mark.parametrize("op", [lambda a: a.exp(), lambda a: a.relu(), lambda a: a ** 3,
+                                lambda a: 3 / a, lambda a: a * a, lambda a: 2.5 - a])
+def test_each_op_accumulates_into_a_value_used_twice(op):
+    a = Value(0.7)
+    (op(a) + op(a)).backward()
+    t = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    (op(t) + op(t)).backward()
+    assert math.isclose(a.grad, t.grad.item(), rel_tol=1e-12)
+    assert math.isclose((3 / a).data, 3 / 0.7, rel_tol=1e-15)
+
+
+def test_ops_name_themselves_in_the_graph():
+    a = Value(2.0)
+    assert [v._op for v in (a + 1, a * 2, a ** 3, a ** 0.5, a.exp(), a.relu())] == \
+        ["+", "*", "**3", "**0.5", "exp", "relu"]
+    with pytest.raises(TypeError, match=r"Value \*\* k needs an int or float k, got str"):
+        a ** "2"
+
+
+def test_neurons_are_seeded_uniform_in_minus_one_one_with_zero_bias():
+    import random
+
+    from utils.engine import Layer, Neuron
+
+    n = Neuron(3)  # no rng: seeded with 0, the same weights every time
+    ref = random.Random(0)
+    assert [w.data for w in n.w] == [ref.uniform(-1, 1) for _ in range(3)]
+    assert n.b.data == 0.0 and n.nonlin
+    with pytest.raises(ValueError):  # an input of the wrong length is an error
+        n([1.0, 2.0])
+    assert Neuron(2)([-5.0, -5.0]).data >= 0.0 and Neuron(2)([-5.0, -5.0])._op == "relu"
+    assert all(n.nonlin for n in Layer(2, 3).neurons)
+    layer = MLP(2, [3, 1]).layers[0]
+    assert len({tuple(w.data for w in n.w) for n in layer.neurons}) == 3  # one rng, drawn on
+    mlp = MLP(4, [50, 50, 1])
+    ws = [w.data for layer in mlp.layers for n in layer.neurons for w in n.w]
+    assert -1 <= min(ws) < -0.99 and 0.99 < max(ws) < 1
+    assert len(set(ws)) == len(ws)  # every weight its own draw
+    same, other = MLP(4, [50, 50, 1], seed=0), MLP(4, [50, 50, 1], seed=1)
+    assert ws == [w.data for layer in same.layers for n in layer.neurons for w in n.w]
+    assert ws != [w.data for layer in other.layers for n in layer.neurons for w in n.w]
+
+
+def test_torch_twin_copies_the_biases_in_float64():
+    net = MLP(2, [3, 1])
+    for layer in net.layers:
+        for k, n in enumerate(layer.neurons):
+            n.b.data = 0.1 * (k + 1)  # not representable in float32
+    twin = torch_twin(net)
+    assert twin[0].bias.tolist() == [0.1, 0.2, 0.1 * 3] and twin[2].bias.tolist() == [0.1]

@@ -48,3 +48,27 @@ def test_standardize_uses_training_statistics_only(lib):
     np.testing.assert_allclose(B[:, 2], X_te[:, 2] - 5.0)  # not (x - 5) / 1e-8
     mean, std = X_tr[:, :2].mean(0), X_tr[:, :2].std(0)
     np.testing.assert_allclose(B[:, :2], (X_te[:, :2] - mean) / std, atol=1e-12)
+
+
+def test_sigmoid_between_zero_and_one_and_in_float64():
+    # both branches of the stable form near 0 (z in (0, 1) once took the wrong one)
+    z = np.array([-0.75, -0.25, 0.0, 0.25, 0.5, 0.999], dtype=np.float32)
+    out = Fn.sigmoid(z)
+    assert out.dtype == np.float64  # float32 logits are widened before exp
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-z.astype(np.float64))), rtol=1e-15)
+
+
+def test_standardize_alone_returns_one_array_and_small_spreads_are_kept():
+    X = np.random.default_rng(2).normal(0, 0.01, (40, 2))  # std 0.01: small, not constant
+    Z = Fn.standardize(X)
+    assert isinstance(Z, np.ndarray) and Z.shape == X.shape
+    np.testing.assert_allclose(Z.std(0), 1, atol=1e-12)
+    np.testing.assert_allclose(Z, (X - X.mean(0)) / X.std(0), atol=1e-12)
+
+
+def test_log_softmax_is_over_the_last_axis_in_float64():
+    Z = np.random.default_rng(3).normal(0, 3, (2, 3, 4)).astype(np.float32)  # [B, T, K]
+    out = Fn.log_softmax(Z)
+    assert out.dtype == np.float64
+    ref = torch.log_softmax(torch.tensor(Z, dtype=torch.float64), dim=-1).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)

@@ -74,3 +74,25 @@ def test_train_memory_solves_short_sequences():
         torch.set_num_threads(threads)
     assert len(accs) == 2 and all(type(a) is float for a in accs)
     assert min(accs) > 0.9
+
+
+def test_memory_batch_is_seeded_with_four_and_four_symbols_by_default():
+    x, y = memory_batch(500, 6, generator=torch.Generator().manual_seed(1))
+    x2, y2 = memory_batch(500, 6, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(x, x2) and torch.equal(y, y2) and x.shape == (500, 6, 8)
+    assert set(y.tolist()) == {0, 1, 2, 3} and set(x[:, 1:].argmax(-1).flatten().tolist()) == {4, 5, 6, 7}
+
+
+def test_read_out_is_seeded_per_model_and_torch_scaled_and_gru_gets_its_gate_bias():
+    a = StackedRecurrent("gru", 4, 16, 3, seeds=[7, 8])
+    b = StackedRecurrent("gru", 4, 16, 3, seeds=[8, 7])
+    torch.testing.assert_close(a.head_w[0], b.head_w[1])
+    torch.testing.assert_close(a.head_b[1], b.head_b[0])
+    bound = 16 ** -0.5
+    w = torch.cat([a.head_w.flatten(), a.head_b.flatten()])
+    assert w.abs().max() <= bound and w.min() < -bound / 2 and w.max() > bound / 2
+    assert len(set(a.head_b.flatten().tolist())) == a.head_b.numel()
+    g = StackedRecurrent("gru", 4, 16, 3, seeds=[7, 8], gate_bias=2.0)
+    diff = g.rnn.bias_ih_l0 - a.rnn.bias_ih_l0
+    torch.testing.assert_close(diff[32:64], torch.full((32,), 2.0))  # the update gate z
+    assert diff[:32].abs().max() == 0 and diff[64:].abs().max() == 0

@@ -89,3 +89,44 @@ def test_course_threads_variable_overrides_the_thread_count(monkeypatch):
                 utils.seed.set_threads(1)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("mps_ok", [True, False])
+def test_get_device_takes_mps_when_cuda_is_missing(monkeypatch, mps_ok):
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps_ok)
+    assert utils.get_device() == torch.device("mps" if mps_ok else "cpu")
+
+
+def test_get_device_accepts_an_indexed_device():
+    assert utils.get_device("cpu:0") == torch.device("cpu:0")
+
+
+def test_seed_everything_seeds_python_and_asks_for_deterministic_kernels(monkeypatch):
+    import random
+
+    utils.seed_everything(5)
+    a = [random.random() for _ in range(3)]
+    utils.seed_everything(5)
+    assert a == [random.random() for _ in range(3)]  # Python's own generator too
+    assert utils.seed_everything() == 0  # seed 0 unless told otherwise
+    first = torch.rand(2)
+    torch.manual_seed(0)
+    assert torch.equal(first, torch.rand(2))
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.backends.cudnn.benchmark = True
+    utils.seed_everything(1)
+    assert torch.is_deterministic_algorithms_warn_only_enabled()  # warns, never fails a cell
+    assert torch.backends.cudnn.benchmark is False
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_course_threads_accepts_one(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("COURSE_THREADS", "1")
+        utils.seed.set_threads(2)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

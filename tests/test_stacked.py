@@ -54,3 +54,22 @@ def test_each_stacked_model_equals_its_own_torch_run():
 def test_build_with_init_redraws_every_linear_weight():
     net = StackedMLP.build([0, 1], 5, 8, 2, 3, False, init=lambda w: w.fill_(0.5))
     assert all(bool((W == 0.5).all()) for W in net.W)
+
+
+def test_train_stacked_defaults_batches_of_64_dropping_the_last_evaluated_every_10_steps():
+    g = torch.Generator().manual_seed(2)
+    X, y = torch.randn(150, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (150,), generator=g)
+    X_val, y_val = torch.randn(9, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (9,), generator=g)
+    seeds, lrs = [3, 4], [0.02, 0.05]
+    net = StackedMLP.build(seeds, 5, 8, 3, 4, True).double()
+    accs, losses = train_stacked(net, X, y, X_val, y_val, lrs, steps=20)
+    assert accs.shape == (2, 2)  # evaluated after steps 10 and 20
+    net.eval()
+    with torch.no_grad():
+        out = net(X_val)
+    for m, (s, lr) in enumerate(zip(seeds, lrs, strict=True)):
+        ref, ref_loss = reference_run(s, lr, X, y, X_val, 20, 64, True, True)
+        torch.testing.assert_close(out[m], ref)
+        assert abs(losses[m].item() - ref_loss) < 1e-10
+    net.train()
+    assert net.unstack(0).training and not net.eval().unstack(1).training

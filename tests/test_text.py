@@ -89,3 +89,24 @@ def test_snapshot_ships_in_the_wheel(course_wheel):
     import zipfile
     names = zipfile.ZipFile(course_wheel).namelist()
     assert "utils/corpus/python_docs.txt.gz" in names
+
+
+@pytest.mark.parametrize("n", [1000, 13])
+def test_split_defaults_to_80_10_10(n):
+    tr, va, te = text.split(np.arange(n))
+    a, b = int(0.8 * n), int(0.9 * n)  # 13 -> 10, 1, 2
+    assert (len(tr), len(va), len(te)) == (a, b - a, n - b)
+    np.testing.assert_array_equal(np.concatenate([tr, va, te]), np.arange(n))
+
+
+def test_baselines_are_add_one_counts():
+    # independent computation on a small sequence of 3 symbols
+    train, ev = np.array([0, 0, 1, 0, 2, 0]), np.array([0, 1, 1, 2])
+    p = (np.array([4, 1, 1]) + 1) / (6 + 3)  # add-one unigram
+    assert text.unigram_bpc(train, ev, 3) == pytest.approx(-np.mean(np.log2(p[ev])))
+    counts = np.ones((3, 3))
+    for a, b in zip(train[:-1], train[1:], strict=True):
+        counts[a, b] += 1
+    cond = counts / counts.sum(1)[:, None]  # p(next | previous), rows sum to 1
+    expected = -np.mean([np.log2(cond[a, b]) for a, b in zip(ev[:-1], ev[1:], strict=True)])
+    assert text.bigram_bpc(train, ev, 3) == pytest.approx(expected)

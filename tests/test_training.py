@@ -114,3 +114,47 @@ def test_fit_is_the_five_line_loop_and_reports_the_mean_loss_per_example():
             opt.step()
     for p, q in zip(model.parameters(), twin.parameters(), strict=True):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_evaluate_and_fit_report_the_metrics_asked_for_and_refuse_an_empty_loader():
+    import pytest
+
+    model = nn.Linear(2, 2)
+    train, test = _blob_loaders()
+    res = evaluate(model, test, nn.CrossEntropyLoss(), metrics={})
+    assert set(res) == {"loss"}
+    wrong = {"err": lambda out, y: 1.0 - accuracy(out, y)}
+    res = evaluate(model, test, nn.CrossEntropyLoss(), metrics=wrong)
+    assert set(res) == {"loss", "err"}
+    assert res["err"] == 1.0 - evaluate(model, test, nn.CrossEntropyLoss())["acc"]
+    hist = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+               epochs=2, val_loader=test, metrics=wrong, progress=False)
+    assert set(hist) == {"train_loss", "val_loss", "val_err"} and len(hist["val_err"]) == 2
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(0, 2),
+                                                                       torch.zeros(0).long()))
+    with pytest.raises(ValueError, match="empty loader"):
+        evaluate(model, empty, nn.CrossEntropyLoss())
+
+
+def test_fit_shows_a_progress_bar_only_when_asked(capfd):
+    model = nn.Linear(2, 2)
+    train, _ = _blob_loaders()
+    args = (model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1))
+    fit(*args, epochs=2, progress=False)
+    out, err = capfd.readouterr()
+    assert out == err == ""  # nothing in a stored notebook output
+    fit(*args, epochs=2, progress=True)
+    out, err = capfd.readouterr()
+    assert "epochs" in out + err and "loss=" in out + err
+
+
+def test_fit_shows_its_bar_by_default_with_the_epochs_mean_loss(capfd):
+    import re
+
+    model = nn.Linear(2, 2)
+    train, _ = _blob_loaders()
+    hist = fit(model, train, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+               epochs=2)
+    out, err = capfd.readouterr()
+    assert re.search(r"(^|\r)epochs: ", out + err)
+    assert f"loss={hist['train_loss'][-1]:.3g}" in out + err

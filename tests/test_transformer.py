@@ -92,3 +92,60 @@ def test_input_gradient_norms_see_only_the_past():
         g = tr.input_gradient_norms(model, emb, x, y)
         assert g.shape == (6,) and (g > 0).all()
         assert all(p.grad is None for p in model.parameters())
+
+
+def test_input_gradient_norms_are_those_of_the_last_positions_loss():
+    torch.manual_seed(1)
+    lstm = charlm.CharLSTM(5, 4, 8)
+    x, y = torch.randint(0, 5, (3, 6)), torch.randint(0, 5, (3, 6))
+    y[:, -1] = (y[:, -2] + 1) % 5  # the last target differs from the others around it
+    y[:, 1] = (y[:, -1] + 2) % 5
+    g = tr.input_gradient_norms(lstm, lstm.embed, x, y)
+    # independently: d loss_T / d e by autograd.grad on the embedding's output
+    seen = []
+    hook = lstm.embed.register_forward_hook(lambda m, i, out: seen.append(out))
+    logits = tr.logits_of(lstm, x)
+    hook.remove()
+    (de,) = torch.autograd.grad(F.cross_entropy(logits[:, -1], y[:, -1]), seen[0])
+    torch.testing.assert_close(g, de.norm(dim=-1).mean(0))
+
+
+def _reverse_twin(twin, steps, length, n_symbols, batch_size, lr, clip, seed):
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(twin.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        x, y = tr.reverse_batch(batch_size, length, n_symbols, gen)
+        loss = F.cross_entropy(twin(x).flatten(0, 1), y.flatten(), ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(twin.parameters(), clip)
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("kwargs, twin_args", [
+    ({}, (8, 10, 64, 3e-3, 1.0, 0)),  # the defaults
+    ({"length": 3, "n_symbols": 4, "batch_size": 5, "lr": 0.05, "clip": 0.02, "seed": 2},
+     (3, 4, 5, 0.05, 0.02, 2)),
+])
+def test_train_reverse_is_the_clipped_adamw_loop_on_fresh_batches(kwargs, twin_args):
+    torch.manual_seed(0)
+    model = tr.GPT(11, d_model=8, n_heads=2, n_layers=1, context=16)
+    twin = tr.GPT(11, d_model=8, n_heads=2, n_layers=1, context=16)
+    twin.load_state_dict(model.state_dict())
+    hist = tr.train_reverse(model, 3, **kwargs)
+    assert hist["loss"] == pytest.approx(_reverse_twin(twin, 3, *twin_args))
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q)
+    assert hist["step"] == hist["token_acc"] == hist["seq_acc"] == []  # no eval_data
+
+
+def test_gpt_defaults():
+    gpt = tr.GPT(7)
+    assert gpt.tok.weight.shape == (7, 64) and gpt.pos.weight.shape == (64, 64)
+    assert len(gpt.blocks) == 2 and gpt.blocks[0].attn.n_heads == 4
+    assert gpt.blocks[0].ff[0].out_features == 256 and gpt.blocks[0].attn.causal
+    with pytest.raises(ValueError, match="a sequence of 65 > context 64 positions"):
+        gpt(torch.zeros(1, 65, dtype=torch.long))
