@@ -35,6 +35,12 @@ test-fast: env  ## lint and the tests that start no kernel: utils and the toolin
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow" tests
 
+mutation: env  ## mutation score of the fast tests: utils (>= 85 %) and coursekit (>= 80 %); an hour or more, not in make test
+	$(BIN)/python -m pip install --quiet -e '.[mutation]'
+	$(BIN)/python ci/mutation.py --threshold 85 --max-children 2; u=$$?; \
+	$(BIN)/python ci/mutation_coursekit.py --threshold 80 --max-children 2; k=$$?; \
+	test $$u = 0 && test $$k = 0
+
 test-lowest:  ## the same checks with every dependency at its lowest declared version (ci/lowest-constraints.txt)
 	@test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet -c ci/lowest-constraints.txt -e '.[dev]'

@@ -37,28 +37,13 @@ import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from mutation_common import load_equivalent as _load_equivalent
+from mutation_common import (conclude, mutant_diff, mutmut_main, nothing_killed,
+                             status)
+
 REPO = Path(__file__).resolve().parent.parent
 EQUIVALENT = REPO / "ci" / "equivalent_mutants.toml"
 REPORT = REPO / "MUTATION.md"
-
-KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout",
-          152: "timeout", 255: "timeout"}
-SURVIVED = {0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
-
-
-def _mutmut_main(args: list[str]) -> None:
-    """Run mutmut's command line in this process, with ``import utils`` resolving to
-    ``mutants/utils``: an editable install's import hook (``__editable__`` finder on
-    ``sys.meta_path``) would otherwise load the checkout's unmutated code in every test,
-    and every mutant would survive. mutmut forks its workers from this process."""
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if "__editable__" not in getattr(f, "__module__", "")
-                        and "__editable__" not in getattr(f, "__name__", "")]
-    from mutmut.__main__ import cli
-
-    sys.argv = ["mutmut", *args]
-    cli()
-
 
 def _modules() -> list[str]:
     conf = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]
@@ -72,27 +57,6 @@ def load_results() -> dict[str, dict[str, int | None]]:
         meta = REPO / "mutants" / "utils" / f"{mod}.py.meta"
         out[mod] = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
     return out
-
-
-def load_equivalent() -> dict[str, tuple[str, str]]:
-    """{mutant name: (kind, reason)}; kind "equivalent" (cannot change any result) or
-    "unpinned" (changes only wording or drawing style that no test should pin)."""
-    data = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
-    return {name: (entry.get("kind", "equivalent"), entry["reason"])
-            for name, entry in data.get("mutant", {}).items()}
-
-
-def status(code) -> str:
-    return KILLED.get(code) or SURVIVED.get(code) or f"suspicious (exit {code})"
-
-
-def diff(name: str, module: str) -> str:
-    """mutmut's diff of one mutant (the original and mutated lines)."""
-    os.chdir(REPO)
-    from mutmut.mutation.diff_apply import get_diff_for_mutant
-
-    return "\n".join(line for line in get_diff_for_mutant(name, path=f"utils/{module}.py").splitlines()
-                     if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
 
 
 def report(results, equivalent, threshold: float, seconds: dict, command: str) -> tuple:
@@ -196,16 +160,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.mutmut is not None:
         os.chdir(REPO)
-        _mutmut_main(args.mutmut)
+        mutmut_main(args.mutmut)
         return 0
     if args.survivors is not None:
-        equivalent = load_equivalent()
+        equivalent = _load_equivalent(EQUIVALENT)
         for mod, codes in load_results().items():
             if args.survivors and mod not in args.survivors:
                 continue
             for name, code in codes.items():
                 if status(code) in ("survived", "no tests") and name not in equivalent:
-                    print(f"# {name} ({status(code)})\n{diff(name, mod)}\n")
+                    print(f"# {name} ({status(code)})\n{mutant_diff(REPO, name, f'utils/{mod}.py')}\n")
         return 0
     command = (f"python ci/mutation.py --threshold {args.threshold:g} "
                f"--max-children {args.max_children}")
@@ -237,19 +201,10 @@ def main(argv=None) -> int:
     timing = REPO / "mutants" / "wall_times.json"
     seconds = json.loads(timing.read_text()) if timing.exists() else {}
     results = load_results()
-    if not any(status(c) == "killed" for codes in results.values() for c in codes.values()):
-        print("error: no mutant was killed: do the tests import mutants/utils?",
-              file=sys.stderr)
+    if nothing_killed(results, "utils"):
         return 2
-    total, stale = report(results, load_equivalent(), args.threshold, seconds, command)
-    print(REPORT.read_text())
-    for name, why in stale:
-        print(f"error: stale entry in {EQUIVALENT.relative_to(REPO)}: {name} ({why})",
-              file=sys.stderr)
-    if total < args.threshold:
-        print(f"error: mutation score {total:.1f} % < {args.threshold:g} %", file=sys.stderr)
-        return 1
-    return 1 if stale else 0
+    total, stale = report(results, _load_equivalent(EQUIVALENT), args.threshold, seconds, command)
+    return conclude(total, stale, args.threshold, REPORT, EQUIVALENT)
 
 
 if __name__ == "__main__":

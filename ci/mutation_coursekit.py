@@ -33,33 +33,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from mutation_common import load_equivalent as _load_equivalent
+from mutation_common import (conclude, mutant_diff, mutmut_main, nothing_killed,
+                             status)
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "ci" / "mutmut_coursekit.toml"
 EQUIVALENT = REPO / "ci" / "equivalent_mutants_coursekit.toml"
 REPORT = REPO / "MUTATION_COURSEKIT.md"
 SCRATCH = Path(tempfile.gettempdir()) / "coursekit-mutation"
-
-KILLED = {1: "killed", 3: "killed", 36: "timeout", 24: "timeout", -24: "timeout",
-          152: "timeout", 255: "timeout"}
-SURVIVED = {0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
-
-
-def _mutmut_main(args: list[str]) -> None:
-    """mutmut's command line in this process, with ``import coursekit`` resolving to
-    ``mutants/coursekit``: an editable install's import hook (``__editable__`` finder on
-    ``sys.meta_path``) would otherwise load the checkout's unmutated code in every test."""
-    sys.meta_path[:] = [f for f in sys.meta_path
-                        if "__editable__" not in getattr(f, "__module__", "")
-                        and "__editable__" not in getattr(f, "__name__", "")]
-    from mutmut.__main__ import cli
-
-    sys.argv = ["mutmut", *args]
-    cli()
-
 
 def pyproject_with_config(text: str, table: str) -> str:
     """``text`` (a pyproject.toml) without its ``[tool.mutmut]`` table, plus ``table``."""
@@ -101,24 +86,6 @@ def load_results(scratch: Path) -> dict[str, dict[str, int | None]]:
         rel = meta.relative_to(scratch / "mutants").as_posix()[:-len(".meta")]
         out[rel] = json.loads(meta.read_text())["exit_code_by_key"]
     return out
-
-
-def load_equivalent() -> dict[str, str]:
-    data = tomllib.loads(EQUIVALENT.read_text()) if EQUIVALENT.exists() else {}
-    return {name: entry["reason"] for name, entry in data.get("mutant", {}).items()}
-
-
-def status(code) -> str:
-    return KILLED.get(code) or SURVIVED.get(code) or f"suspicious (exit {code})"
-
-
-def diff(scratch: Path, name: str, path: str) -> str:
-    """mutmut's diff of one mutant (the original and mutated lines)."""
-    os.chdir(scratch)
-    from mutmut.mutation.diff_apply import get_diff_for_mutant
-
-    return "\n".join(line for line in get_diff_for_mutant(name, path=path).splitlines()
-                     if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
 
 
 def report(results, equivalent, threshold: float, seconds: float | None, command: str) -> tuple:
@@ -214,23 +181,23 @@ def main(argv=None) -> int:
     scratch = args.scratch.resolve()
     if args.mutmut is not None:
         os.chdir(scratch)
-        _mutmut_main(args.mutmut)
+        mutmut_main(args.mutmut)
         return 0
     if args.survivors is not None:
-        equivalent = load_equivalent()
+        equivalent = {n: why for n, (_, why) in _load_equivalent(EQUIVALENT).items()}
         for path, codes in load_results(scratch).items():
             if args.survivors and Path(path).stem not in args.survivors:
                 continue
             for name, code in codes.items():
                 if status(code) in ("survived", "no tests") and name not in equivalent:
-                    print(f"# {name} ({status(code)})\n{diff(scratch, name, path)}\n")
+                    print(f"# {name} ({status(code)})\n{mutant_diff(scratch, name, path)}\n")
         return 0
     seconds = None
     command = f"python ci/mutation_coursekit.py --threshold {args.threshold:g}"
     if not args.report_only:
         names = []
         if args.rerun:  # tests only grow: what was killed stays killed
-            equivalent = load_equivalent()
+            equivalent = {n: why for n, (_, why) in _load_equivalent(EQUIVALENT).items()}
             names = [n for codes in load_results(scratch).values() for n, c in codes.items()
                      if status(c) not in ("killed", "timeout") and n not in equivalent]
             command += " --rerun (after a full run)"
@@ -251,7 +218,7 @@ def main(argv=None) -> int:
         if done.returncode != 0:
             print(f"error: mutmut run failed (exit {done.returncode})", file=sys.stderr)
             return 2
-    results, equivalent = load_results(scratch), load_equivalent()
+    results, equivalent = load_results(scratch), {n: why for n, (_, why) in _load_equivalent(EQUIVALENT).items()}
     if args.sample:  # the score of the sample drawn by the last --sample run
         chosen = set(json.loads((scratch / "sample.json").read_text()))
         results = {path: {n: c for n, c in codes.items() if n in chosen}
@@ -259,19 +226,10 @@ def main(argv=None) -> int:
         equivalent = {n: why for n, why in equivalent.items() if n in chosen}
         command = command.split(" --threshold")[0] + \
             f" --sample {args.sample} --seed {args.seed} --threshold {args.threshold:g}"
-    if not any(status(c) == "killed" for codes in results.values() for c in codes.values()):
-        print("error: no mutant was killed: do the tests import mutants/coursekit?",
-              file=sys.stderr)
+    if nothing_killed(results, "coursekit"):
         return 2
     total, stale = report(results, equivalent, args.threshold, seconds, command)
-    print(REPORT.read_text())
-    for name, why in stale:
-        print(f"error: stale entry in {EQUIVALENT.relative_to(REPO)}: {name} ({why})",
-              file=sys.stderr)
-    if total < args.threshold:
-        print(f"error: mutation score {total:.1f} % < {args.threshold:g} %", file=sys.stderr)
-        return 1
-    return 1 if stale else 0
+    return conclude(total, stale, args.threshold, REPORT, EQUIVALENT)
 
 
 if __name__ == "__main__":
