@@ -1,11 +1,12 @@
 """Tests of utils.engine: every op's value and gradient against torch autograd (float64),
 add_to_class, the MLP and its torch twin."""
 import math
+import random
 
 import pytest
 import torch
 
-from utils.engine import MLP, Value, add_to_class, torch_twin, twin_grads
+from utils.engine import MLP, Layer, Value, add_to_class, torch_twin, twin_grads
 
 
 def test_ops_match_torch():
@@ -169,3 +170,15 @@ def test_torch_twin_copies_the_biases_in_float64():
             n.b.data = 0.1 * (k + 1)  # not representable in float32
     twin = torch_twin(net)
     assert twin[0].bias.tolist() == [0.1, 0.2, 0.1 * 3] and twin[2].bias.tolist() == [0.1]
+
+
+def test_a_layer_without_rng_has_different_neurons():
+    """Layer(nin, nout) alone draws one stream of weights for all its neurons (seeded, 0):
+    neurons that all start equal would stay equal under gradient descent."""
+    layer = Layer(3, 4)
+    weights = [tuple(w.data for w in n.w) for n in layer.neurons]
+    assert len(set(weights)) == 4
+    again = [tuple(w.data for w in n.w) for n in Layer(3, 4).neurons]
+    assert again == weights  # still seeded
+    rng = random.Random(0)
+    assert weights == [tuple(rng.uniform(-1, 1) for _ in range(3)) for _ in range(4)]

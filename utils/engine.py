@@ -151,6 +151,7 @@ class Layer(Module):
 
     def __init__(self, nin: int, nout: int, nonlin: bool = True,
                  rng: random.Random | None = None):
+        rng = rng or random.Random(0)  # one stream for all: neurons must start different
         self.neurons = [Neuron(nin, nonlin, rng) for _ in range(nout)]
 
     def __call__(self, x):
