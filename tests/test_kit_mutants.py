@@ -1,0 +1,192 @@
+"""Fast tests of the instructor tooling written against the survivors of its mutation run
+(``python ci/mutation_coursekit.py --survivors``): what the simulated class and the grading
+benchmark report, what the tamper guard restores, what the forbid rules read, how a
+Jupyter kernel's messages become an Outcome, how answer cells are matched by position and
+what a graded class passes to its kernels. No kernel starts: the scripted kernels and
+fake clients of tests/test_grading_units.py and tests/test_kit_units.py stand in.
+"""
+import types
+from pathlib import Path
+
+import pytest
+from test_grading_units import FakeKernel, error, solution_nb
+
+from coursekit import grading, notebook, simulate
+from coursekit.grading import batch, run
+from coursekit.sandbox import Outcome
+
+
+# ========================================================================== simulate
+class Clock:
+    """``time`` for simulate.py: perf_counter() gives 100, then +``step`` per call."""
+
+    def __init__(self, step):
+        self.now, self.step = 100.0 - step, step
+
+    def perf_counter(self):
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture()
+def klass(tmp_path, monkeypatch):
+    """A solutions folder of two units under ``tmp_path/solutions`` (tmp_path stands for the
+    repository), their known-wrong answers, scripted kernels that record the options each
+    grading kernel was asked for, and serial grading (``jobs`` recorded) with 1 s per
+    notebook."""
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    notebook.write(solution_nb(), sols / "02_more.ipynb")
+    wrong = {"01_units": [("b", "off by one", {"answer-b": "def plus(x):\n    return x\n"})]}
+    monkeypatch.setattr(simulate, "wrong_answers", lambda stem: wrong.get(stem, []))
+    script = {"raise NotImplementedError": error("NotImplementedError", ""),
+              "not finished": error("RuntimeError", "not finished"),
+              "os._exit(1)": Outcome("dead", detail="the kernel exited with code 1"),
+              "return x\n": error("AssertionError", "")}
+    asked = types.SimpleNamespace(run=[], preflight=[], jobs=[], script=script)
+
+    def run_kernel(cwd, opts):
+        asked.run.append(opts)
+        return FakeKernel(asked.script)
+
+    def preflight_kernel(cwd, opts, warm=None):
+        asked.preflight.append(warm)
+        return FakeKernel(asked.script)
+
+    def serial(todo, solutions_dir, opts, jobs=1):
+        asked.jobs.append(jobs)
+        for student_, key, rec, _ in batch.grade_jobs(todo, solutions_dir, opts, 1):
+            yield student_, key, rec, 1.0
+
+    monkeypatch.setattr(run, "new_kernel", run_kernel)
+    monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
+    monkeypatch.setattr(grading, "grade_jobs", serial)
+    monkeypatch.delenv("COURSE_UNITS", raising=False)
+    asked.sols = sols
+    return asked
+
+
+def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "REPO", tmp_path)  # solutions/ of the repository
+    monkeypatch.setattr(simulate, "time", Clock(12.0))
+    said = []
+    result = simulate.simulate(tmp_path / "class", 4, echo=said.append)
+    plan = simulate.build(tmp_path / "again", 4, klass.sols, seed=0)
+    assert result["plan"] == plan and result["misses"] == [] and result["wall"] == 12.0
+    n = result["notebooks"]
+    assert n == sum(k != "missing" for k, _ in plan.values()) == 6
+    assert said == [
+        "4 students x 2 seminars: 6 notebooks graded (3 right, 2 broken, 2 missing, 1 wrong), "
+        "warm kernels, --jobs 2",
+        "wall time 12 s (kernel start included): 2.00 s per notebook",
+        "| seminar | notebooks | mean s per notebook (one worker) | slowest s |",
+        "|---|---:|---:|---:|",
+        "| 01_units | 3 | 1.00 | 1.00 |",
+        "| 02_more | 3 | 1.00 | 1.00 |",
+        "expected grades: 8 of 8 submissions"]
+    # --jobs 2: the preflight kernel is a cold one (each worker forks its own zygote), every
+    # notebook gets warm kernels, with the solutions and the class out of reach
+    assert klass.jobs == [2] and klass.preflight == [False]
+    submissions = str(tmp_path / "class" / "submissions")
+    assert len(klass.run) == n and all(
+        o.warm is True and o.deny == (str(klass.sols.resolve()), submissions) for o in klass.run)
+
+
+def test_simulate_cold_and_its_unexpected_grades(klass, tmp_path, monkeypatch):
+    klass.script = {**klass.script, "return 2 * x": error("AssertionError", "")}  # a bad kernel
+    monkeypatch.setattr(simulate, "time", Clock(3.0))
+    monkeypatch.setattr(simulate, "KINDS", {"right": 1.0})
+    said = []
+    result = simulate.simulate(tmp_path / "class", 1, jobs=1, warm=False, seed=1,
+                               solutions_dir=klass.sols, echo=said.append)
+    assert said[0] == ("1 students x 2 seminars: 2 notebooks graded (2 right), "
+                       "cold kernels, --jobs 1")
+    assert said[1] == "wall time 3 s (kernel start included): 1.50 s per notebook"
+    misses = ["student000/01_units: right  gave 2.5/4.5", "student000/02_more: right  gave 2.5/4.5"]
+    assert result["misses"] == misses
+    assert said[-3:] == [f"UNEXPECTED {m}" for m in misses] + ["expected grades: 0 of 2 submissions"]
+    assert klass.jobs == [1] and klass.preflight == [False]
+    assert [o.warm for o in klass.run] == [False, False]
+
+
+def test_simulate_with_nothing_submitted(klass, tmp_path, monkeypatch):
+    monkeypatch.setattr(simulate, "time", Clock(5.0))
+    monkeypatch.setattr(simulate, "KINDS", {"missing": 1.0})
+    said = []
+    result = simulate.simulate(tmp_path / "class", 1, jobs=1, solutions_dir=klass.sols,
+                               echo=said.append)
+    assert result["notebooks"] == 0 and result["book"] == {"student000": {}}
+    assert said[1] == "wall time 5 s (kernel start included): 5.00 s per notebook"
+    assert said[-1] == "expected grades: 2 of 2 submissions"
+
+
+BENCH_HEAD = (
+    "## Grading\n\n"
+    "`python -m coursekit grade` on copies of the solutions (each student submits every "
+    "seminar, 2 notebooks): wall time including kernel starts, 1 thread per kernel, memory "
+    "limit 3072 MB. *warm*: each notebook in a process forked from a zygote that imported "
+    "torch once per grading process (the default); *cold*: a fresh Jupyter kernel per "
+    "notebook (`--cold`).\n\n"
+    "| kernels | submissions | notebooks | --jobs | seconds | seconds per notebook | "
+    "all full marks | records identical to the first serial run |\n"
+    "|---|---:|---:|---:|---:|---:|---|---|\n")
+
+
+@pytest.fixture()
+def bench(tmp_path, monkeypatch):
+    """grading.grade replaced: records what each run was asked and gives full marks (or
+    what ``calls.record(run, student)`` says); each run takes 4 s of a fake clock."""
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    notebook.write(solution_nb(), sols / "02_more.ipynb")
+    calls = types.SimpleNamespace(runs=[], record=lambda i, s: {"points": 2, "max_points": 2})
+
+    def fake_grade(submissions, solutions_dir=None, opts=None, jobs=1, students=None,
+                   echo=None):
+        i = len(calls.runs)
+        names = sorted(p.name for p in Path(submissions).iterdir())
+        files = {s: sorted(p.name for p in (Path(submissions) / s).iterdir()) for s in names}
+        calls.runs.append((solutions_dir and Path(solutions_dir), opts and opts.warm, jobs,
+                           files))
+        return {s: {f[:-6]: calls.record(i, s) for f in files[s]} for s in names}
+
+    monkeypatch.setattr(grading, "grade", fake_grade)
+    monkeypatch.setattr(simulate, "time", Clock(4.0))
+    calls.sols = sols
+    return calls
+
+
+def test_bench_section_defaults(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "REPO", tmp_path)
+    text = simulate.bench_section()
+    assert text == BENCH_HEAD + (
+        "| warm | 1 | 2 | 1 | 4 | 2.00 | yes | yes |\n"
+        "| warm | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
+        "| cold | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n")
+    both = ["01_units.ipynb", "02_more.ipynb"]
+    assert [r[:3] for r in bench.runs] == [(bench.sols, True, 1), (bench.sols, True, 2),
+                                          (bench.sols, False, 2)]
+    assert bench.runs[0][3] == {"student00": both}
+    assert bench.runs[2][3] == {f"student{i:02d}": both for i in range(10)}
+
+
+def test_bench_section_says_no_when_marks_or_records_differ(bench):
+    def record(run_, student_):
+        if run_ == 1 and student_ == "student01":
+            return {"points": 2, "max_points": 2, "tasks": ["other"]}
+        return {"points": 1 if run_ == 2 else 2, "max_points": 2}
+    bench.record = record
+    text = simulate.bench_section(bench.sols, n=2, jobs=1)
+    assert text.split("\n")[-4:] == ["| warm | 1 | 2 | 1 | 4 | 2.00 | yes | yes |",
+                                     "| warm | 2 | 4 | 1 | 4 | 1.00 | yes | NO |",
+                                     "| cold | 2 | 4 | 1 | 4 | 1.00 | NO | NO |", ""]
+
+
+def test_bench_section_prints_nothing_of_the_grading(tmp_path, monkeypatch, capsys):
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: FakeKernel())
+    monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: FakeKernel())
+    text = simulate.bench_section(sols, n=1, jobs=1)
+    assert "| cold | 1 | 1 | 1 |" in text and text.count("| yes | yes |") == 3
+    assert capsys.readouterr() == ("", "")
