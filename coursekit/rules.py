@@ -82,9 +82,7 @@ def _chain(node):
         if isinstance(node, ast.Attribute):
             attrs.append(node.attr)
             node = node.value
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                node.func.id == "getattr" and len(node.args) >= 2 and \
-                isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+        elif _is_named_getattr(node):
             attrs.append(node.args[1].value)
             node = node.args[0]
         elif isinstance(node, ast.Call) and node.args and (module := _dotted(node.args[0])) \
@@ -94,6 +92,13 @@ def _chain(node):
             return node.id, attrs[::-1]
         else:
             return None, attrs[::-1]
+
+
+def _is_named_getattr(node) -> bool:
+    """``getattr(x, "name")`` or ``getattr(x, "name", default)``: a constant name."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+        node.func.id == "getattr" and len(node.args) >= 2 and \
+        isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)
 
 
 def _is_import_call(func) -> bool:
@@ -114,8 +119,9 @@ def _chain_roots(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _is_chain(node.value):
             inner.add(id(node.value))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                node.func.id == "getattr" and node.args and _is_chain(node.args[0]):
+        elif _is_named_getattr(node) and _is_chain(node.args[0]):
+            # getattr(F, "relu") extends the chain F; getattr(F, name) does not: F is
+            # then a use of its own
             inner.add(id(node.args[0]))
     for node in ast.walk(tree):
         if _is_chain(node) and id(node) not in inner and not (

@@ -332,3 +332,15 @@ def test_forbid_rules_functions_that_call_each_other():
     worker.join(10)
     assert result == ["'answer-g', line 2 uses F.relu"]
 
+
+@pytest.mark.parametrize("source, where", [
+    ("fn = getattr(F, name)\n", "'answer-x', line 1 uses F"),
+    ('fn = getattr(torch.nn.functional, "cross_" + "entropy")(Z, y)\n',
+     "'answer-x', line 1 uses torch.nn.functional"),
+    ("fn = getattr(F, name).__call__\n", "'answer-x', line 1 uses F"),
+    ("fn = getattr(F, 'relu')\n", "'answer-x', line 1 uses getattr(F, 'relu')"),
+])
+def test_a_module_used_through_getattr_with_a_computed_name(source, where):
+    """The attribute is unknown, but the forbidden module is used all the same (as with
+    ``vars(F)[name]``)."""
+    assert found("torch.nn.functional", source) == where
