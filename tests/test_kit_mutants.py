@@ -12,11 +12,21 @@ import types
 from pathlib import Path
 
 import pytest
-from test_grading_units import FakeKernel, error, solution_nb
+from nbformat.v4 import new_notebook
+from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
+    FakeKernel,
+    code,
+    error,
+    put,
+    sem,
+    seminars,
+    solution_nb,
+    student,
+)
 from test_kit_units import fake_jupyter, fake_utils  # noqa: F401 - fixtures (the tests taking them: F811)
 
 from coursekit import grading, guard, notebook, rules, sandbox, simulate
-from coursekit.grading import batch, run
+from coursekit.grading import Options, batch, run
 from coursekit.sandbox import Outcome
 
 
@@ -395,3 +405,76 @@ def test_kernel_death_without_a_provisioner(fake_jupyter):  # noqa: F811
     k = sandbox.Kernel("/w", memory_mb=None).start()
     del fake_jupyter[0].provisioner
     assert k._death() == "the kernel process exited"
+
+
+# ========================================================================== assemble
+def test_an_unchanged_stub_with_a_new_id_is_still_that_answer(sem):  # noqa: F811
+    """Cells copied into a new notebook get new ids: each answer cell is placed by
+    position, also the one the student left as the seminar's stub."""
+    stub_a = next(s.seminar for s in sem.answers if s.id == "answer-a")
+    nb = student(answer_a=stub_a, answer_b="def plus(x):\n    return x - -1  # mine\n")
+    for cell in nb.cells:
+        if cell.get("id", "").startswith("answer-"):
+            cell.id = "copied-" + cell.id
+    asm = grading.assemble(sem, nb)
+    assert asm.answers == {"answer-a": stub_a,
+                           "answer-b": "def plus(x):\n    return x - -1  # mine\n"}
+    assert asm.notes == {i: f"answer cell '{i}' was matched by position (its cell id differs "
+                            "from the seminar's)" for i in ("answer-a", "answer-b")}
+    assert asm.extra == ["print('not run')"]  # after the last test: not a step
+
+
+# ========================================================================== batch
+def test_plan_renamed_files_by_two_marks_and_second_copies(tmp_path, seminars):  # noqa: F811
+    sems = grading.load_solutions(seminars)
+    subs = tmp_path / "class"
+    two = new_notebook(cells=[code("answer-a", "x"), code("test-a", "y")])
+    put(subs, "eve/two.ipynb", two)  # two distinctive marks of 01_units: enough
+    put(subs, "fay/copy 1.ipynb", student())
+    put(subs, "fay/copy 2.ipynb", student())
+    jobs, names, _ = batch.plan(subs, sems)
+    assert names == ["eve", "fay"]
+    assert [(j.student, j.path, j.stem, j.key, j.note) for j in jobs] == [
+        ("eve", str(subs / "eve" / "two.ipynb"), "01_units", "01_units",
+         "graded as 01_units: the file was submitted as 'two.ipynb'"),
+        ("fay", str(subs / "fay" / "copy 1.ipynb"), "01_units", "01_units",
+         "graded as 01_units: the file was submitted as 'copy 1.ipynb'"),
+        ("fay", str(subs / "fay" / "copy 2.ipynb"), None, "copy 2",
+         "'copy 2.ipynb' is a second copy of seminar 01_units: only copy 1.ipynb is graded")]
+
+
+@pytest.fixture()
+def kernels(monkeypatch):
+    """One scripted kernel for every grading kernel; records the preflight's warm flag and
+    how many jobs grade_jobs was asked to run at a time (it runs them serially)."""
+    k = FakeKernel()
+    k.warm, k.jobs = [], []
+
+    def preflight_kernel(cwd, opts, warm=None):
+        k.warm.append(warm)
+        return k
+
+    def serial(todo, solutions_dir, opts, jobs=1):
+        k.jobs.append(jobs)
+        yield from real_grade_jobs(todo, solutions_dir, opts, 1)
+    real_grade_jobs = batch.grade_jobs
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
+    monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
+    monkeypatch.setattr(batch, "grade_jobs", serial)
+    return k
+
+
+def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminars,  # noqa: F811
+                                                               kernels, monkeypatch):
+    subs = tmp_path / "class"
+    put(subs, "alice/01_units.ipynb", student())
+    put(subs, "bob/01_units.ipynb", student())
+    monkeypatch.setattr(batch, "REPO", tmp_path)  # the repository's solutions/: `seminars`
+    book = batch.grade(subs, opts=Options(timeout=7, warm=True), jobs=2, students=["bob"],
+                       echo=lambda line: None)
+    assert list(book) == ["bob"] and book["bob"]["01_units"]["points"] == 4.5
+    cells = [(s, t) for s, t, history in kernels.log if history]
+    answers = [t for s, t in cells if "BEGIN SOLUTION" in s]
+    assert answers == [7, 7]  # the --timeout given (the setup cells get at least 120 s)
+    # --jobs 2: each worker forks its own zygote, the preflight is a cold kernel
+    assert kernels.jobs == [2] and kernels.warm == [False]
