@@ -23,10 +23,14 @@ from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
     solution_nb,
     student,
 )
-from test_kit_units import fake_jupyter, fake_utils  # noqa: F401 - fixtures (the tests taking them: F811)
+from test_cli import graded  # noqa: F401 - a fixture (the tests taking fixtures: F811)
+from test_cli import run as cli_run
+from test_kit_units import fake_jupyter, fake_utils  # noqa: F401 - fixtures
+from test_publish_units import repo  # noqa: F401 - a fixture
 
-from coursekit import grading, guard, notebook, rules, sandbox, simulate
+from coursekit import cli, grading, guard, nbgrader_export, notebook, rules, sandbox, simulate, site
 from coursekit.grading import Options, batch, run
+from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
 
 
@@ -478,3 +482,57 @@ def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminar
     assert answers == [7, 7]  # the --timeout given (the setup cells get at least 120 s)
     # --jobs 2: each worker forks its own zygote, the preflight is a cold kernel
     assert kernels.jobs == [2] and kernels.warm == [False]
+
+
+# ========================================================================== cli
+def test_grade_accepts_a_timeout_of_a_second_or_less(graded, capsys, tmp_path):  # noqa: F811
+    for timeout in ("1", "0.5"):
+        assert cli_run(capsys, "grade", "s", "--out", str(tmp_path / timeout),
+                       "--timeout", timeout)[0] == 0
+    assert [c["opts"].timeout for c in graded[0]] == [1.0, 0.5]
+
+
+def test_an_empty_shard_names_itself(graded, capsys, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(grading, "shard_students", lambda subs, i, n, students=None: [])
+    assert cli_run(capsys, "grade", "subs", "--shard", "2/3", "--out", str(tmp_path)) == \
+        (0, "shard 2/3: no students\n", "")
+
+
+def test_simulate_a_class_of_one_and_the_exact_refusal(monkeypatch, capsys, tmp_path):
+    seen = []
+    monkeypatch.setattr(simulate, "simulate",
+                        lambda out, students, jobs, **kw: seen.append(students) or {"misses": []})
+    assert cli_run(capsys, "simulate", "--students", "1", "--out", str(tmp_path))[0] == 0
+    assert seen == [1]
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--students", "0"])
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "python -m coursekit: error: --students and --jobs must be >= 1"
+
+
+# ========================================================================== small ones
+def test_leading_zeros_of_a_small_number_are_not_significant():
+    assert run.short_numbers("lr 0.00000012 and 0.000000123457") == \
+        "lr 0.00000012 and 0.000000123457"
+
+
+def test_site_build_shows_sphinx_errors(repo, tmp_path, monkeypatch):  # noqa: F811
+    """Sphinx's own error output (a real process here: a script in its place) is the
+    message."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'not quite' \necho 'WARNING: a broken link' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(site, "_importable", lambda m: True)
+    monkeypatch.setattr(site, "sys", types.SimpleNamespace(executable=str(fake)))
+    with pytest.raises(CourseError) as info:
+        site.build(tmp_path / "out", tmp_path / "src", repo)
+    assert str(info.value) == "sphinx failed:\nWARNING: a broken link\n"
+
+
+def test_nbgrader_export_names_the_broken_solution(tmp_path):
+    nb = solution_nb()
+    nb.cells[0].source += "\n### BEGIN SOLUTION"  # a solution region in a markdown cell
+    notebook.write(nb, tmp_path / "solutions" / "01_units.ipynb")
+    with pytest.raises(CourseError) as info:
+        nbgrader_export.export(tmp_path / "out", tmp_path / "solutions")
+    assert str(info.value).startswith("01_units.ipynb: cell ")
