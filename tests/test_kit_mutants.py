@@ -11,8 +11,9 @@ import time
 import types
 from pathlib import Path
 
+import nbformat
 import pytest
-from nbformat.v4 import new_notebook
+from nbformat.v4 import new_code_cell, new_notebook
 from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
     FakeKernel,
     code,
@@ -28,7 +29,18 @@ from test_cli import run as cli_run
 from test_kit_units import fake_jupyter, fake_utils  # noqa: F401 - fixtures
 from test_publish_units import repo  # noqa: F401 - a fixture
 
-from coursekit import cli, grading, guard, nbgrader_export, notebook, rules, sandbox, simulate, site
+from coursekit import (
+    cli,
+    execute,
+    grading,
+    guard,
+    nbgrader_export,
+    notebook,
+    rules,
+    sandbox,
+    simulate,
+    site,
+)
 from coursekit.grading import Options, batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
@@ -536,3 +548,59 @@ def test_nbgrader_export_names_the_broken_solution(tmp_path):
     with pytest.raises(CourseError) as info:
         nbgrader_export.export(tmp_path / "out", tmp_path / "solutions")
     assert str(info.value).startswith("01_units.ipynb: cell ")
+
+
+# ========================================================================== execute
+class OutputsClient:
+    """nbclient's client: gives every cell an output as a real run does; the measuring
+    cell prints its record in two chunks; a cell ``raise`` fails the run."""
+
+    def __init__(self, nb, km, **kw):
+        self.nb, self.km = nb, km
+
+    def execute(self, stderr=None):
+        self.km.has_kernel = True
+        for cell in self.nb.cells:
+            cell.execution_count = 1
+            cell.outputs = [nbformat.v4.new_output("stream", text="ran\n")]
+            if "raise" in cell.source:
+                raise RuntimeError("cell failed")
+        last = self.nb.cells[-1]
+        if "__COURSE__" in last.source:
+            last.outputs = [nbformat.v4.new_output("stream", text='__COURSE__{"peak_mb": 2'),
+                            nbformat.v4.new_output("stream", text='0.5, "headline": "0.9"}')]
+
+
+class SpecManager:
+    """jupyter_client's KernelManager: keeps the kernel spec manager it is given."""
+    made = []
+
+    def __init__(self, kernel_name, kernel_spec_manager):
+        self.spec, self.has_kernel = kernel_spec_manager, False
+        SpecManager.made.append(self)
+
+    def shutdown_kernel(self, now):
+        pass
+
+
+def test_execute_leaves_the_callers_notebook_untouched_and_reads_chunked_output(
+        monkeypatch, tmp_path):
+    import jupyter_client
+    import nbclient
+
+    monkeypatch.setattr(jupyter_client, "KernelManager", SpecManager)
+    monkeypatch.setattr(nbclient, "NotebookClient", OutputsClient)
+    SpecManager.made = []
+    nb = new_notebook(cells=[new_code_cell("acc = 0.9")])
+    before = nbformat.writes(nb)
+    done, info = execute.execute(nb, tmp_path, measure=True)
+    assert info == {"peak_mb": 20.5, "headline": "0.9"}
+    assert done.cells[0].outputs[0].text == "ran\n"
+    assert nbformat.writes(nb) == before  # no outputs, no measuring cell
+    # the kernel of this environment, as nbval finds it
+    assert type(SpecManager.made[0].spec).__name__ == "NbvalKernelspecManager"
+    failing = new_notebook(cells=[new_code_cell("raise")])
+    with pytest.raises(RuntimeError):
+        execute.execute(failing, tmp_path, measure=True)
+    assert [c.source for c in failing.cells] == ["raise"]  # no measuring cell left in it
+    assert failing.cells[0].outputs == []
