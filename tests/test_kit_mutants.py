@@ -604,3 +604,82 @@ def test_execute_leaves_the_callers_notebook_untouched_and_reads_chunked_output(
         execute.execute(failing, tmp_path, measure=True)
     assert [c.source for c in failing.cells] == ["raise"]  # no measuring cell left in it
     assert failing.cells[0].outputs == []
+
+
+class InlinePool:
+    """concurrent.futures' ProcessPoolExecutor run in this process: each submitted call
+    runs at once; a job whose file is named ``dies*`` loses its worker process."""
+    made = []
+
+    def __init__(self, max_workers=None, mp_context=None):
+        self.max_workers, self.context, self.calls = max_workers, mp_context, []
+        InlinePool.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.calls.append((fn, args))
+        fut = Future()
+        if Path(args[0].path).name.startswith("dies"):
+            fut.set_exception(BrokenProcessPool("a worker process died"))
+        else:
+            fut.set_result(fn(*args))
+        return fut
+
+
+def test_grade_jobs_in_parallel_worker_processes(tmp_path, seminars, monkeypatch):  # noqa: F811
+    import concurrent.futures
+
+    k = FakeKernel()
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InlinePool)
+    InlinePool.made = []
+    subs = tmp_path / "class"
+    put(subs, "alice/01_units.ipynb", student())
+    put(subs, "bob/dies.ipynb", student())
+    put(subs, "carl/notes.ipynb", new_notebook())
+    jobs, _, _ = batch.plan(subs, grading.load_solutions(seminars))
+    opts = Options(timeout=9)
+    got = sorted(batch.grade_jobs(jobs, str(seminars), opts, 3))
+    pool, = InlinePool.made
+    assert pool.max_workers == 3 and pool.context.get_start_method() == "spawn"
+    assert pool.calls == [(batch.grade_job, (job, str(seminars), opts)) for job in jobs]
+    alice, bob, carl = got
+    assert alice[:2] == ("alice", "01_units") and alice[2]["points"] == 4.5
+    assert {t for s, t, _ in k.log if "BEGIN SOLUTION" in s} == {9}
+    # the worker grading bob's file died: his record says so, with the seminar's tasks
+    message = "internal grader error: BrokenProcessPool: a worker process died"
+    assert bob == ("bob", "01_units", run.failed_record(
+        grading.load_solutions(seminars)["01_units"], "dies.ipynb", message), 0.0)
+    assert bob[2]["max_points"] == 4.5 and {t["message"] for t in bob[2]["tasks"]} == {message}
+    assert carl[:2] == ("carl", "notes") and carl[2]["tasks"][0]["id"] == "file"
+    # two files, two jobs: two workers
+    assert len(list(batch.grade_jobs(jobs[:2], str(seminars), opts, 2))) == 2
+    assert [p.max_workers for p in InlinePool.made] == [3, 2]
+
+
+def test_grade_jobs_one_at_a_time(tmp_path, seminars, monkeypatch):  # noqa: F811
+    import concurrent.futures
+
+    k = FakeKernel()
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InlinePool)
+    InlinePool.made = []
+    subs = tmp_path / "class"
+    put(subs, "alice/01_units.ipynb", student())
+    put(subs, "bob/01_units.ipynb", student())
+    jobs, _, _ = batch.plan(subs, grading.load_solutions(seminars))
+    one = batch.plan(subs, grading.load_solutions(seminars), ["alice"])[0]
+    got = list(batch.grade_jobs(jobs, str(seminars), Options(timeout=9)))  # jobs=1: serial
+    got += list(batch.grade_jobs(one, str(seminars), Options(timeout=9), 2))  # one file
+    assert InlinePool.made == []  # no worker processes
+    assert [(s, key, rec["points"]) for s, key, rec, _ in got] == [
+        ("alice", "01_units", 4.5), ("bob", "01_units", 4.5), ("alice", "01_units", 4.5)]
+    assert {t for s, t, _ in k.log if "BEGIN SOLUTION" in s} == {9}
