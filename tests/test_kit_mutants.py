@@ -20,6 +20,7 @@ from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
     code,
     error,
     put,
+    scripted,
     sem,
     seminars,
     solution_nb,
@@ -775,3 +776,37 @@ def test_two_missing_answers_of_one_task(tmp_path):
         "your notebook has no answer cell 'answer-p' (deleted, or its id changed); graded as "
         "unanswered; your notebook has no answer cell 'answer-q' (deleted, or its id "
         "changed); graded as unanswered")
+
+
+# ========================================================================== one file
+def test_grade_file_records_of_unreadable_and_misnamed_files(
+        tmp_path, seminars, scripted):  # noqa: F811
+    sems = grading.load_solutions(seminars)
+    cells = put(tmp_path, "bob/01_units.ipynb",
+                '{"cells": {}, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    rec = batch._grade_file(sems["01_units"], sems, cells, Options(), "")
+    assert rec == run.failed_record(sems["01_units"], "01_units.ipynb",
+                                    "your notebook could not be read: 01_units.ipynb: no list "
+                                    "of cells")
+    # the 01_units seminar submitted as 02_other: refused, with 02_other's tasks
+    misnamed = put(tmp_path, "bob/02_other.ipynb", student())
+    rec = batch._grade_file(sems["02_other"], sems, misnamed, Options(), "")
+    assert rec == run.failed_record(
+        sems["02_other"], "02_other.ipynb", "this notebook looks like seminar 01_units, not "
+        "02_other (8 of its cells match 01_units, 0 match 02_other): submit each seminar "
+        "under its own name")
+    assert scripted.log == []
+    # graded: no notes unless there is one
+    good = put(tmp_path, "bob/01_units.ipynb", student())
+    assert "notes" not in batch._grade_file(sems["01_units"], sems, good, Options(), "")
+
+
+def test_preflight_kernel_and_guard_install(monkeypatch):
+    k = FakeKernel()
+    asked = []
+    monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: asked.append(warm)
+                        or k)
+    batch.preflight(Options(warm=True))
+    assert asked == [True]  # one job: the warm kernel grading uses
+    install = [t for s, t, h in k.log if "_grader_guard" in s]
+    assert install == [120]  # a loaded machine may need long to install it
