@@ -28,10 +28,11 @@ from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
 )
 from test_cli import graded  # noqa: F401 - a fixture (the tests taking fixtures: F811)
 from test_cli import run as cli_run
-from test_kit_units import fake_jupyter, fake_utils  # noqa: F401 - fixtures
+from test_kit_units import fake_jupyter, fake_utils, solution_for_build  # noqa: F401 - fixtures
 from test_publish_units import repo  # noqa: F401 - a fixture
 
 from coursekit import (
+    build,
     cli,
     execute,
     grading,
@@ -810,3 +811,41 @@ def test_preflight_kernel_and_guard_install(monkeypatch):
     assert asked == [True]  # one job: the warm kernel grading uses
     install = [t for s, t, h in k.log if "_grader_guard" in s]
     assert install == [120]  # a loaded machine may need long to install it
+
+
+# ========================================================================== build, rules
+def test_check_reports_the_problems_of_every_solution(tmp_path):
+    """`make check`: a problem of an early seminar is not hidden by a later one's."""
+    for stem in ("01_a", "02_b"):
+        sol = solution_for_build()
+        sol.cells[2].metadata["course"]["forbid"] = "np.linalg"  # not a list
+        notebook.write(sol, tmp_path / "solutions" / f"{stem}.ipynb")
+        notebook.write(build.make_seminar(sol), tmp_path / "seminars" / f"{stem}.ipynb")
+    assert build.build(check_only=True, root=tmp_path) == [
+        f"{tmp_path / 'solutions' / stem}.ipynb: task 'f': 'forbid' must be a list of dotted "
+        "names (strings), got 'np.linalg'" for stem in ("01_a", "02_b")]
+
+
+def test_rule_problems_of_every_task():
+    def test_cell(forbid, task):
+        c = new_code_cell("assert True")
+        c.metadata["course"] = {"task": task, "points": 1, "forbid": forbid}
+        return c
+    nb = new_notebook(cells=[test_cell("x", "a"), test_cell([1], "b")])
+    assert notebook.rule_problems(nb, "n.ipynb") == [
+        "n.ipynb: task 'a': 'forbid' must be a list of dotted names (strings), got 'x'",
+        "n.ipynb: task 'b': 'forbid' must be a list of dotted names (strings), got [1]"]
+
+
+def test_junit_elements():
+    import xml.etree.ElementTree as ET
+
+    book = {"ann": {"01_a": {"points": 1, "max_points": 2, "file": "01_a.ipynb", "tasks": [
+        {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""},
+        {"id": "u", "points": 0, "max_points": 1, "status": "failed", "message": "no"}]}}}
+    root = ET.fromstring(grading.to_junit(book).split("\n", 1)[1])
+    assert root.tag == "testsuites"
+    assert [(s.tag, s.get("name"), s.get("tests"), s.get("failures")) for s in root] == [
+        ("testsuite", "ann/01_a", "2", "1")]
+    assert [[c.tag for c in case] for case in root[0]] == [["system-out"],
+                                                          ["failure", "system-out"]]
