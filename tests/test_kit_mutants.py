@@ -29,7 +29,7 @@ from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
 from test_cli import graded  # noqa: F401 - a fixture (the tests taking fixtures: F811)
 from test_cli import run as cli_run
 from test_kit_units import fake_jupyter, fake_utils, solution_for_build  # noqa: F401 - fixtures
-from test_publish_units import repo  # noqa: F401 - a fixture
+from test_publish_units import COMMON_LINE, HIDDEN_LINE, repo  # noqa: F401 - repo: a fixture
 
 from coursekit import (
     build,
@@ -849,3 +849,44 @@ def test_junit_elements():
         ("testsuite", "ann/01_a", "2", "1")]
     assert [[c.tag for c in case] for case in root[0]] == [["system-out"],
                                                           ["failure", "system-out"]]
+
+
+def test_top_level_help_is_the_usage_as_written(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and out.startswith("usage: python -m coursekit ")
+    assert cli.__doc__.strip() in out  # its line breaks kept: one command per line
+
+
+# ========================================================================== simulated class
+def test_simulated_class_defaults_rebuild_and_fallbacks(klass, tmp_path, monkeypatch):
+    plan = simulate.build(tmp_path / "a", 5, klass.sols)
+    assert plan == simulate.build(tmp_path / "b", 5, klass.sols, seed=0)  # seed 0 by default
+    assert simulate.build(tmp_path / "a", 5, klass.sols) == plan  # over an earlier class
+    # a "wrong" submission of a seminar without known-wrong answers is a right one
+    monkeypatch.setattr(simulate, "KINDS", {"wrong": 1.0})
+    plan = simulate.build(tmp_path / "c", 2, klass.sols)
+    assert plan[("student000", "02_more")] == ("right", None)
+    assert plan[("student000", "01_units")] == ("wrong", "b")
+    # every seminar of a student is planned, also after a file that is not JSON
+    monkeypatch.setattr(simulate, "KINDS", {"broken": 1.0})
+    monkeypatch.setattr(simulate, "BROKEN", {})
+    plan = simulate.build(tmp_path / "d", 2, klass.sols)
+    assert plan == {(s, stem): ("broken (not JSON)", None) for s in ("student000", "student001")
+                    for stem in ("01_units", "02_more")}
+
+
+# ========================================================================== site
+def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):  # noqa: F811
+    out = tmp_path / "site"
+    (out / "lectures").mkdir(parents=True)
+    bad = b"\xff\xfe not UTF-8 "
+    (out / "lectures" / "01.md").write_bytes(bad + HIDDEN_LINE.encode())
+    (out / "lectures" / "02.html").write_bytes(b"<p>" + bad + HIDDEN_LINE.encode() + b"</p>")
+    (out / "seminars").mkdir()
+    (out / "seminars" / "01.html").write_text(f"<p>{COMMON_LINE}</p>")  # in a lecture: public
+    assert site.leaks(out, repo) == [
+        f"lectures/01.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
+        f"lectures/02.html contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
