@@ -39,6 +39,7 @@ from coursekit import (
     guard,
     nbgrader_export,
     notebook,
+    release,
     rules,
     sandbox,
     simulate,
@@ -890,3 +891,85 @@ def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):  # noqa: 
     assert site.leaks(out, repo) == [
         f"lectures/01.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
         f"lectures/02.html contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
+
+
+def test_site_source_in_a_new_folder_links_first_and_short_topics(repo, tmp_path):  # noqa: F811
+    notebook.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = 2")]),
+                   repo / "notebooks" / "02_code.ipynb")
+    readme = (repo / "README.md").read_text().replace("| 02 | Planned unit |",
+                                                      "| 02 | Code; more: later |")
+    (repo / "README.md").write_text(readme + "| 03 | Planned: soon |\n")
+    src = tmp_path / "new" / "src"
+    site.assemble(src, repo)
+    cells = notebook.read(src / "lectures" / "02_code.ipynb").cells
+    assert cells[0].source.startswith("[Open in Colab]")
+    assert [c.source for c in cells[1:]] == ["x = 1", "y = 2"]
+    index = (src / "index.md").read_text().split("\n")
+    assert index[9].startswith("| 02 | Code | [lecture](lectures/02_code.ipynb) |")
+    assert index[10] == "| 03 | Planned: soon | planned |  |  |"  # no lecture: as written
+
+
+def test_release_into_a_new_nested_folder(repo, tmp_path):  # noqa: F811
+    out = tmp_path / "a" / "b" / "course"
+    assert release.release(out, repo) == []
+    assert (out / "data" / "README.md").read_text() == "data\n"
+    assert (out / "seminars" / "01_words.ipynb").is_file()
+
+
+# ========================================================================== loading a seminar
+def test_load_seminar_checks(tmp_path):
+    sol = solution_nb()
+    sol.cells[3].metadata["course"]["points"] = 0  # a practice task
+    notebook.write(sol, tmp_path / "01_units.ipynb")
+    assert grading.load_seminar(tmp_path / "01_units.ipynb").tasks == [
+        ("a", 0), ("b", 1.5), ("c", 1)]
+    sol.cells[3].metadata["course"]["points"] = -1  # bad points, then a bad rule: both said
+    sol.cells[6].metadata["course"]["forbid"] = "math"
+    notebook.write(sol, tmp_path / "01_units.ipynb")
+    with pytest.raises(CourseError) as info:
+        grading.load_seminar(tmp_path / "01_units.ipynb")
+    assert str(info.value) == (
+        "01_units.ipynb: code cell 3 (test-a): points must be a number >= 0, got -1; "
+        "01_units.ipynb: code cell 6 (test-b): 'forbid' must be a list of dotted names "
+        "(strings), got 'math'")
+
+
+def test_identify_ignores_trailing_spaces_and_counts_30_character_cells(tmp_path):
+    sol = new_notebook(cells=[code("setup", "x = 1  # exactly thirty chars."),
+                              answer("answer-a", "return 1", "def a():"),
+                              code("test-a", "assert a() == 1\nprint('a: fine, all good')",
+                                   task="a")])
+    notebook.write(sol, tmp_path / "01_one.ipynb")
+    sems = grading.load_solutions(tmp_path)
+    copied = new_notebook(cells=[new_code_cell("x = 1  # exactly thirty chars.   "),
+                                 new_code_cell("assert a() == 1   \nprint('a: fine, all good')")])
+    assert grading.identify(sems, copied) == {"01_one": 2}  # the two sources, not their ids
+
+
+# ========================================================================== describe
+def test_failed_answer_messages_hints(sem, scripted):  # noqa: F811
+    scripted.script = {"return twice_helper(x)": error("NameError",
+                                                       "name 'twice_helper' is not defined"),
+                       "return big(x)": error("MemoryError", "")}
+    nb = student(answer_a="def twice(x):\n    return twice_helper(x)\n",
+                 answer_b="def plus(x):\n    return big(x)\n")
+    nb.cells.insert(2, code("mine", "def twice_helper(x):\n    return 2 * x\n"))
+    verdicts = run.run_tasks(sem, grading.assemble(sem, nb), ".", Options(timeout=4,
+                                                                         memory_mb=512))
+    assert verdicts["a"].message == (
+        "NameError: name 'twice_helper' is not defined [twice_helper is defined in a cell you "
+        "added; the grader runs only the answer cells: move it into the answer cell that "
+        "uses it]")
+    assert verdicts["b"].message.startswith(
+        "MemoryError [the grader allows 512 MB per notebook]")
+
+
+# ========================================================================== rules: bound names
+@pytest.mark.parametrize("source, names", [
+    ("import torch.nn\nimport numpy.linalg as la\n", {"torch", "la"}),
+    ("from math import *\n", set()),
+    ("if (n := 3) > 2:\n    pass\n", {"n"}),
+    ("try:\n    pass\nexcept ValueError as err:\n    pass\n", {"err"}),
+])
+def test_bound_names_of_imports_walrus_and_except(source, names):
+    assert rules.bound_names(source) == names
