@@ -46,7 +46,7 @@ def release(out, repo: Path = REPO) -> list:
         notebook.write(build.make_seminar(notebook.read(sol)), out / "seminars" / sol.name)
     shutil.copytree(repo / "utils", out / "utils",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return leaks(out, sorted((repo / "solutions").glob("*.ipynb")))
+    return leaks(out, sorted((repo / "solutions").glob("*.ipynb")), repo)
 
 
 def _region_lines(nb, begin: str, end: str) -> list:
