@@ -990,3 +990,26 @@ def test_release_leak_rules_read_the_course_released(repo, tmp_path):  # noqa: F
     (repo / "README.md").write_text((repo / "README.md").read_text() + HIDDEN_LINE + "\n")
     assert release.release(out, repo) == [
         f"README.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
+
+
+def test_secret_lines_of_every_region_from_20_characters(tmp_path):
+    line20 = "return x + y  # 20ch"
+    assert len(line20) == 20
+    sol = new_notebook(cells=[
+        answer("answer-a", line20, "def a(x, y):"),
+        answer("answer-b", "return sorted(xs)[::-1]  # b", "def b(xs):"),
+        code("test-b", "assert b([1]) == [1]\n### BEGIN HIDDEN TESTS\n"
+                       "assert b([2, 1]) == [2, 1], 'h'\nassert b([]) == [], 'h2'\n"
+                       "### END HIDDEN TESTS", task="b")])
+    notebook.write(sol, tmp_path / "solutions" / "01_x.ipynb")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "utils").mkdir()
+    answer_lines, hidden = release.secret_lines([tmp_path / "solutions" / "01_x.ipynb"],
+                                                tmp_path)
+    assert answer_lines == {line20: "01_x.ipynb",
+                            "return sorted(xs)[::-1]  # b": "01_x.ipynb"}
+    assert hidden == {"assert b([2, 1]) == [2, 1], 'h'": "01_x.ipynb",
+                      "assert b([]) == [], 'h2'": "01_x.ipynb"}
+    assert notebook.solution_texts(sol) == [
+        line20, "return sorted(xs)[::-1]  # b", "assert b([2, 1]) == [2, 1], 'h'",
+        "assert b([]) == [], 'h2'"]
