@@ -5,6 +5,9 @@ Jupyter kernel's messages become an Outcome, how answer cells are matched by pos
 what a graded class passes to its kernels. No kernel starts: the scripted kernels and
 fake clients of tests/test_grading_units.py and tests/test_kit_units.py stand in.
 """
+import json
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -1013,3 +1016,33 @@ def test_secret_lines_of_every_region_from_20_characters(tmp_path):
     assert notebook.solution_texts(sol) == [
         line20, "return sorted(xs)[::-1]  # b", "assert b([2, 1]) == [2, 1], 'h'",
         "assert b([]) == [], 'h2'"]
+
+
+# ========================================================================== feedback, expected
+def test_feedback_files_are_utf8_whatever_the_locale(tmp_path):
+    """An instructor's machine with an ASCII (or cp1252) locale: messages with
+    accents are still written and read."""
+    book = {"zoe": {"01_a": {"points": 0, "max_points": 1, "file": "01_a.ipynb", "tasks": [
+        {"id": "t", "points": 0, "max_points": 1, "status": "failed",
+         "message": "AssertionError: résumé ≠ 1"}]}}}
+    (tmp_path / "grades.json").write_text(json.dumps(book, ensure_ascii=False), encoding="utf-8")
+    code_ = ("import sys\nfrom coursekit import feedback\n"
+             "book = feedback.load_book(sys.argv[1])\n"
+             "print(len(feedback.write_feedback(book, sys.argv[2])))\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", code_, str(tmp_path / "grades.json"),
+                           str(tmp_path / "fb")], capture_output=True, text=True, env=env,
+                          cwd=str(notebook.REPO))
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr[-1000:]
+    text = next((tmp_path / "fb").iterdir()).read_text(encoding="utf-8")
+    assert "résumé ≠ 1" in text
+
+
+@pytest.mark.parametrize("kind, rec, ok", [
+    ("right", {"points": 1, "max_points": 1, "tasks": []}, True),
+    ("blank", {"points": 0, "max_points": 2, "tasks": [
+        {"id": "a", "points": 0, "status": "missing"}]}, True),
+])
+def test_expected_one_point_and_a_blank_with_missing_answers(kind, rec, ok):
+    assert simulate.expected(kind, None, rec) is ok
