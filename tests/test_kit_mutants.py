@@ -1046,3 +1046,27 @@ def test_feedback_files_are_utf8_whatever_the_locale(tmp_path):
 ])
 def test_expected_one_point_and_a_blank_with_missing_answers(kind, rec, ok):
     assert simulate.expected(kind, None, rec) is ok
+
+
+def test_reports_are_utf8_whatever_the_locale(tmp_path):
+    """grades.json, grades.csv and junit.xml (which says encoding="utf-8") of a class whose
+    messages hold non-ASCII text ('…' cuts every long message), written and merged on a
+    machine with an ASCII locale."""
+    book = {"zoe": {"01_a": {"points": 0, "max_points": 1, "file": "01_a.ipynb", "tasks": [
+        {"id": "t", "points": 0, "max_points": 1, "status": "failed",
+         "message": "AssertionError: résumé ≠ 1 …"}]}}}
+    (tmp_path / "in.json").write_text(json.dumps(book, ensure_ascii=False), encoding="utf-8")
+    code_ = ("import json, sys\nfrom coursekit import grading\n"
+             "book = json.loads(open(sys.argv[1], encoding='utf-8').read())\n"
+             "grading.write_reports(book, sys.argv[2])\n"
+             "assert grading.merge([sys.argv[2] + '/grades.json']) == book\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", code_, str(tmp_path / "in.json"),
+                           str(tmp_path / "out")], capture_output=True, text=True, env=env,
+                          cwd=str(notebook.REPO))
+    assert done.returncode == 0, done.stderr[-1000:]
+    out = tmp_path / "out"
+    assert json.loads((out / "grades.json").read_text(encoding="utf-8")) == book
+    assert (out / "grades.csv").read_text(encoding="utf-8") == grading.to_csv(book)
+    assert (out / "junit.xml").read_text(encoding="utf-8") == grading.to_junit(book)

@@ -81,9 +81,12 @@ def table(book: dict) -> str:
 def write_reports(book: dict, out) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grades.json").write_text(json.dumps(book, indent=2, ensure_ascii=False) + "\n")
-    (out / "grades.csv").write_text(to_csv(book))
-    (out / "junit.xml").write_text(to_junit(book))
+    # UTF-8 whatever the locale: messages hold any text ('…' cuts long ones), junit.xml
+    # says it is UTF-8, and merge and feedback read them as such
+    (out / "grades.json").write_text(json.dumps(book, indent=2, ensure_ascii=False) + "\n",
+                                     encoding="utf-8")
+    (out / "grades.csv").write_text(to_csv(book), encoding="utf-8")
+    (out / "junit.xml").write_text(to_junit(book), encoding="utf-8")
     return out
 
 
@@ -93,7 +96,7 @@ def merge(paths) -> dict:
     book = {}
     for path in map(Path, paths):
         try:
-            part = json.loads(path.read_text())
+            part = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise GradeError(f"cannot read report {path}: {exc}") from None
         if not isinstance(part, dict) or not all(isinstance(v, dict) for v in part.values()):
