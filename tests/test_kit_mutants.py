@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
     FakeKernel,
     answer,
@@ -1070,3 +1070,50 @@ def test_reports_are_utf8_whatever_the_locale(tmp_path):
     assert json.loads((out / "grades.json").read_text(encoding="utf-8")) == book
     assert (out / "grades.csv").read_text(encoding="utf-8") == grading.to_csv(book)
     assert (out / "junit.xml").read_text(encoding="utf-8") == grading.to_junit(book)
+
+
+# ========================================================================== odds and ends
+def test_plan_prefers_another_capitalisation_to_a_renamed_copy(tmp_path, seminars):  # noqa: F811
+    subs = tmp_path / "class"
+    put(subs, "eve/00 copy.ipynb", student())  # sorts first, but is not named as a seminar
+    put(subs, "eve/01_UNITS.ipynb", student())
+    jobs, _, _ = batch.plan(subs, grading.load_solutions(seminars))
+    assert [(Path(j.path).name, j.stem, j.note) for j in jobs] == [
+        ("01_UNITS.ipynb", "01_units", ""),
+        ("00 copy.ipynb", None, "'00 copy.ipynb' is a second copy of seminar 01_units: only "
+                                "01_UNITS.ipynb is graded")]
+
+
+def test_describe_keeps_the_message_as_raised(sem):  # noqa: F811
+    test_a = next(s for s in sem.steps if s.id == "test-a")
+    out = error("ValueError", "shapes differ: X")
+    assert run.describe(out, test_a, {}, grading.assemble(sem, student()), Options()) == \
+        "ValueError: shapes differ: X"
+
+
+def test_tasks_after_two_crashed_ones_say_so(tmp_path, monkeypatch):
+    sol = new_notebook(cells=[
+        answer("answer-a", "return 1", "def a():"), code("test-a", "assert a() == 1", task="a"),
+        answer("answer-b", "return 2", "def b():"), code("test-b", "assert b() == 2", task="b"),
+        answer("answer-c", "return a() + b()", "def c():"),
+        code("test-c", "assert c() == 3", task="c")])
+    notebook.write(sol, tmp_path / "01_abc.ipynb")
+    sem_ = grading.load_seminar(tmp_path / "01_abc.ipynb")
+    nb = new_notebook(cells=[code("answer-a", "def a():\n    crash()\n"),
+                             code("answer-b", "def b():\n    crash()\n"),
+                             code("answer-c", "def c():\n    return a() + b()\n")])
+    k = FakeKernel({"crash()": Outcome("dead", detail="the kernel exited with code 1"),
+                    "assert c() == 3": error("NotImplementedError", "")})
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
+    verdicts = run.run_tasks(sem_, grading.assemble(sem_, nb), ".", Options(timeout=4))
+    assert [v.status for v in verdicts.values()] == ["error", "error", "failed"]
+    assert verdicts["c"].message.endswith(
+        "(graded in a fresh kernel after task(s) a, b crashed it)")
+
+
+def test_nbgrader_metadata_names_an_unnamed_notebook():
+    nb = new_notebook(cells=[new_markdown_cell("x = 1\n### BEGIN SOLUTION")])
+    nb.cells[0].id = "md"
+    with pytest.raises(CourseError) as info:
+        nbgrader_export.nbgrader_metadata(nb)
+    assert str(info.value) == "notebook: cell md has a solution region but is not an answer cell"
