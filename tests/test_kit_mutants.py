@@ -1117,3 +1117,29 @@ def test_nbgrader_metadata_names_an_unnamed_notebook():
     with pytest.raises(CourseError) as info:
         nbgrader_export.nbgrader_metadata(nb)
     assert str(info.value) == "notebook: cell md has a solution region but is not an answer cell"
+
+
+def test_broken_rules_follow_every_earlier_answer_and_only_the_students(tmp_path):
+    sol = new_notebook(cells=[
+        code("setup", "import math"),
+        answer("answer-h", "return math.sqrt(x)", "def helper(x):"),
+        code("test-h", "assert helper(4) == 2", task="h"),
+        answer("answer-m", "return 1", "def m():"),
+        code("test-m", "assert m() == 1", task="m"),
+        answer("answer-r", "import math as mm\n    return helper(x) + 0 * mm.pi", "def r(x):"),
+        code("test-r", "assert r(4) == 2", task="r")])
+    sol.cells[-1].metadata["course"]["forbid"] = ["math.sqrt"]
+    notebook.write(sol, tmp_path / "01_r.ipynb")
+    sem_ = grading.load_seminar(tmp_path / "01_r.ipynb")
+
+    def broken(**answers):
+        nb = new_notebook(cells=[code(k.replace("_", "-"), v) for k, v in answers.items()])
+        return grading.broken_rules(sem_, grading.assemble(sem_, nb))
+    # the helper of task h, two tasks earlier, is followed
+    assert broken(answer_h="def helper(x):\n    return math.sqrt(x)\n",
+                  answer_m="def m():\n    return 1\n",
+                  answer_r="def r(x):\n    return helper(x)\n") == {
+        "r": "rule broken: this task must not use math.sqrt; your cell 'answer-h', line 2 uses "
+             "math.sqrt"}
+    # `mm` is the solution's alias, not the student's: nothing to resolve
+    assert broken(answer_r="def r(x):\n    return mm.sqrt(x)\n") == {}
