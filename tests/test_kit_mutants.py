@@ -1,9 +1,12 @@
 """Fast tests of the instructor tooling written against the survivors of its mutation run
-(``python ci/mutation_coursekit.py --survivors``): what the simulated class and the grading
-benchmark report, what the tamper guard restores, what the forbid rules read, how a
-Jupyter kernel's messages become an Outcome, how answer cells are matched by position and
-what a graded class passes to its kernels. No kernel starts: the scripted kernels and
-fake clients of tests/test_grading_units.py and tests/test_kit_units.py stand in.
+(``python ci/mutation_coursekit.py --survivors``), each pinning what a user of the tooling
+relies on: the simulated class's and the grading benchmark's reports, what the tamper
+guard restores, what the forbid rules read, how a kernel's messages become an Outcome,
+how a class, a file and a notebook are graded (options, workers, records, messages), what
+`make check`, the release and the site report as leaks, and the encodings of what is
+written. No kernel starts: the scripted kernels, fake clients and recording stand-ins of
+tests/test_grading_units.py, test_kit_units.py, test_cli.py and test_publish_units.py
+(fixtures imported from there) take their place.
 """
 import json
 import os
