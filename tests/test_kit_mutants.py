@@ -1161,3 +1161,11 @@ def test_denied_paths_of_a_worktree_whose_path_has_a_colon(tmp_path):
     # a pointer that is not text: ignored, the checkout's own folders still denied
     (checkout / ".git").write_bytes(b"gitdir: \xff\xfe\n")
     assert set(want) <= set(common.denied_paths(Options(), checkout))
+
+
+def test_grading_kernels_get_the_grading_thread_count(tmp_path, monkeypatch):
+    """THREADS, whatever it is set to, not the kernel's own default (records must not
+    depend on --jobs or on the machine)."""
+    monkeypatch.setattr(run, "THREADS", 3)
+    k = run.new_kernel(tmp_path, Options(warm=False, memory_mb=100, grace=2))
+    assert (type(k), k.threads, k.memory_mb, k.grace) == (sandbox.Kernel, 3, 100, 2)
