@@ -132,3 +132,29 @@ def test_a_student_release_says_it_has_no_tooling(tmp_path):
     assert done.returncode != 0
     assert "no instructor tooling (coursekit/)" in done.stderr
     assert not (tmp_path / ".venv").exists()
+
+
+def test_mutation_runs_every_fast_test_of_the_tooling():
+    """`make mutation` scores coursekit by the test files listed in ci/mutmut_coursekit.toml:
+    a new file of fast tooling tests left out of that list would not count (and its
+    mutants would look unkilled). Every file with a fast test that imports more of
+    coursekit than its REPO path is listed."""
+    import tomllib
+    listed = set(tomllib.loads((REPO / "ci" / "mutmut_coursekit.toml").read_text())
+                 ["tool"]["mutmut"]["pytest_add_cli_args_test_selection"])
+    assert all((REPO / name).is_file() for name in listed), listed
+    out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "not slow",
+                          "-p", "no:cacheprovider", "tests"], cwd=REPO, capture_output=True,
+                         text=True, timeout=300)
+    fast = {line.split("::")[0] for line in out.stdout.splitlines() if "::" in line}
+    assert len(fast) > 10, out.stdout[-2000:] + out.stderr[-2000:]
+    tooling = set()
+    for name in fast:
+        tree = ast.parse((REPO / name).read_text())
+        names = {a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and (node.module or "").startswith("coursekit") for a in node.names}
+        names |= {"*" for node in ast.walk(tree) if isinstance(node, ast.Import)
+                  and any(a.name.startswith("coursekit") for a in node.names)}
+        if names - {"REPO"}:
+            tooling.add(name)
+    assert tooling - listed == set(), "fast tooling tests the mutation run leaves out"
