@@ -1020,6 +1020,8 @@ def test_kernel_not_ready_is_shut_down(fake_jupyter, monkeypatch):
 def test_zygote_fork_wait_and_close_over_its_socket():
     """The grader's side of the zygote protocol, against a stand-in zygote on a socket."""
     mine, theirs = socket.socketpair()
+    mine.settimeout(10)  # a wrong message fails the test instead of hanging it
+    theirs.settimeout(10)
     z = warm.Zygote.__new__(warm.Zygote)
     z.sock, z.threads = mine, 2
     z.proc = types.SimpleNamespace(wait=lambda timeout: None, kill=lambda: None)
