@@ -8,6 +8,10 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
 SUBMISSIONS ?= submissions
 JOBS   ?= 2
+# make test-perturbed: which units, perturbations (ci/perturbed.py; empty = all) and passes
+UNITS   ?= all
+PERTURB ?=
+RUNS    ?= 1
 RELEASE ?= build/release
 # the oldest supported Python, with every dependency at its declared lower bound
 LOWEST_PYTHON ?= python3.10
@@ -15,7 +19,7 @@ LOWEST_VENV   ?= .venv-lowest
 # the instructor tooling's one command line (coursekit/cli.py)
 KIT := $(BIN)/python -m coursekit
 
-.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
+.PHONY: kit env course test test-perturbed test-lowest lab seminars check bench refresh grade release site nbgrader clean
 
 env: $(STAMP)
 
@@ -30,6 +34,9 @@ course: kit env  ## execute every lecture notebook and solution into build/, pri
 test: env  ## lint, unit tests, nbval on notebooks/ and solutions/, seminar and grader checks
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
+
+test-perturbed: env  ## nbval with the arithmetic perturbed as on another CPU: UNITS=06-12 PERTURB=isa-default RUNS=3
+	$(BIN)/python ci/perturbed.py --units '$(UNITS)' --only '$(PERTURB)' --runs $(RUNS)
 
 test-fast: env  ## lint and the tests that start no kernel: utils and the tooling's logic, in minutes
 	$(BIN)/ruff check .
