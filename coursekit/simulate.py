@@ -124,14 +124,17 @@ def expected(kind: str, task, rec: dict | None) -> bool:
 
 
 def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: int = 0,
-             solutions_dir: Path | None = None, echo=print) -> dict:
+             solutions_dir: Path | None = None, echo=print, sandbox: str = "auto") -> dict:
     solutions_dir = Path(solutions_dir or notebook.REPO / "solutions").resolve()
     submissions = out / "submissions"
     if submissions.exists():
         shutil.rmtree(submissions)
     plan = build(submissions, students, solutions_dir, seed)
-    opts = grading.Options(warm=warm)
+    opts = grading.Options(warm=warm, sandbox=sandbox)
     opts = replace(opts, deny=(str(solutions_dir), str(submissions)))
+    opts, warning = grading.settle_sandbox(opts)
+    if warning:
+        echo(warning)
     seminars = grading.load_solutions(solutions_dir)
     todo, names, _ = grading.plan(submissions, seminars)
     t0 = time.perf_counter()
@@ -158,7 +161,8 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
     kinds = Counter(k.split(" ")[0] for k, _ in plan.values())
     echo(f"{students} students x {len(seminars)} seminars: {n} notebooks graded "
          f"({', '.join(f'{c} {k}' for k, c in kinds.most_common())}), "
-         f"{'warm' if warm else 'cold'} kernels, --jobs {jobs}")
+         f"{'warm' if warm else 'cold'} kernels, --jobs {jobs}, sandbox "
+         f"{'bubblewrap' if opts.sandbox == 'required' else 'off'}")
     echo(f"wall time {wall:.0f} s (kernel start included): {wall / max(n, 1):.2f} s per notebook")
     echo("| seminar | notebooks | mean s per notebook (one worker) | slowest s |")
     echo("|---|---:|---:|---:|")

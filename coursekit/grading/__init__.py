@@ -72,10 +72,15 @@ from .common import (
                        THREADS,
                        TIMEOUT_FLOOR,
                        TIMEOUT_MARGIN,
+                       DEFAULT_DISK_MB,
+                       SANDBOX_MODES,
                        GradeError,
                        Options,
+                       Record,
                        cold_by_default,
                        denied_paths,
+                       sandbox_for,
+                       settle_sandbox,
 )
 from .report import columns, merge, table, to_csv, to_junit, write_reports
 from .run import (
@@ -94,6 +99,7 @@ __all__ = [
     "grade_jobs", "plan", "preflight", "shard_students", "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT", "DENIED", "MAX_RESTARTS", "STATUSES", "THREADS", "TIMEOUT_FLOOR",
     "TIMEOUT_MARGIN", "GradeError", "Options", "cold_by_default", "denied_paths", "columns",
+    "DEFAULT_DISK_MB", "SANDBOX_MODES", "Record", "sandbox_for", "settle_sandbox",
     "merge", "table", "to_csv", "to_junit", "write_reports", "Verdict", "describe",
     "failed_record", "grade_notebook", "new_kernel", "run_tasks", "short_numbers",
 ]
