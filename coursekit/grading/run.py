@@ -59,7 +59,8 @@ def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
     elif outcome.ename == "NotImplementedError":
         what = "not answered yet (NotImplementedError)" + \
             (f" in your cell '{where[0].id}'" if where and where[0].kind == "answer" else "")
-    if outcome.ename == "MemoryError" or "can't allocate memory" in outcome.evalue:
+    if outcome.ename == "MemoryError" or "can't allocate memory" in outcome.evalue or \
+            "Cannot allocate memory" in outcome.evalue:
         what += f" [the grader allows {opts.memory_mb} MB per notebook]"
     elif ("No space left on device" in outcome.evalue or "File too large" in outcome.evalue) \
             and sandbox_for(opts) is not None:
