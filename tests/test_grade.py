@@ -13,7 +13,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, cli, grading, notebook, release, rules
+from coursekit import build, bwrap, cli, grading, notebook, release, rules
 from coursekit.grading import Options
 from coursekit.sandbox import memory_limit_supported
 
@@ -505,14 +505,20 @@ REAL = notebook.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 
 
 @pytest.fixture(scope="module")
-def course_book(tmp_path_factory):
+def course_class(tmp_path_factory):
     """Every solution as one student's work, every generated seminar as another's."""
     folder = tmp_path_factory.mktemp("course-class")
     for sol in REAL:
         nb = notebook.read(sol)
         write(folder, "solution", sol.name, nb)
         write(folder, "seminar", sol.name, build.make_seminar(nb))
-    return grading.grade(folder, jobs=2, echo=lambda *_: None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def course_book(course_class):
+    """The course class graded as by default (in the OS sandbox where bubblewrap works)."""
+    return grading.grade(course_class, jobs=2, echo=lambda *_: None)
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in REAL])
@@ -524,6 +530,23 @@ def test_solution_full_marks_and_seminar_zero(course_book, stem):
     bad = [f"{t['id']}: {t['status']}: {t['message']}" for t in sem["tasks"]
            if t["points"] != 0 or t["status"] != "failed"]
     assert not bad and sem["points"] == 0, bad
+
+
+def without_sandbox_field(book):
+    return {s: {k: {f: v for f, v in rec.items() if f != "sandbox"} for k, rec in recs.items()}
+            for s, recs in book.items()}
+
+
+def test_same_records_with_and_without_the_sandbox(course_class, course_book):
+    """The OS sandbox changes no grade: every solution and every blank seminar gets the
+    same record graded with it (the default here) and with --sandbox off."""
+    used = {rec["sandbox"] for recs in course_book.values() for rec in recs.values()}
+    if used != {"bubblewrap"}:
+        pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
+    bare = grading.grade(course_class, opts=Options(sandbox="off"), jobs=2,
+                         echo=lambda *_: None)
+    assert {rec["sandbox"] for recs in bare.values() for rec in recs.values()} == {"none"}
+    assert without_sandbox_field(bare) == without_sandbox_field(course_book)
 
 
 def test_release_has_no_solution_text(tmp_path):

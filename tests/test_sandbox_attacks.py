@@ -7,8 +7,8 @@ the attacks are real: there, they work.
 The grader runs with a fake HOME holding a fake SSH key, secrets in its environment and a
 listener on the loopback (a thread of this test process) that records what reaches it.
 
-Skipped, with the reason, only where bubblewrap cannot run; under CI=true that is a
-failure (`.ci/run` installs bubblewrap).
+Skipped, with the reason, only where bubblewrap cannot run; under CI=true on Linux that
+is a failure (`.ci/run` and the test workflow install bubblewrap).
 """
 import json
 import os
@@ -180,8 +180,8 @@ def grade(folder, solutions, out, env, *extra):
 def attacked(tmp_path_factory):
     why = bwrap.available()
     if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the attack tests in the OS sandbox, but {why}")
+        if os.environ.get("CI") == "true" and sys.platform.startswith("linux"):
+            pytest.fail(f"CI on Linux must run the attack tests in the OS sandbox, but {why}")
         pytest.skip(f"the OS sandbox cannot run here: {why}")
     tmp = tmp_path_factory.mktemp("attacks")
     home = tmp / "home"
