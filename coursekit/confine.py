@@ -15,7 +15,8 @@ warm zygote right after the fork (``coursekit/warm.py`` imports it). Linux only.
 3. **No way out.** ``unshare``, ``setns``, ``mount`` and its new API, ``pivot_root``,
    ``chroot``, ``ptrace``, ``process_vm_readv/writev``, ``bpf``, ``perf_event_open``,
    ``userfaultfd`` and ``io_uring_setup`` fail with ``EPERM``, and so does any system
-   call of another ABI (x32, i386 on x86-64).
+   call of another ABI (x32, i386 on x86-64). So do ``chmod`` and ``chown`` in all their
+   forms: what the grader made read-only (the cold kernel's socket folder) stays so.
 4. **Disk.** ``RLIMIT_FSIZE``: no file larger than the scratch folder (the sandbox's
    size-limited tmpfs bounds the total).
 
@@ -34,18 +35,22 @@ _ARCHES = {
         ptrace=101, process_vm_readv=310, process_vm_writev=311, unshare=272, setns=308,
         mount=165, umount2=166, pivot_root=155, chroot=161, bpf=321, perf_event_open=298,
         userfaultfd=323, io_uring_setup=425, open_tree=428, move_mount=429, fsopen=430,
-        fsmount=432, mount_setattr=442, memfd_secret=447, seccomp=317)),
+        fsmount=432, mount_setattr=442, memfd_secret=447, chmod=90, fchmod=91,
+        fchmodat=268, fchmodat2=452, chown=92, fchown=93, lchown=94, fchownat=260,
+        seccomp=317)),
     "aarch64": (0xC00000B7, dict(
         clone=220, clone3=435, mmap=222, memfd_create=279, shmget=194, ptrace=117,
         process_vm_readv=270, process_vm_writev=271, unshare=97, setns=268, mount=40,
         umount2=39, pivot_root=41, chroot=51, bpf=280, perf_event_open=241,
         userfaultfd=282, io_uring_setup=425, open_tree=428, move_mount=429, fsopen=430,
-        fsmount=432, mount_setattr=442, memfd_secret=447, seccomp=277)),
+        fsmount=432, mount_setattr=442, memfd_secret=447, fchmod=52, fchmodat=53,
+        fchmodat2=452, fchown=55, fchownat=54, seccomp=277)),
 }
 _DENIED = ("memfd_create", "shmget", "ptrace", "process_vm_readv", "process_vm_writev",
            "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "bpf",
            "perf_event_open", "userfaultfd", "io_uring_setup", "open_tree", "move_mount",
-           "fsopen", "fsmount", "mount_setattr", "memfd_secret")
+           "fsopen", "fsmount", "mount_setattr", "memfd_secret", "chmod", "fchmod",
+           "fchmodat", "fchmodat2", "chown", "fchown", "lchown", "fchownat")
 EAGAIN, ENOSYS, EPERM, ENOMEM = 11, 38, 1, 12
 CLONE_THREAD, MAP_SHARED, MAP_ANONYMOUS = 0x10000, 0x01, 0x20
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000

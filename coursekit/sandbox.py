@@ -24,8 +24,9 @@ What it bounds, and how:
   kernel runs under bubblewrap, without network, seeing only the Python environment and
   the course's public files, writing only to a size-limited tmpfs around ``cwd`` (the
   folder above ``cwd`` holds its HOME); it talks to the grader over Unix sockets in a
-  folder of its own, and installs ``coursekit/confine.py`` (no new processes, no
-  uncounted memory) before any cell. Interrupts travel as Jupyter messages.
+  folder of its own (read-only once they are bound), and installs
+  ``coursekit/confine.py`` (no new processes, no uncounted memory, no chmod) before any
+  cell. Interrupts travel as Jupyter messages.
 
 - **reach and tampering** (``Guard``, see ``coursekit/guard.py``): installed first thing in a
   kernel (this one or any with the same ``run``), an audit hook refuses to open, list or
@@ -301,6 +302,9 @@ class Kernel(BoundedKernel):
                 self.shutdown()
                 raise RuntimeError(f"could not {what} in the kernel: {out.ename}: "
                                    f"{out.evalue}")
+        if self.sockets is not None:  # its sockets are bound: no more files there (and the
+            os.chmod(self.km.connection_file, 0o400)  # kernel may not chmod: confine.py)
+            os.chmod(self.sockets, 0o555)
         return self
 
     def _sandboxed(self, km) -> dict:
@@ -326,6 +330,11 @@ class Kernel(BoundedKernel):
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = None
+        if self.sockets is not None:  # writable again for jupyter_client's clean-up
+            try:
+                os.chmod(self.sockets, 0o700)
+            except OSError:
+                pass
         if self.km is not None:
             try:
                 self.km.shutdown_kernel(now=True)

@@ -191,7 +191,8 @@ def test_the_filter_allows_threads_and_refuses_processes(machine):
     assert run_bpf(prog, nr["mmap"], arch, (0, 1 << 30, 3, private_anon, 2**64 - 1, 0)) == ALLOW
     assert run_bpf(prog, nr["mmap"], arch, (0, 4096, 1, shared_file, 3, 0)) == ALLOW
     for name in ("unshare", "setns", "mount", "ptrace", "memfd_create", "shmget", "bpf",
-                 "process_vm_writev", "io_uring_setup"):
+                 "process_vm_writev", "io_uring_setup", "fchmodat", "fchmod", "fchownat",
+                 "fchmodat2"):
         assert run_bpf(prog, nr[name], arch) == ERRNO | 1, name
     for other in (0, 1, 3, 60, 202, 231):  # read, write, close, exit, futex, exit_group
         if other not in nr.values():

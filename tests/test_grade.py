@@ -546,6 +546,10 @@ def test_same_records_with_and_without_the_sandbox(course_class, course_book):
     bare = grading.grade(course_class, opts=Options(sandbox="off"), jobs=2,
                          echo=lambda *_: None)
     assert {rec["sandbox"] for recs in bare.values() for rec in recs.values()} == {"none"}
+    differ = [f"{s}/{k}: {t} (sandbox) != {u} (none)" for s, recs in course_book.items()
+              for k, rec in recs.items() for t, u in zip(rec["tasks"], bare[s][k]["tasks"],
+                                                         strict=True) if t != u]
+    assert not differ, "\n".join(differ)
     assert without_sandbox_field(bare) == without_sandbox_field(course_book)
 
 

@@ -102,6 +102,18 @@ def attacks(paths: dict) -> dict:
         "writes_outside": (f"open({p['planted']}, 'w').write('planted')\n"
                            "raise RuntimeError('ATTACK SUCCEEDED: written')\n",
                            "FileNotFoundError: [Errno 2] No such file or directory"),
+        "writes_anywhere": ("mine = os.path.dirname(os.path.dirname(os.getcwd()))\n"
+                            "found = []\n"
+                            "for line in open('/proc/self/mounts'):\n"
+                            "    point, options = line.split()[1], line.split()[3]\n"
+                            "    if 'rw' not in options.split(',') or point.startswith("
+                            "('/proc', '/sys', mine)):\n        continue\n"
+                            "    for root, dirs, files in os.walk(point):\n"
+                            "        if os.access(root, os.W_OK):\n"
+                            "            found.append(root)\n"
+                            "raise RuntimeError(f'ATTACK SUCCEEDED: {found}' if found else "
+                            "'nothing writable outside the scratch folder')\n",
+                            "RuntimeError: nothing writable outside the scratch folder"),
         "forks_many": ("pids = []\nfor _ in range(50):\n    pid = os.fork()\n"
                        "    if pid == 0:\n        os._exit(0)\n    pids.append(pid)\n"
                        "raise RuntimeError(f'ATTACK SUCCEEDED: {len(pids)} processes')\n",

@@ -25,7 +25,10 @@ How one notebook is graded (see the README, "Grading"):
    missing answer cell is graded as the seminar's empty stub. Cells a student added are
    not run. Cells after the last graded test are not run.
 2. The cells run one by one in a fresh kernel (``coursekit.sandbox``): a temporary working
-   directory, a memory limit, one thread, the solution's own seeding in the setup cell.
+   directory, a memory limit, one thread, the solution's own seeding in the setup cell,
+   and - where bubblewrap works, see ``--sandbox`` - the OS sandbox of ``coursekit/bwrap.py``
+   (no network, no new processes, only the Python environment and the course's public
+   files to read, a bounded scratch folder to write; every record says ``"sandbox"``).
    A task is the graded test cell and the cells since the previous one.
 3. Each task scores its points when its answer cells run without error and its test cell
    passes, 0 otherwise, with a status:

@@ -146,7 +146,7 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
     opts = replace(opts, deny=tuple(opts.deny) + (solutions_dir, str(Path(submissions))))
     opts, warning = settle_sandbox(opts)
     if warning:
-        _err(warning)
+        (echo or _err)(warning)
     seminars = load_solutions(solutions_dir)
     todo, names, warnings = plan(Path(submissions), seminars, students)
     for w in warnings:
