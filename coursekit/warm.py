@@ -106,16 +106,16 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
         os.dup2(devnull, 2)
         if memory_mb and memory_limit_supported():
             exec(limit_code(memory_mb), {})
-        if sandbox is not None:
-            from . import confine
-
-            confine.set_dumpable(True)  # its own /proc files stay its own
-            confine.install(sandbox["disk_mb"])
         import torch
         torch.set_num_threads(threads)
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance(colors="nocolor")
+        if sandbox is not None:  # after the shell: it chmods its profile folder
+            from . import confine
+
+            confine.set_dumpable(True)  # its own /proc files stay its own
+            confine.install(sandbox["disk_mb"])
         error: dict = {}
         shell._showtraceback = lambda etype, evalue, stb: error.update(
             ename=etype.__name__, evalue=str(evalue), traceback=list(stb))

@@ -118,7 +118,10 @@ def attacks(paths: dict) -> dict:
                        "    if pid == 0:\n        os._exit(0)\n    pids.append(pid)\n"
                        "raise RuntimeError(f'ATTACK SUCCEEDED: {len(pids)} processes')\n",
                        "BlockingIOError: [Errno 11] Resource temporarily unavailable"),
-        "forks_by_ctypes": (GUARD_OFF + "pid = libc.fork()\nif pid == 0:\n    os._exit(0)\n"
+        # PyDLL: the GIL stays held (a fork by CDLL, outside the sandbox, leaves a child
+        # that waits for the GIL forever)
+        "forks_by_ctypes": (GUARD_OFF + "pid = ctypes.PyDLL(None, use_errno=True).fork()\n"
+                            "if pid == 0:\n    os._exit(0)\n"
                             "if pid < 0:\n    e = ctypes.get_errno()\n"
                             "    raise OSError(e, os.strerror(e))\n"
                             "raise RuntimeError('ATTACK SUCCEEDED: forked')\n",
