@@ -292,6 +292,21 @@ def test_simulate(monkeypatch, capsys, tmp_path):
     assert len(seen) == 2
 
 
+def test_sandbox_says_whether_it_is_on(monkeypatch, capsys):
+    from coursekit import bwrap
+
+    monkeypatch.setattr(bwrap, "available", lambda: "")
+    monkeypatch.setattr(bwrap, "size_supported", lambda: True)
+    code, out, err = run(capsys, "sandbox")
+    assert (code, err) == (0, "") and out.startswith("the OS sandbox is ON")
+    assert f"  {REPO / 'utils'}\n" in out and f"  {REPO}\n" not in out
+    assert "512 MB tmpfs" in out
+    monkeypatch.setattr(bwrap, "available", lambda: "bubblewrap is not installed (...)")
+    code, out, err = run(capsys, "sandbox")
+    assert code == 1 and out.startswith("the OS sandbox is OFF here: bubblewrap is not "
+                                        "installed (...)")
+
+
 # ------------------------------------------------------------------------- publishing
 def test_release(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(release, "release", lambda out: [])

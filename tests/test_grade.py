@@ -482,22 +482,32 @@ def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
 
 
 @pytest.mark.slow
-def test_sandbox_working_directory_and_environment(tmp_path):
+@pytest.mark.parametrize("boxed", [False, True], ids=["plain", "bwrap"])
+def test_sandbox_working_directory_and_environment(tmp_path, boxed):
     from coursekit.sandbox import Kernel
 
-    with Kernel(tmp_path, memory_mb=grading.DEFAULT_MEMORY_MB) as k:
+    if boxed and bwrap.available():
+        pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
+    box = bwrap.Sandbox(disk_mb=16) if boxed else None
+    (tmp_path / "work").mkdir()
+    with Kernel(tmp_path / "work", memory_mb=grading.DEFAULT_MEMORY_MB, sandbox=box) as k:
         out = k.run("import os, resource\nassert os.getcwd() == %r\n"
                     "assert os.environ['PYTHONHASHSEED'] == '0'\n"
                     "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
-                    % str(tmp_path.resolve()), timeout=60)
+                    % str((tmp_path / "work").resolve()), timeout=60)
         assert out.status == "ok", out
         if memory_limit_supported():
             out = k.run("import resource\n"
                         "assert resource.getrlimit(resource.RLIMIT_DATA)[1] == %d * 2**20"
                         % grading.DEFAULT_MEMORY_MB, timeout=60)
         assert out.status == "ok", out
+        if boxed:  # its HOME beside its folder, on the tmpfs; the disk limit per file too
+            out = k.run("import os, resource\nassert os.environ['HOME'] == %r\n"
+                        "assert resource.getrlimit(resource.RLIMIT_FSIZE)[1] == 16 * 2**20\n"
+                        "assert os.listdir('.') == []" % str(tmp_path / "home"), timeout=60)
+            assert out.status == "ok", out
         segv = k.run("import ctypes\nctypes.string_at(0)", timeout=60)
-        assert segv.status == "dead" and "SIGSEGV" in segv.detail
+        assert segv.status == "dead" and "SIGSEGV" in segv.detail, segv  # bwrap's 139 too
 
 
 # ----------------------------------------------------------------------------- the real course
