@@ -9,6 +9,7 @@
     python -m coursekit merge reports/*/grades.json --out grades/
     python -m coursekit feedback grades/grades.json --out grades/feedback
     python -m coursekit grade-bench [--out FILE]   # the grading section of BENCHMARKS.md
+    python -m coursekit sandbox               # is the OS sandbox of grading on here? (exit 1: no)
     python -m coursekit simulate --students 20 --jobs 2 --out build/class
     python -m coursekit release --out DIR     # the student-facing course, no solutions
     python -m coursekit site build|check [--out build/site]
@@ -45,7 +46,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .grading.common import DEFAULT_MEMORY_MB, TIMEOUT_FLOOR
+    from .grading.common import DEFAULT_DISK_MB, DEFAULT_MEMORY_MB, SANDBOX_MODES, TIMEOUT_FLOOR
 
     p = argparse.ArgumentParser(prog="python -m coursekit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,6 +75,12 @@ def parser() -> argparse.ArgumentParser:
                         "in sorted order): one job of a CI matrix; merge the reports")
     g.add_argument("--cold", action="store_true",
                    help="a fresh Jupyter kernel per notebook instead of warm forks")
+    g.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
+                   help="the OS sandbox (bubblewrap) of the kernels: auto (on where it "
+                        "works, a loud warning where not), required (refuse to grade "
+                        "without it), off")
+    g.add_argument("--disk-mb", type=int, default=DEFAULT_DISK_MB,
+                   help="MB a notebook may write in the sandbox (its scratch folder)")
     m = sub.add_parser("merge", help="one gradebook from several grades.json")
     m.add_argument("reports", nargs="+", type=Path, help="grades.json files")
     m.add_argument("--out", type=Path, default=Path("grades"))
@@ -88,6 +95,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--cold", action="store_true", help="a Jupyter kernel per notebook")
+    s.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto")
     s.add_argument("--out", type=Path, default=Path("build/class"))
     s.add_argument("--solutions", type=Path, default=None)
 
@@ -97,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     site = sub.add_parser("site", help="the course website from the stored notebooks")
     site.add_argument("action", choices=["build", "check"])
     site.add_argument("--out", type=Path, default=REPO / "build" / "site")
+    sub.add_parser("sandbox", help="is the OS sandbox of grading on here, and what a "
+                                   "grading kernel sees")
     nbg = sub.add_parser("nbgrader", help="the solutions as an nbgrader course folder")
     nbg.add_argument("--out", type=Path, default=REPO / "build" / "nbgrader")
     return p
@@ -174,10 +184,12 @@ def _refresh(args, p) -> int:
 def _grade(args, p) -> int:
     from . import grading
 
-    if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0) or args.memory_mb < 0:
-        raise grading.GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0")
+    if args.jobs < 1 or (args.timeout is not None and args.timeout <= 0) or args.memory_mb < 0 \
+            or args.disk_mb < 1:
+        raise grading.GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0, "
+                                 "--disk-mb >= 1")
     opts = grading.Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
-                           deny=(str(args.out),),
+                           deny=(str(args.out),), sandbox=args.sandbox, disk_mb=args.disk_mb,
                            warm=not (args.cold or grading.cold_by_default()))
     students = args.student
     if args.shard:
@@ -235,8 +247,28 @@ def _simulate(args, p) -> int:
     if args.students < 1 or args.jobs < 1:
         p.error("--students and --jobs must be >= 1")
     result = simulate(args.out, args.students, args.jobs, warm=not args.cold, seed=args.seed,
-                      solutions_dir=args.solutions)
+                      solutions_dir=args.solutions, sandbox=args.sandbox)
     return 1 if result["misses"] else 0
+
+
+def _sandbox(args, p) -> int:
+    from . import bwrap
+
+    why = bwrap.available()
+    if why:
+        print(f"the OS sandbox is OFF here: {why}\ngrading runs with the guard only and "
+              "says so in its output and in every record (\"sandbox\": \"none\")")
+        return 1
+    view = bwrap.Sandbox().view("<scratch>")
+    print("the OS sandbox is ON: every grading kernel runs under bubblewrap"
+          f"{'' if bwrap.size_supported() else ' (too old to size a tmpfs: no disk limit)'}\n"
+          "no network, its own PID namespace, no new processes, no secret of the grader's "
+          "environment\nread-only: /usr, the dynamic linker's /etc files, the CPU's /sys, and")
+    for path in view.ro:
+        print(f"  {path}")
+    print(f"writable: its working folder and HOME on a {bwrap.DEFAULT_DISK_MB} MB tmpfs "
+          "(--disk-mb)")
+    return 0
 
 
 # ---------------------------------------------------------------------------- publishing
@@ -272,4 +304,5 @@ COMMANDS = {
     "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
     "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
     "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
+    "sandbox": _sandbox,
 }

@@ -17,26 +17,36 @@ What it bounds, and how:
   other systems the kernel runs without a memory limit.
 - **environment**: a fresh process in ``cwd`` (a temporary directory), the course's own
   Python (nbval's current-environment kernel), one BLAS/OpenMP thread (so results do not
-  depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU.
+  depend on how many kernels run in parallel), ``PYTHONHASHSEED=0``, no visible GPU, and
+  of the grader's environment variables only those a kernel needs (``kernel_env``: no
+  token or secret of the grading process).
+- **the OS sandbox** (``sandbox=bwrap.Sandbox(...)``, see ``coursekit/bwrap.py``): the
+  kernel runs under bubblewrap, without network, seeing only the Python environment and
+  the course's public files, writing only to a size-limited tmpfs around ``cwd`` (the
+  folder above ``cwd`` holds its HOME); it talks to the grader over Unix sockets in a
+  folder of its own (read-only once they are bound), and installs
+  ``coursekit/confine.py`` (no new processes, no uncounted memory, no chmod) before any
+  cell. Interrupts travel as Jupyter messages.
 
 - **reach and tampering** (``Guard``, see ``coursekit/guard.py``): installed first thing in a
   kernel (this one or any with the same ``run``), an audit hook refuses to open, list or
   copy anything under the denied folders and to start processes; ``Guard.sync`` restores
   the checks and the names instructor cells bound.
 
-This is a guard against accidents and shortcuts (endless loops, huge tensors, crashes, a
-peek at the solutions, a patched check), not a security boundary: a hostile student cell
-can still use the network or ``ctypes``. Run graders for untrusted classes inside a
-container or a throwaway CI job.
+Without the OS sandbox this is a guard against accidents and shortcuts (endless loops,
+huge tensors, crashes, a peek at the solutions, a patched check), not a security
+boundary: a hostile student cell can still use the network or ``ctypes``.
 """
 from __future__ import annotations
 
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from queue import Empty
@@ -68,14 +78,37 @@ class Outcome:
     detail: str = ""  # why a kernel died (exit code / signal, last stderr line)
 
 
-def kernel_env(threads: int = 1) -> dict:
-    """The environment of a grading kernel: this one, made deterministic and CPU-only."""
-    env = dict(os.environ)
+# the grader's environment variables a kernel gets (all others - tokens, keys, CI
+# secrets - stay with the grader), besides those kernel_env sets
+ENV_KEEP = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+    "VIRTUAL_ENV", "LD_LIBRARY_PATH", "MPLBACKEND", "MPLCONFIGDIR", "IPYTHONDIR",
+    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "JUPYTER_PATH",
+    "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "PYTHONPATH",
+    "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "PYTHONDONTWRITEBYTECODE",
+    "PYTHONWARNINGS", "PYTHONIOENCODING", "PYTHONUTF8", "COURSE_DATA", "COURSE_DEVICE",
+    "COURSE_THREADS"})
+# in the OS sandbox these point into its scratch folder or are not set
+SANDBOX_DROP = ("MPLCONFIGDIR", "IPYTHONDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+                "XDG_DATA_HOME", "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR",
+                "JUPYTER_RUNTIME_DIR", "PYTHONUSERBASE")
+
+
+def kernel_env(threads: int = 1, home: str | None = None) -> dict:
+    """The environment of a grading kernel: ENV_KEEP of this one, made deterministic and
+    CPU-only. ``home``: a sandboxed kernel's HOME and TMPDIR (its PATH: this Python's
+    folder and the system's)."""
+    env = {k: v for k, v in os.environ.items() if k in ENV_KEEP or k.startswith("LC_")}
     n = str(threads)
     env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS=n, MKL_NUM_THREADS=n,
                OPENBLAS_NUM_THREADS=n, CUDA_VISIBLE_DEVICES="", TQDM_DISABLE="1",
                PYDEVD_DISABLE_FILE_VALIDATION="1")
-    env.pop("JPY_PARENT_PID", None)
+    if home is not None:
+        for k in SANDBOX_DROP:
+            env.pop(k, None)
+        env.update(HOME=home, TMPDIR=home, USER="student", LOGNAME="student",
+                   PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin",
+                                         "/usr/bin", "/bin"]))
     return env
 
 
@@ -87,6 +120,16 @@ def limit_code(memory_mb: int | None) -> str:
     return ("import resource as _r\n"
             f"_r.setrlimit(_r.RLIMIT_DATA, ({n}, {n}))\n"
             "del _r\n")
+
+
+def confine_code(disk_mb: int | None) -> str:
+    """Python source that installs ``coursekit/confine.py`` in the (sandboxed) process
+    running it, binding no name in the notebook's namespace."""
+    from pathlib import Path
+
+    source = (Path(__file__).with_name("confine.py")).read_text()
+    return (f"(lambda ns: (exec(compile({source!r}, '<grader confine>', 'exec'), ns), "
+            f"ns['install']({disk_mb!r})))({{'__name__': '_grader_confine'}})\n")
 
 
 def guard_code(deny, token: str, solution_names=()) -> str:
@@ -158,8 +201,9 @@ class BoundedKernel:
     ``coursekit.warm.WarmKernel``: a child forked from a warm zygote)."""
 
     def __init__(self, cwd, memory_mb: int | None = 3072, threads: int = 1,
-                 grace: float = GRACE):
+                 grace: float = GRACE, sandbox=None):
         self.cwd, self.memory_mb, self.threads, self.grace = str(cwd), memory_mb, threads, grace
+        self.sandbox = sandbox  # a coursekit.bwrap.Sandbox, or None: no OS sandbox
 
     # ------------------------------------------------------------------ for subclasses
     def start(self):
@@ -223,9 +267,10 @@ class BoundedKernel:
 class Kernel(BoundedKernel):
     """One IPython kernel process in ``cwd``; restartable; always shut down on exit."""
 
-    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace)
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace,
+        super().__init__(*args, **kwargs)  # sandbox)
         self.km = self.kc = None
+        self.sockets = None  # the sandboxed kernel's folder of Unix sockets
 
     def start(self) -> "Kernel":
         from jupyter_client import KernelManager
@@ -235,7 +280,10 @@ class Kernel(BoundedKernel):
         # land in the grader's terminal; what a cell prints travels over zmq instead.
         self.km = KernelManager(kernel_name=CURRENT_ENV_KERNEL_NAME,
                                 kernel_spec_manager=NbvalKernelspecManager())
-        self.km.start_kernel(cwd=self.cwd, env=kernel_env(self.threads),
+        env = kernel_env(self.threads)
+        if self.sandbox is not None:
+            env = self._sandboxed(self.km)
+        self.km.start_kernel(cwd=self.cwd, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.kc = self.km.client()
         self.kc.start_channels()
@@ -244,24 +292,58 @@ class Kernel(BoundedKernel):
         except RuntimeError:
             self.shutdown()
             raise
-        if self.memory_mb and memory_limit_supported():
-            setup = self.run(limit_code(self.memory_mb), timeout=STARTUP_TIMEOUT, history=False)
-            if setup.status != "ok":
+        setup = [("set the memory limit", limit_code(self.memory_mb)
+                  if self.memory_mb and memory_limit_supported() else "")]
+        if self.sandbox is not None:
+            setup.append(("confine the kernel", confine_code(self.sandbox.disk_mb)))
+        for what, code in setup:
+            out = self.run(code, timeout=STARTUP_TIMEOUT, history=False) if code else None
+            if out is not None and out.status != "ok":
                 self.shutdown()
-                raise RuntimeError(f"could not set the memory limit in the kernel: "
-                                   f"{setup.ename}: {setup.evalue}")
+                raise RuntimeError(f"could not {what} in the kernel: {out.ename}: "
+                                   f"{out.evalue}")
+        if self.sockets is not None:  # its sockets are bound: no more files there (and the
+            os.chmod(self.km.connection_file, 0o400)  # kernel may not chmod: confine.py)
+            os.chmod(self.sockets, 0o555)
         return self
+
+    def _sandboxed(self, km) -> dict:
+        """Make ``km`` start its kernel under bubblewrap: Unix sockets in a folder of its
+        own instead of TCP (the kernel has no network), interrupts as messages (a signal
+        would reach bwrap, not the kernel). The kernel's environment."""
+        from . import bwrap
+
+        self.sockets = tempfile.mkdtemp(prefix="ck-")  # short: a socket path has <= 107 bytes
+        km.transport, km.ip = "ipc", os.path.join(self.sockets, "k")
+        km.connection_file = os.path.join(self.sockets, "kernel.json")
+        km.kernel_spec.interrupt_mode = "message"
+        scratch = os.path.dirname(self.cwd)
+        home = os.path.join(scratch, "home")
+        view = self.sandbox.view(scratch, rw=[self.sockets], dirs=(self.cwd, home),
+                                 cwd=self.cwd)
+        plain = km.format_kernel_cmd
+        km.format_kernel_cmd = lambda extra_arguments=None: bwrap.command(
+            view, plain(extra_arguments))
+        return kernel_env(self.threads, home=home)
 
     def shutdown(self) -> None:
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = None
+        if self.sockets is not None:  # writable again for jupyter_client's clean-up
+            try:
+                os.chmod(self.sockets, 0o700)
+            except OSError:
+                pass
         if self.km is not None:
             try:
                 self.km.shutdown_kernel(now=True)
             except Exception:  # already dead: nothing to stop
                 pass
             self.km = None
+        if self.sockets is not None:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+            self.sockets = None
 
     def alive(self) -> bool:
         return self.km is not None and self.km.is_alive()
@@ -305,4 +387,7 @@ class Kernel(BoundedKernel):
     def _death(self) -> str:
         """A short reason for a dead kernel: exit code or signal, and a hint."""
         proc = getattr(getattr(self.km, "provisioner", None), "process", None)
-        return exit_reason(proc.poll() if proc is not None else None)
+        code = proc.poll() if proc is not None else None
+        if self.sandbox is not None and code is not None and code > 128:
+            code = 128 - code  # bwrap exits 128 + N for a kernel killed by signal N
+        return exit_reason(code)

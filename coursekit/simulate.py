@@ -124,14 +124,17 @@ def expected(kind: str, task, rec: dict | None) -> bool:
 
 
 def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: int = 0,
-             solutions_dir: Path | None = None, echo=print) -> dict:
+             solutions_dir: Path | None = None, echo=print, sandbox: str = "auto") -> dict:
     solutions_dir = Path(solutions_dir or notebook.REPO / "solutions").resolve()
     submissions = out / "submissions"
     if submissions.exists():
         shutil.rmtree(submissions)
     plan = build(submissions, students, solutions_dir, seed)
-    opts = grading.Options(warm=warm)
+    opts = grading.Options(warm=warm, sandbox=sandbox)
     opts = replace(opts, deny=(str(solutions_dir), str(submissions)))
+    opts, warning = grading.settle_sandbox(opts)
+    if warning:
+        echo(warning)
     seminars = grading.load_solutions(solutions_dir)
     todo, names, _ = grading.plan(submissions, seminars)
     t0 = time.perf_counter()
@@ -158,7 +161,8 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
     kinds = Counter(k.split(" ")[0] for k, _ in plan.values())
     echo(f"{students} students x {len(seminars)} seminars: {n} notebooks graded "
          f"({', '.join(f'{c} {k}' for k, c in kinds.most_common())}), "
-         f"{'warm' if warm else 'cold'} kernels, --jobs {jobs}")
+         f"{'warm' if warm else 'cold'} kernels, --jobs {jobs}, sandbox "
+         f"{'bubblewrap' if opts.sandbox == 'required' else 'off'}")
     echo(f"wall time {wall:.0f} s (kernel start included): {wall / max(n, 1):.2f} s per notebook")
     echo("| seminar | notebooks | mean s per notebook (one worker) | slowest s |")
     echo("|---|---:|---:|---:|")
@@ -176,13 +180,18 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
     """A markdown section for BENCHMARKS.md: seconds to grade one full submission (every
     solution, copied as a student's files) serially, and ``n`` of them with ``jobs``, on
     warm kernels and, side by side in the same run, on cold ones (a Jupyter kernel per
-    notebook); whether every record is full marks and identical to the first serial one
-    (determinism: serial = parallel = warm = cold)."""
+    notebook), each in the OS sandbox (where bubblewrap works) and without it; whether
+    every record is full marks and identical to the first serial one but for its
+    "sandbox" field (determinism: serial = parallel = warm = cold = sandboxed or not)."""
     solutions_dir = Path(solutions_dir or notebook.REPO / "solutions")
     sols = sorted(solutions_dir.glob("*.ipynb"))
     rows, first = [], None
+    strip = lambda recs: {k: {f: v for f, v in r.items() if f != "sandbox"}  # noqa: E731
+                          for k, r in recs.items()}
+    runs = ((True, 1, 1, "auto"), (True, n, jobs, "auto"), (True, n, jobs, "off"),
+            (False, n, jobs, "auto"), (False, n, jobs, "off"))
     with tempfile.TemporaryDirectory(prefix="grade-bench-") as tmp:
-        for warm, students, j in ((True, 1, 1), (True, n, jobs), (False, n, jobs)):
+        for warm, students, j, sandbox in runs:
             sub = Path(tmp) / f"class-{students}"
             for i in range(students):
                 if not (sub / f"student{i:02d}").is_dir():
@@ -190,23 +199,27 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
                     for sol in sols:
                         shutil.copy2(sol, sub / f"student{i:02d}" / sol.name)
             t0 = time.perf_counter()
-            book = grading.grade(sub, solutions_dir, grading.Options(warm=warm), jobs=j, echo=lambda *_: None)
+            book = grading.grade(sub, solutions_dir, grading.Options(warm=warm, sandbox=sandbox),
+                                 jobs=j, echo=lambda *_: None)
             secs = time.perf_counter() - t0
-            first = first or book["student00"]
+            first = first or strip(book["student00"])
             full = all(r["points"] == r["max_points"] for recs in book.values()
                        for r in recs.values())
-            same = all(recs == first for recs in book.values())
+            same = all(strip(recs) == first for recs in book.values())
+            used = {r.get("sandbox", "none") for recs in book.values() for r in recs.values()}
             count = students * len(sols)
-            rows.append(f"| {'warm' if warm else 'cold'} | {students} | {count} | {j} | "
-                        f"{secs:.0f} | {secs / count:.2f} | {'yes' if full else 'NO'} | "
-                        f"{'yes' if same else 'NO'} |")
+            rows.append(f"| {'warm' if warm else 'cold'} | {'/'.join(sorted(used))} | "
+                        f"{students} | {count} | {j} | {secs:.0f} | {secs / count:.2f} | "
+                        f"{'yes' if full else 'NO'} | {'yes' if same else 'NO'} |")
     return "\n".join([
         "## Grading", "",
         "`python -m coursekit grade` on copies of the solutions (each student submits every "
         f"seminar, {len(sols)} notebooks): wall time including kernel starts, "
         f"{grading.THREADS} thread per kernel, memory limit {grading.DEFAULT_MEMORY_MB} MB. *warm*: each "
         "notebook in a process forked from a zygote that imported torch once per grading "
-        "process (the default); *cold*: a fresh Jupyter kernel per notebook (`--cold`).", "",
-        "| kernels | submissions | notebooks | --jobs | seconds | seconds per notebook | "
-        "all full marks | records identical to the first serial run |",
-        "|---|---:|---:|---:|---:|---:|---|---|", *rows, ""])
+        "process (the default); *cold*: a fresh Jupyter kernel per notebook (`--cold`). "
+        "*bubblewrap*: in the OS sandbox (the default where it works); *none*: "
+        "`--sandbox off`.", "",
+        "| kernels | sandbox | submissions | notebooks | --jobs | seconds | seconds per "
+        "notebook | all full marks | records identical to the first serial run |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|", *rows, ""])

@@ -13,11 +13,21 @@ new process forked from the same untouched zygote, which never runs student code
 
 The zygote is started on first use, one per grading process, and stops when that process
 exits (it sees its socket close). Linux and macOS (``os.fork``); elsewhere use Kernel.
+
+**In the OS sandbox** (``WarmKernel(..., sandbox=bwrap.Sandbox(...))``) the zygote runs
+under bubblewrap (``coursekit/bwrap.py``) as the init of its PID namespace, which its
+children cannot signal, and not dumpable, so they cannot trace it or read its memory; the
+grader talks to it over the inherited socket pair, and it signals its children for the
+grader (their pids are those of its namespace). Its writable tmpfs holds the children's
+folders: each child makes its own (working folder and HOME), installs
+``coursekit/confine.py`` before its first cell, and after each child exits the zygote
+wipes whatever is not a running child's, so nothing a student wrote reaches the next one.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import socket
 import struct
@@ -79,10 +89,17 @@ def _recv(sock: socket.socket, fds: list | None = None):
 
 
 # ------------------------------------------------------------------ the child (one notebook)
-def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int) -> None:
-    """Run cells sent over ``sock`` until it closes; never returns."""
+def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
+           sandbox: dict | None = None) -> None:
+    """Run cells sent over ``sock`` until it closes; never returns. ``sandbox``
+    ({"disk_mb": n}): in the zygote's OS sandbox, make the folders and confine."""
     code = 0
     try:
+        if sandbox is not None:
+            home = os.path.join(os.path.dirname(cwd), "home")
+            os.makedirs(cwd, exist_ok=True)
+            os.makedirs(home, exist_ok=True)
+            os.environ.update(HOME=home, TMPDIR=home)
         os.chdir(cwd)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -94,6 +111,11 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int) -
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance(colors="nocolor")
+        if sandbox is not None:  # after the shell: it chmods its profile folder
+            from . import confine
+
+            confine.set_dumpable(True)  # its own /proc files stay its own
+            confine.install(sandbox["disk_mb"])
         error: dict = {}
         shell._showtraceback = lambda etype, evalue, stb: error.update(
             ename=etype.__name__, evalue=str(evalue), traceback=list(stb))
@@ -130,11 +152,33 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int) -
 
 
 # ------------------------------------------------------------------ the zygote
-def serve(fd: int) -> None:
+def _wipe(scratch: str, keep) -> None:
+    """Remove everything in ``scratch`` but the folders ``keep`` (running children's)."""
+    for name in os.listdir(scratch):
+        path = os.path.join(scratch, name)
+        if path in keep:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def serve(fd: int, scratch: str | None = None) -> None:
     """The zygote's loop: import once, then fork a child per request (``python -m
-    coursekit.warm FD``)."""
-    os.setpgrp()  # Ctrl-C in the grader's terminal is the grader's business, not ours
+    coursekit.warm FD [SCRATCH]``; SCRATCH: in the OS sandbox, the children's tmpfs)."""
+    try:
+        os.setpgrp()  # Ctrl-C in the grader's terminal is the grader's business, not ours
+    except OSError:  # the sandbox's session leader already
+        pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if scratch is not None:
+        from . import confine
+
+        confine.set_dumpable(False)
     sock = socket.socket(fileno=fd)
     import matplotlib
     matplotlib.use("Agg")
@@ -146,7 +190,7 @@ def serve(fd: int) -> None:
     torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled(),
                                        warn_only=torch.is_deterministic_algorithms_warn_only_enabled())
     _send(sock, {"ready": os.getpid()})
-    children, statuses = set(), {}  # running; pid -> exit code of those reaped
+    children, statuses = {}, {}  # running: pid -> its folder; pid -> exit code of those reaped
     while True:
         try:
             msg = _recv(sock)
@@ -159,19 +203,30 @@ def serve(fd: int) -> None:
                 sock.close()
                 mine.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-                _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"])
+                _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"],
+                       msg.get("sandbox"))
             theirs.close()
-            children.add(pid)
+            children[pid] = os.path.dirname(msg["cwd"])
             _send(sock, {"pid": pid}, fds=[mine.fileno()])
             mine.close()
+        elif msg["op"] == "signal":  # only a child of ours: the grader cannot see its pid
+            sent = msg["pid"] in children
+            if sent:
+                try:
+                    os.kill(msg["pid"], msg["signum"])
+                except OSError:
+                    sent = False
+            _send(sock, {"sent": sent})
         elif msg["op"] == "wait":  # the exit status of a child that is gone (or None)
             pid = msg["pid"]
             deadline = time.monotonic() + msg.get("timeout", 0)
             while pid in children:
                 done, raw = os.waitpid(pid, os.WNOHANG)
                 if done:
-                    children.discard(pid)
+                    children.pop(pid)
                     statuses[pid] = os.waitstatus_to_exitcode(raw)
+                    if scratch is not None:
+                        _wipe(scratch, set(children.values()))
                 elif time.monotonic() >= deadline:
                     break
                 else:
@@ -191,16 +246,27 @@ class Zygote:
 
     _current: "Zygote | None" = None
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, sandbox=None):
         mine, theirs = socket.socketpair()
-        env = kernel_env(threads)
+        argv = [sys.executable, "-m", "coursekit.warm", str(theirs.fileno())]
+        extra: dict = {}
+        if sandbox is None:
+            env = kernel_env(threads)
+        else:  # under bubblewrap, its init; a new session: Ctrl-C is the grader's
+            from . import bwrap
+
+            scratch = bwrap.scratch_root()
+            home = os.path.join(scratch, ".zygote")
+            env = kernel_env(threads, home=home)
+            argv = bwrap.command(sandbox.view(scratch, dirs=(home,), cwd=home,
+                                              as_pid_1=True), argv + [scratch])
+            extra = {"start_new_session": True}
         env.setdefault("MPLBACKEND", "Agg")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "coursekit.warm", str(theirs.fileno())],
-            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **extra)
         theirs.close()
-        self.sock, self.threads = mine, threads
+        self.sock, self.threads, self.sandbox = mine, threads, sandbox
         self.sock.settimeout(ZYGOTE_STARTUP)
         try:
             _recv(self.sock)
@@ -210,20 +276,28 @@ class Zygote:
         self.sock.settimeout(None)
 
     @classmethod
-    def get(cls, threads: int = 1) -> "Zygote":
+    def get(cls, threads: int = 1, sandbox=None) -> "Zygote":
         z = cls._current
-        if z is None or z.proc.poll() is not None or z.threads != threads:
+        if z is None or z.proc.poll() is not None or z.threads != threads or \
+                z.sandbox != sandbox:
             if z is not None:
                 z.close()
-            z = cls._current = cls(threads)
+            z = cls._current = cls(threads, sandbox)
         return z
 
     def fork(self, cwd: str, memory_mb: int | None) -> tuple[int, socket.socket]:
-        _send(self.sock, {"op": "fork", "cwd": str(cwd), "memory_mb": memory_mb,
-                          "threads": self.threads})
+        msg = {"op": "fork", "cwd": str(cwd), "memory_mb": memory_mb, "threads": self.threads}
+        if self.sandbox is not None:
+            msg["sandbox"] = {"disk_mb": self.sandbox.disk_mb}
+        _send(self.sock, msg)
         fds: list = []
         reply = _recv(self.sock, fds)
         return reply["pid"], socket.socket(fileno=fds[0])
+
+    def signal(self, pid: int, signum: int) -> bool:
+        """Send ``signum`` to the child ``pid`` (a pid of the zygote's namespace)."""
+        _send(self.sock, {"op": "signal", "pid": pid, "signum": int(signum)})
+        return _recv(self.sock)["sent"]
 
     def wait(self, pid: int, timeout: float = 0.0) -> int | None:
         """The child's exit code (negative: killed by that signal), None if it runs."""
@@ -244,12 +318,18 @@ class WarmKernel(BoundedKernel):
     """``sandbox.Kernel``'s interface on a child forked from the warm zygote: the bounds,
     ``run`` (interrupt, grace, kill) and ``restart`` come from ``BoundedKernel``."""
 
-    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace)
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):  # BoundedKernel's (cwd, memory_mb, threads, grace,
+        super().__init__(*args, **kwargs)  # sandbox)
         self.pid, self.sock, self.zygote = None, None, None
 
     def start(self) -> "WarmKernel":
-        self.zygote = Zygote.get(self.threads)
+        if self.sandbox is not None:
+            from .bwrap import scratch_root
+
+            if os.path.dirname(os.path.dirname(self.cwd)) != scratch_root():
+                raise ValueError(f"a sandboxed warm kernel works in a folder of a folder of "
+                                 f"{scratch_root()} (the zygote's tmpfs), not {self.cwd}")
+        self.zygote = Zygote.get(self.threads, self.sandbox)
         self.pid, self.sock = self.zygote.fork(self.cwd, self.memory_mb)
         return self
 
@@ -259,10 +339,7 @@ class WarmKernel(BoundedKernel):
             self.sock = None
         if self.pid is not None:
             try:
-                os.kill(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
+                self.zygote.signal(self.pid, signal.SIGKILL)
                 self.zygote.wait(self.pid, timeout=5)
             except (EOFError, OSError):
                 pass
@@ -280,7 +357,7 @@ class WarmKernel(BoundedKernel):
         return None
 
     def _interrupt(self) -> None:
-        os.kill(self.pid, signal.SIGINT)
+        self.zygote.signal(self.pid, signal.SIGINT)
 
     def _wait(self, handle, deadline: float) -> Outcome | None:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
@@ -292,9 +369,12 @@ class WarmKernel(BoundedKernel):
             return self._dead(time.monotonic())
 
     def _dead(self, t0: float) -> Outcome:
-        code = self.zygote.wait(self.pid, timeout=5)
+        try:
+            code = self.zygote.wait(self.pid, timeout=5)
+        except (EOFError, OSError):  # the zygote itself is gone (the next start makes one)
+            code = None
         return Outcome("dead", detail=exit_reason(code), seconds=time.monotonic() - t0)
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), *sys.argv[2:3])

@@ -31,7 +31,7 @@ def course_wheel(tmp_path_factory):
 # marked, or when it uses one of these fixtures (they grade classes, start kernels, build
 # the site, a wheel or an nbgrader course).
 SLOW_FIXTURES = {"matrix", "course_book", "guarded", "course_wheel", "verdicts", "built",
-                 "browser", "exported", "colab", "kernel"}
+                 "browser", "exported", "colab", "kernel", "attacked"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -77,11 +77,12 @@ def test_defaults_of_the_parser():
     p = cli.parser()
     g = p.parse_args(["grade", "subs"])
     assert (g.submissions, g.out, g.jobs, g.timeout, g.memory_mb, g.solutions, g.student,
-            g.shard, g.cold) == (Path("subs"), Path("grades"), 1, None, 3072,
-                                 REPO / "solutions", None, None, False)
+            g.shard, g.cold, g.sandbox, g.disk_mb) == (Path("subs"), Path("grades"), 1, None,
+                                                       3072, REPO / "solutions", None, None,
+                                                       False, "auto", 512)
     s = p.parse_args(["simulate"])
-    assert (s.students, s.jobs, s.seed, s.cold, s.out, s.solutions) == \
-        (20, 2, 0, False, Path("build/class"), None)
+    assert (s.students, s.jobs, s.seed, s.cold, s.out, s.solutions, s.sandbox) == \
+        (20, 2, 0, False, Path("build/class"), None, "auto")
     assert p.parse_args(["site", "build"]).out == REPO / "build" / "site"
     assert p.parse_args(["nbgrader"]).out == REPO / "build" / "nbgrader"
     assert p.parse_args(["merge", "a.json"]).out == Path("grades")
@@ -90,7 +91,7 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["run"]).paths == []
     assert set(cli.COMMANDS) == {"build", "check", "run", "bench", "refresh", "grade",
                                  "merge", "feedback", "grade-bench", "simulate", "release",
-                                 "site", "nbgrader"}
+                                 "site", "nbgrader", "sandbox"}
 
 
 # ------------------------------------------------------------------------- build / check
@@ -198,10 +199,10 @@ def test_grade_memory_zero_is_no_limit_and_cold(graded, capsys, tmp_path, monkey
 
 
 @pytest.mark.parametrize("args", [["--jobs", "0"], ["--timeout", "0"], ["--timeout", "-1"],
-                                  ["--memory-mb", "-1"]])
+                                  ["--memory-mb", "-1"], ["--disk-mb", "0"]])
 def test_grade_refuses_bad_numbers(graded, capsys, tmp_path, args):
     assert run(capsys, "grade", "s", "--out", str(tmp_path / "o"), *args) == (
-        2, "", "error: --jobs must be >= 1, --timeout > 0, --memory-mb >= 0\n")
+        2, "", "error: --jobs must be >= 1, --timeout > 0, --memory-mb >= 0, --disk-mb >= 1\n")
     assert graded[0] == [] and not (tmp_path / "o").exists()
 
 
@@ -274,21 +275,36 @@ def test_grade_bench(monkeypatch, capsys, tmp_path):
 def test_simulate(monkeypatch, capsys, tmp_path):
     seen = []
 
-    def fake(out, students, jobs, warm=True, seed=0, solutions_dir=None):
-        seen.append((out, students, jobs, warm, seed, solutions_dir))
+    def fake(out, students, jobs, warm=True, seed=0, solutions_dir=None, sandbox="auto"):
+        seen.append((out, students, jobs, warm, seed, solutions_dir, sandbox))
         return {"misses": ["x"] if students == 3 else []}
     monkeypatch.setattr(simulate, "simulate", fake)
     assert run(capsys, "simulate", "--students", "2", "--jobs", "1", "--seed", "5", "--cold",
-               "--out", str(tmp_path), "--solutions", "s")[0] == 0
-    assert seen == [(tmp_path, 2, 1, False, 5, Path("s"))]
+               "--out", str(tmp_path), "--solutions", "s", "--sandbox", "off")[0] == 0
+    assert seen == [(tmp_path, 2, 1, False, 5, Path("s"), "off")]
     assert run(capsys, "simulate", "--students", "3")[0] == 1
-    assert seen[-1] == (Path("build/class"), 3, 2, True, 0, None)
+    assert seen[-1] == (Path("build/class"), 3, 2, True, 0, None, "auto")
     for bad in (["--students", "0"], ["--jobs", "0"]):
         with pytest.raises(SystemExit) as info:
             cli.main(["simulate", *bad])
         assert info.value.code == 2
         assert "--students and --jobs must be >= 1" in capsys.readouterr().err
     assert len(seen) == 2
+
+
+def test_sandbox_says_whether_it_is_on(monkeypatch, capsys):
+    from coursekit import bwrap
+
+    monkeypatch.setattr(bwrap, "available", lambda: "")
+    monkeypatch.setattr(bwrap, "size_supported", lambda: True)
+    code, out, err = run(capsys, "sandbox")
+    assert (code, err) == (0, "") and out.startswith("the OS sandbox is ON")
+    assert f"  {REPO / 'utils'}\n" in out and f"  {REPO}\n" not in out
+    assert "512 MB tmpfs" in out
+    monkeypatch.setattr(bwrap, "available", lambda: "bubblewrap is not installed (...)")
+    code, out, err = run(capsys, "sandbox")
+    assert code == 1 and out.startswith("the OS sandbox is OFF here: bubblewrap is not "
+                                        "installed (...)")
 
 
 # ------------------------------------------------------------------------- publishing

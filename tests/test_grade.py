@@ -13,7 +13,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, cli, grading, notebook, release, rules
+from coursekit import build, bwrap, cli, grading, notebook, release, rules
 from coursekit.grading import Options
 from coursekit.sandbox import memory_limit_supported
 
@@ -482,22 +482,32 @@ def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
 
 
 @pytest.mark.slow
-def test_sandbox_working_directory_and_environment(tmp_path):
+@pytest.mark.parametrize("boxed", [False, True], ids=["plain", "bwrap"])
+def test_sandbox_working_directory_and_environment(tmp_path, boxed):
     from coursekit.sandbox import Kernel
 
-    with Kernel(tmp_path, memory_mb=grading.DEFAULT_MEMORY_MB) as k:
+    if boxed and bwrap.available():
+        pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
+    box = bwrap.Sandbox(disk_mb=16) if boxed else None
+    (tmp_path / "work").mkdir()
+    with Kernel(tmp_path / "work", memory_mb=grading.DEFAULT_MEMORY_MB, sandbox=box) as k:
         out = k.run("import os, resource\nassert os.getcwd() == %r\n"
                     "assert os.environ['PYTHONHASHSEED'] == '0'\n"
                     "assert os.environ['OMP_NUM_THREADS'] == '1'\n"
-                    % str(tmp_path.resolve()), timeout=60)
+                    % str((tmp_path / "work").resolve()), timeout=60)
         assert out.status == "ok", out
         if memory_limit_supported():
             out = k.run("import resource\n"
                         "assert resource.getrlimit(resource.RLIMIT_DATA)[1] == %d * 2**20"
                         % grading.DEFAULT_MEMORY_MB, timeout=60)
         assert out.status == "ok", out
+        if boxed:  # its HOME beside its folder, on the tmpfs; the disk limit per file too
+            out = k.run("import os, resource\nassert os.environ['HOME'] == %r\n"
+                        "assert resource.getrlimit(resource.RLIMIT_FSIZE)[1] == 16 * 2**20\n"
+                        "assert os.listdir('.') == []" % str(tmp_path / "home"), timeout=60)
+            assert out.status == "ok", out
         segv = k.run("import ctypes\nctypes.string_at(0)", timeout=60)
-        assert segv.status == "dead" and "SIGSEGV" in segv.detail
+        assert segv.status == "dead" and "SIGSEGV" in segv.detail, segv  # bwrap's 139 too
 
 
 # ----------------------------------------------------------------------------- the real course
@@ -505,14 +515,20 @@ REAL = notebook.selected_units(sorted((REPO / "solutions").glob("*.ipynb")))
 
 
 @pytest.fixture(scope="module")
-def course_book(tmp_path_factory):
+def course_class(tmp_path_factory):
     """Every solution as one student's work, every generated seminar as another's."""
     folder = tmp_path_factory.mktemp("course-class")
     for sol in REAL:
         nb = notebook.read(sol)
         write(folder, "solution", sol.name, nb)
         write(folder, "seminar", sol.name, build.make_seminar(nb))
-    return grading.grade(folder, jobs=2, echo=lambda *_: None)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def course_book(course_class):
+    """The course class graded as by default (in the OS sandbox where bubblewrap works)."""
+    return grading.grade(course_class, jobs=2, echo=lambda *_: None)
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in REAL])
@@ -524,6 +540,27 @@ def test_solution_full_marks_and_seminar_zero(course_book, stem):
     bad = [f"{t['id']}: {t['status']}: {t['message']}" for t in sem["tasks"]
            if t["points"] != 0 or t["status"] != "failed"]
     assert not bad and sem["points"] == 0, bad
+
+
+def without_sandbox_field(book):
+    return {s: {k: {f: v for f, v in rec.items() if f != "sandbox"} for k, rec in recs.items()}
+            for s, recs in book.items()}
+
+
+def test_same_records_with_and_without_the_sandbox(course_class, course_book):
+    """The OS sandbox changes no grade: every solution and every blank seminar gets the
+    same record graded with it (the default here) and with --sandbox off."""
+    used = {rec["sandbox"] for recs in course_book.values() for rec in recs.values()}
+    if used != {"bubblewrap"}:
+        pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
+    bare = grading.grade(course_class, opts=Options(sandbox="off"), jobs=2,
+                         echo=lambda *_: None)
+    assert {rec["sandbox"] for recs in bare.values() for rec in recs.values()} == {"none"}
+    differ = [f"{s}/{k}: {t} (sandbox) != {u} (none)" for s, recs in course_book.items()
+              for k, rec in recs.items() for t, u in zip(rec["tasks"], bare[s][k]["tasks"],
+                                                         strict=True) if t != u]
+    assert not differ, "\n".join(differ)
+    assert without_sandbox_field(bare) == without_sandbox_field(course_book)
 
 
 def test_release_has_no_solution_text(tmp_path):

@@ -820,10 +820,10 @@ def test_grade_notebook_record_with_a_scripted_kernel(sem, scripted):
         "AssertionError", "", ["Cell In[7], line 1\n----> 1 assert result == 4\n"])
     nb = student(answer_b="def plus(x):\n    return x - 1\n")
     nb.cells = [c for c in nb.cells if c.get("id") != "answer-a"]
-    rec = run.grade_notebook(sem, nb, Options(timeout=5), file="01_units.ipynb",
+    rec = run.grade_notebook(sem, nb, Options(timeout=5, sandbox="off"), file="01_units.ipynb",
                              notes=["graded as 01_units"])
     assert rec == {"points": 1, "max_points": 4.5, "file": "01_units.ipynb",
-                   "notes": ["graded as 01_units"], "tasks": [
+                   "notes": ["graded as 01_units"], "sandbox": "none", "tasks": [
                        {"id": "a", "points": 0, "max_points": 2, "status": "missing",
                         "message": "your notebook has no answer cell 'answer-a' (deleted, or "
                                    "its id changed); graded as unanswered"},
@@ -831,6 +831,27 @@ def test_grade_notebook_record_with_a_scripted_kernel(sem, scripted):
                         "message": "AssertionError"},
                        {"id": "c", "points": 1, "max_points": 1, "status": "passed",
                         "message": ""}]}
+
+
+def test_grade_notebook_in_the_sandbox_works_in_the_scratch_root(sem, monkeypatch):
+    """With the OS sandbox the notebook's folder is made in the process's scratch root
+    (where the warm zygote's tmpfs is), the kernel gets the sandbox, and the record says
+    so; without it, a temporary folder anywhere and "none"."""
+    from coursekit import bwrap
+
+    asked = []
+    monkeypatch.setattr(run, "run_tasks", lambda sem, asm, cwd, opts, until=None, broken=None:
+                        asked.append((str(cwd), run.sandbox_for(opts))) or
+                        {t: Verdict("passed") for t, _ in sem.tasks})
+    rec = run.grade_notebook(sem, student(), Options(sandbox="required", disk_mb=7), file="f")
+    (cwd, box), = asked
+    assert rec["sandbox"] == "bubblewrap" and rec["points"] == rec["max_points"] == 4.5
+    assert os.path.dirname(os.path.dirname(cwd)) == bwrap.scratch_root()
+    assert cwd.endswith("/work") and box.disk_mb == 7
+    assert not os.path.exists(cwd)  # removed after grading
+    rec = run.grade_notebook(sem, student(), Options(sandbox="off"), file="f")
+    assert rec["sandbox"] == "none" and asked[-1][1] is None
+    assert not asked[-1][0].startswith(bwrap.scratch_root())
 
 
 # ------------------------------------------------------------------------- reports

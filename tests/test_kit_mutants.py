@@ -39,6 +39,7 @@ from test_publish_units import COMMON_LINE, HIDDEN_LINE, repo  # noqa: F401 - re
 
 from coursekit import (
     build,
+    bwrap,
     cli,
     execute,
     grading,
@@ -101,6 +102,7 @@ def klass(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "new_kernel", run_kernel)
     monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
     monkeypatch.setattr(grading, "grade_jobs", serial)
+    monkeypatch.setattr(bwrap, "available", lambda: "")  # the OS sandbox works (scripted)
     monkeypatch.delenv("COURSE_UNITS", raising=False)
     asked.sols = sols
     return asked
@@ -117,7 +119,7 @@ def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
     assert n == sum(k != "missing" for k, _ in plan.values()) == 6
     assert said == [
         "4 students x 2 seminars: 6 notebooks graded (3 right, 2 broken, 2 missing, 1 wrong), "
-        "warm kernels, --jobs 2",
+        "warm kernels, --jobs 2, sandbox bubblewrap",
         "wall time 12 s (kernel start included): 2.00 s per notebook",
         "| seminar | notebooks | mean s per notebook (one worker) | slowest s |",
         "|---|---:|---:|---:|",
@@ -129,7 +131,10 @@ def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
     assert klass.jobs == [2] and klass.preflight == [False]
     submissions = str(tmp_path / "class" / "submissions")
     assert len(klass.run) == n and all(
-        o.warm is True and o.deny == (str(klass.sols.resolve()), submissions) for o in klass.run)
+        o.warm is True and o.deny == (str(klass.sols.resolve()), submissions)
+        and o.sandbox == "required" for o in klass.run)
+    assert all(r["sandbox"] == "bubblewrap" for recs in result["book"].values()
+               for r in recs.values() if r["max_points"])
 
 
 def test_simulate_cold_and_its_unexpected_grades(klass, tmp_path, monkeypatch):
@@ -138,15 +143,16 @@ def test_simulate_cold_and_its_unexpected_grades(klass, tmp_path, monkeypatch):
     monkeypatch.setattr(simulate, "KINDS", {"right": 1.0})
     said = []
     result = simulate.simulate(tmp_path / "class", 1, jobs=1, warm=False, seed=1,
-                               solutions_dir=klass.sols, echo=said.append)
-    assert said[0] == ("1 students x 2 seminars: 2 notebooks graded (2 right), "
-                       "cold kernels, --jobs 1")
-    assert said[1] == "wall time 3 s (kernel start included): 1.50 s per notebook"
+                               solutions_dir=klass.sols, echo=said.append, sandbox="off")
+    assert said[0].startswith("WARNING: grading WITHOUT the OS sandbox: turned off")
+    assert said[1] == ("1 students x 2 seminars: 2 notebooks graded (2 right), "
+                       "cold kernels, --jobs 1, sandbox off")
+    assert said[2] == "wall time 3 s (kernel start included): 1.50 s per notebook"
     misses = ["student000/01_units: right  gave 2.5/4.5", "student000/02_more: right  gave 2.5/4.5"]
     assert result["misses"] == misses
     assert said[-3:] == [f"UNEXPECTED {m}" for m in misses] + ["expected grades: 0 of 2 submissions"]
     assert klass.jobs == [1] and klass.preflight == [False]
-    assert [o.warm for o in klass.run] == [False, False]
+    assert [(o.warm, o.sandbox) for o in klass.run] == [(False, "off"), (False, "off")]
 
 
 def test_simulate_with_nothing_submitted(klass, tmp_path, monkeypatch):
@@ -166,10 +172,11 @@ BENCH_HEAD = (
     "seminar, 2 notebooks): wall time including kernel starts, 1 thread per kernel, memory "
     "limit 3072 MB. *warm*: each notebook in a process forked from a zygote that imported "
     "torch once per grading process (the default); *cold*: a fresh Jupyter kernel per "
-    "notebook (`--cold`).\n\n"
-    "| kernels | submissions | notebooks | --jobs | seconds | seconds per notebook | "
-    "all full marks | records identical to the first serial run |\n"
-    "|---|---:|---:|---:|---:|---:|---|---|\n")
+    "notebook (`--cold`). *bubblewrap*: in the OS sandbox (the default where it works); "
+    "*none*: `--sandbox off`.\n\n"
+    "| kernels | sandbox | submissions | notebooks | --jobs | seconds | seconds per "
+    "notebook | all full marks | records identical to the first serial run |\n"
+    "|---|---|---:|---:|---:|---:|---:|---|---|\n")
 
 
 @pytest.fixture()
@@ -180,6 +187,7 @@ def bench(tmp_path, monkeypatch):
     notebook.write(solution_nb(), sols / "01_units.ipynb")
     notebook.write(solution_nb(), sols / "02_more.ipynb")
     calls = types.SimpleNamespace(runs=[], record=lambda i, s: {"points": 2, "max_points": 2})
+    boxed = {"auto": "bubblewrap", "off": "none"}
 
     def fake_grade(submissions, solutions_dir=None, opts=None, jobs=1, students=None,
                    echo=None):
@@ -187,8 +195,9 @@ def bench(tmp_path, monkeypatch):
         names = sorted(p.name for p in Path(submissions).iterdir())
         files = {s: sorted(p.name for p in (Path(submissions) / s).iterdir()) for s in names}
         calls.runs.append((solutions_dir and Path(solutions_dir), opts and opts.warm, jobs,
-                           files))
-        return {s: {f[:-6]: calls.record(i, s) for f in files[s]} for s in names}
+                           files, opts and opts.sandbox))
+        return {s: {f[:-6]: {**calls.record(i, s), "sandbox": boxed[opts.sandbox]}
+                    for f in files[s]} for s in names}
 
     monkeypatch.setattr(grading, "grade", fake_grade)
     monkeypatch.setattr(simulate, "time", Clock(4.0))
@@ -200,14 +209,18 @@ def test_bench_section_defaults(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(notebook, "REPO", tmp_path)
     text = simulate.bench_section()
     assert text == BENCH_HEAD + (
-        "| warm | 1 | 2 | 1 | 4 | 2.00 | yes | yes |\n"
-        "| warm | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
-        "| cold | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n")
+        "| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | yes | yes |\n"
+        "| warm | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
+        "| warm | none | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
+        "| cold | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
+        "| cold | none | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n")
     both = ["01_units.ipynb", "02_more.ipynb"]
-    assert [r[:3] for r in bench.runs] == [(bench.sols, True, 1), (bench.sols, True, 2),
-                                          (bench.sols, False, 2)]
+    assert [r[:3] + r[4:] for r in bench.runs] == [
+        (bench.sols, True, 1, "auto"), (bench.sols, True, 2, "auto"),
+        (bench.sols, True, 2, "off"), (bench.sols, False, 2, "auto"),
+        (bench.sols, False, 2, "off")]
     assert bench.runs[0][3] == {"student00": both}
-    assert bench.runs[2][3] == {f"student{i:02d}": both for i in range(10)}
+    assert bench.runs[4][3] == {f"student{i:02d}": both for i in range(10)}
 
 
 def test_bench_section_says_no_when_marks_or_records_differ(bench):
@@ -217,9 +230,11 @@ def test_bench_section_says_no_when_marks_or_records_differ(bench):
         return {"points": 1 if run_ == 2 else 2, "max_points": 2}
     bench.record = record
     text = simulate.bench_section(bench.sols, n=2, jobs=1)
-    assert text.split("\n")[-4:] == ["| warm | 1 | 2 | 1 | 4 | 2.00 | yes | yes |",
-                                     "| warm | 2 | 4 | 1 | 4 | 1.00 | yes | NO |",
-                                     "| cold | 2 | 4 | 1 | 4 | 1.00 | NO | NO |", ""]
+    assert text.split("\n")[-6:] == ["| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | yes | yes |",
+                                     "| warm | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | yes | NO |",
+                                     "| warm | none | 2 | 4 | 1 | 4 | 1.00 | NO | NO |",
+                                     "| cold | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | yes | yes |",
+                                     "| cold | none | 2 | 4 | 1 | 4 | 1.00 | yes | yes |", ""]
 
 
 def test_bench_section_prints_nothing_of_the_grading(tmp_path, monkeypatch, capsys):
@@ -228,7 +243,7 @@ def test_bench_section_prints_nothing_of_the_grading(tmp_path, monkeypatch, caps
     monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: FakeKernel())
     monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: FakeKernel())
     text = simulate.bench_section(sols, n=1, jobs=1)
-    assert "| cold | 1 | 1 | 1 |" in text and text.count("| yes | yes |") == 3
+    assert "| cold | none | 1 | 1 | 1 |" in text and text.count("| yes | yes |") == 5
     assert capsys.readouterr() == ("", "")
 
 

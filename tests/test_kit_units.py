@@ -8,6 +8,7 @@ subprocess of the test run) and a throwaway ``utils`` package in place of the co
 """
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import types
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -32,18 +34,47 @@ def test_strip_ansi():
 
 def test_kernel_env(monkeypatch):
     monkeypatch.setenv("JPY_PARENT_PID", "123")
-    monkeypatch.setenv("COURSE_X", "kept")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-secret")
+    monkeypatch.setenv("COURSE_X", "not a variable a kernel reads")
+    monkeypatch.setenv("MPLCONFIGDIR", "/somewhere")
     env = sandbox.kernel_env(3)
     assert {k: env[k] for k in ("PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                 "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "TQDM_DISABLE",
-                                "PYDEVD_DISABLE_FILE_VALIDATION", "COURSE_X")} == {
+                                "PYDEVD_DISABLE_FILE_VALIDATION", "COURSE_DEVICE", "LC_ALL",
+                                "PATH", "MPLCONFIGDIR")} == {
         "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3",
         "OPENBLAS_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": "", "TQDM_DISABLE": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1", "COURSE_X": "kept"}
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1", "COURSE_DEVICE": "cpu", "LC_ALL": "C.UTF-8",
+        "PATH": os.environ["PATH"], "MPLCONFIGDIR": "/somewhere"}
+    # only the variables a kernel needs: no token, nothing unknown, not the launcher's
+    assert set(env) - set(sandbox.ENV_KEEP) <= {
+        "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+        "CUDA_VISIBLE_DEVICES", "TQDM_DISABLE", "PYDEVD_DISABLE_FILE_VALIDATION", "LC_ALL"}
+    assert "GITHUB_TOKEN" not in env and "COURSE_X" not in env
     assert "JPY_PARENT_PID" not in env and os.environ["JPY_PARENT_PID"] == "123"
     assert sandbox.kernel_env()["OMP_NUM_THREADS"] == "1"
-    monkeypatch.delenv("JPY_PARENT_PID")
-    assert "JPY_PARENT_PID" not in sandbox.kernel_env()  # absent: nothing to remove
+    boxed = sandbox.kernel_env(1, home="/scratch/nb/home")  # in the OS sandbox
+    assert (boxed["HOME"], boxed["TMPDIR"], boxed["USER"]) == ("/scratch/nb/home",) * 2 + (
+        "student",)
+    assert boxed["PATH"].split(os.pathsep)[0] == os.path.dirname(sys.executable)
+    assert "MPLCONFIGDIR" not in boxed and boxed["COURSE_DEVICE"] == "cpu"
+
+
+def test_confine_code_installs_confine_py_in_its_own_namespace():
+    source = (Path(sandbox.__file__).with_name("confine.py")).read_text()
+    code = sandbox.confine_code(64)
+    assert repr(source) in code and code.endswith("['install'](64)))({'__name__': "
+                                                  "'_grader_confine'})\n")
+    fake = "import sys\ndef install(disk_mb=None):\n    sys._confine_test = disk_mb\n"
+    user_ns = {}
+    try:
+        exec(code.replace(repr(source), repr(fake)), user_ns)
+        assert sys._confine_test == 64
+        assert set(user_ns) == {"__builtins__"}  # nothing bound where the notebook lives
+    finally:
+        sys.__dict__.pop("_confine_test", None)
 
 
 def test_limit_code():
@@ -249,6 +280,11 @@ class FakeZygote:
         self.calls.append(("fork", cwd, memory_mb))
         return self.pid, self.sock
 
+    def signal(self, pid, signum):  # as the zygote does for its children
+        self.calls.append(("signal", pid, signum))
+        os.kill(pid, signum)
+        return True
+
     def wait(self, pid, timeout=0.0):
         self.calls.append(("wait", pid, timeout))
         return self.codes.pop(0) if self.codes else None
@@ -280,10 +316,11 @@ def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
     mine, theirs = socket.socketpair()
     z = FakeZygote(sleeper.pid, mine, codes=[None, -9])
     seen = []
-    monkeypatch.setattr(warm.Zygote, "get", classmethod(lambda cls, threads=1: seen.append(threads) or z))
+    monkeypatch.setattr(warm.Zygote, "get", classmethod(
+        lambda cls, threads=1, sandbox=None: seen.append((threads, sandbox)) or z))
     k = warm.WarmKernel("/srv/w", memory_mb=64, threads=2, grace=1)
     assert (k.pid, k.sock, k.zygote) == (None, None, None)
-    assert k.start() is k and seen == [2] and z.calls == [("fork", "/srv/w", 64)]
+    assert k.start() is k and seen == [(2, None)] and z.calls == [("fork", "/srv/w", 64)]
     assert k.alive() is True  # the zygote has no exit code for it yet
     assert k._submit("x = 1", True) is None
     assert warm._recv(theirs) == {"code": "x = 1", "history": True}
@@ -296,9 +333,10 @@ def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
             break
         time.sleep(0.05)
     assert sleeper.mark.read_text() == "SIGINT"
+    assert z.calls[-1] == ("signal", sleeper.pid, signal.SIGINT)  # through the zygote
     k.shutdown()
     assert (k.sock, k.pid) == (None, None)
-    assert z.calls[-1] == ("wait", sleeper.pid, 5)
+    assert z.calls[-2:] == [("signal", sleeper.pid, signal.SIGKILL), ("wait", sleeper.pid, 5)]
     k.shutdown()  # twice: nothing left to stop
     theirs.close()
 
@@ -328,9 +366,9 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
     made = []
 
     class Z(warm.Zygote):
-        def __init__(self, threads=1):
+        def __init__(self, threads=1, sandbox=None):
             made.append(threads)
-            self.threads, self.closed = threads, False
+            self.threads, self.sandbox, self.closed = threads, sandbox, False
             self.proc = types.SimpleNamespace(poll=lambda: None)
 
         def close(self):
@@ -343,6 +381,10 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
     b.proc = types.SimpleNamespace(poll=lambda: 0)  # it died
     c = Z.get(2)
     assert c is not b and b.closed and made == [1, 2, 2]
+    from coursekit.bwrap import Sandbox
+    d = Z.get(2, Sandbox(disk_mb=5))  # in the OS sandbox: another zygote
+    assert d is not c and c.closed and d.sandbox == Sandbox(disk_mb=5)
+    assert Z.get(2, Sandbox(disk_mb=5)) is d and made == [1, 2, 2, 2]
 
 
 # ========================================================================== guard
@@ -1023,7 +1065,7 @@ def test_zygote_fork_wait_and_close_over_its_socket():
     mine.settimeout(10)  # a wrong message fails the test instead of hanging it
     theirs.settimeout(10)
     z = warm.Zygote.__new__(warm.Zygote)
-    z.sock, z.threads = mine, 2
+    z.sock, z.threads, z.sandbox = mine, 2, None
     z.proc = types.SimpleNamespace(wait=lambda timeout: None, kill=lambda: None)
     child_end, other = socket.socketpair()  # what the zygote hands over: the child's socket
     r = child_end.fileno()
@@ -1036,6 +1078,11 @@ def test_zygote_fork_wait_and_close_over_its_socket():
             warm._send(theirs, {"status": -9})
             assert warm._recv(theirs) == {"op": "wait", "pid": 42, "timeout": 0.0}
             warm._send(theirs, {"status": None})
+            assert warm._recv(theirs) == {"op": "signal", "pid": 42, "signum": 2}
+            warm._send(theirs, {"sent": True})
+            assert warm._recv(theirs) == {"op": "fork", "cwd": "/s/nb/work", "memory_mb": None,
+                                          "threads": 2, "sandbox": {"disk_mb": 9}}
+            warm._send(theirs, {"pid": 43}, fds=[r])
         helper = threading.Thread(target=zygote)
         helper.start()
         pid, sock = z.fork(__import__("pathlib").Path("/w"), 64)
@@ -1044,6 +1091,12 @@ def test_zygote_fork_wait_and_close_over_its_socket():
         assert other.recv(4) == b"ping"
         assert z.wait(42, timeout=1.5) == -9
         assert z.wait(42) is None
+        assert z.signal(42, signal.SIGINT) is True
+        from coursekit.bwrap import Sandbox
+        z.sandbox = Sandbox(disk_mb=9)  # a sandboxed zygote: its child confines itself
+        pid, second = z.fork("/s/nb/work", None)
+        assert pid == 43
+        second.close()
         helper.join()
         sock.close()
     finally:

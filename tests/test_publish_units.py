@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from test_grading_units import FakeKernel, error, solution_nb
 
-from coursekit import build, execute, notebook, release, simulate, site
+from coursekit import build, bwrap, execute, notebook, release, simulate, site
 from coursekit.grading import batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
@@ -530,6 +530,7 @@ def course(tmp_path, monkeypatch):
               "return x\n": error("AssertionError", "")}
     monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: FakeKernel(script))
     monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: FakeKernel(script))
+    monkeypatch.setattr(bwrap, "available", lambda: "")  # the OS sandbox works (scripted)
     monkeypatch.delenv("COURSE_UNITS", raising=False)
     return sols
 
@@ -568,7 +569,8 @@ def test_simulate_grades_the_class_as_expected(course, tmp_path):
     assert result["notebooks"] == sum(k != "missing" for k, _ in plan.values())
     assert said[-1] == f"expected grades: {len(plan)} of {len(plan)} submissions"
     assert said[0].startswith(f"6 students x 2 seminars: {result['notebooks']} notebooks "
-                              "graded (") and said[0].endswith("), warm kernels, --jobs 1")
+                              "graded (") and said[0].endswith(
+        "), warm kernels, --jobs 1, sandbox bubblewrap")
     assert said[2:4] == ["| seminar | notebooks | mean s per notebook (one worker) | slowest s |",
                          "|---|---:|---:|---:|"]
     assert json.loads((tmp_path / "class" / "grades" / "grades.json").read_text()) == book
@@ -596,9 +598,12 @@ def test_bench_section(course):
     lines = text.split("\n")
     assert lines[0] == "## Grading" and lines[-1] == ""
     rows = [line.split(" | ") for line in lines if line.startswith(("| warm", "| cold"))]
-    assert [(r[0], r[1], r[2], r[3], r[6], r[7]) for r in rows] == [
-        ("| warm", "1", "2", "1", "yes", "yes |"), ("| warm", "2", "4", "1", "yes", "yes |"),
-        ("| cold", "2", "4", "1", "yes", "yes |")]
+    assert [(r[0], r[1], r[2], r[3], r[4], r[7], r[8]) for r in rows] == [
+        ("| warm", "bubblewrap", "1", "2", "1", "yes", "yes |"),
+        ("| warm", "bubblewrap", "2", "4", "1", "yes", "yes |"),
+        ("| warm", "none", "2", "4", "1", "yes", "yes |"),
+        ("| cold", "bubblewrap", "2", "4", "1", "yes", "yes |"),
+        ("| cold", "none", "2", "4", "1", "yes", "yes |")]
     assert "each student submits every seminar, 2 notebooks" in text
     assert "1 thread per kernel, memory limit 3072 MB" in text
 

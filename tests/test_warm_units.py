@@ -74,7 +74,7 @@ def in_process(monkeypatch, tmp_path):
         InteractiveShell.clear_instance()
 
 
-def run_child(cells, cwd, memory_mb=None, threads=1):
+def run_child(cells, cwd, memory_mb=None, threads=1, sandbox=None):
     """``_child`` on cells sent in advance: (exit code, the outcomes it sent)."""
     grader, child = socket.socketpair()
     with grader, child:
@@ -82,7 +82,7 @@ def run_child(cells, cwd, memory_mb=None, threads=1):
             warm._send(grader, {"code": code, "history": history})
         grader.shutdown(socket.SHUT_WR)  # after the last cell: the grader is done
         with pytest.raises(Exited) as info:
-            warm._child(child, str(cwd), memory_mb, threads)
+            warm._child(child, str(cwd), memory_mb, threads, sandbox)
         child.close()  # as the process's exit would
         grader.settimeout(5)
         outcomes = []
@@ -218,7 +218,7 @@ def sleepers():
             pass
 
 
-def serve_with(conversation, forks, monkeypatch):
+def serve_with(conversation, forks, monkeypatch, scratch=None):
     """Run ``serve`` in this (main) thread while ``conversation(sock)`` talks to it from
     another; ``os.fork`` returns the pids in ``forks``. Returns serve's exit code and
     what setpgrp saw."""
@@ -250,7 +250,7 @@ def serve_with(conversation, forks, monkeypatch):
     t = threading.Thread(target=talk)
     t.start()
     with pytest.raises(Exited) as info:
-        warm.serve(zygote.detach())
+        warm.serve(zygote.detach(), scratch)
     t.join(30)
     assert not t.is_alive()
     if errors:
@@ -310,6 +310,65 @@ def test_zygote_forks_waits_and_reaps(in_process, monkeypatch, sleepers):
             torch.is_deterministic_algorithms_warn_only_enabled()) == flags
     for name in warm.PRELOAD:
         assert name in sys.modules
+
+
+def test_sandboxed_zygote_signals_only_its_children_and_wipes_after_each(
+        in_process, monkeypatch, sleepers):
+    """In the OS sandbox the zygote is not dumpable, signals for the grader only children
+    of its own, and after each child is reaped removes whatever in its tmpfs is not a
+    running child's folder (so nothing reaches the next student)."""
+    from coursekit import confine
+
+    dumpable = []
+    monkeypatch.setattr(confine, "set_dumpable", dumpable.append)
+    scratch = in_process / "scratch"
+    (scratch / "nb1" / "work").mkdir(parents=True)
+    (scratch / "nb2" / "work").mkdir(parents=True)
+    (scratch / "planted.txt").write_text("for the next student")
+    (scratch / "nb1" / "work" / "notes.txt").write_text("mine")
+    first, second = sleepers(), sleepers()
+    seen = {}
+
+    def conversation(g):
+        warm._recv(g)
+        for nb in ("nb1", "nb2"):
+            warm._send(g, {"op": "fork", "cwd": str(scratch / nb / "work"), "memory_mb": None,
+                           "threads": 1})
+            warm._recv(g, [])
+        warm._send(g, {"op": "signal", "pid": 1, "signum": 0})  # not a child: refused
+        seen["stranger"] = warm._recv(g)
+        warm._send(g, {"op": "signal", "pid": first.pid, "signum": signal.SIGKILL})
+        seen["child"] = warm._recv(g)
+        warm._send(g, {"op": "wait", "pid": first.pid, "timeout": 10})
+        seen["reaped"] = warm._recv(g)
+        seen["left"] = sorted(p.name for p in scratch.iterdir())
+
+    code, _ = serve_with(conversation, [first.pid, second.pid], monkeypatch, str(scratch))
+    assert code == 0 and dumpable == [False]
+    assert seen["stranger"] == {"sent": False} and seen["child"] == {"sent": True}
+    assert seen["reaped"] == {"status": -signal.SIGKILL}
+    assert seen["left"] == ["nb2"]  # the running child's folder only
+
+
+def test_child_in_the_sandbox_makes_its_folders_and_confines_itself_after_the_shell(
+        in_process, monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from coursekit import confine
+
+    calls = []
+    monkeypatch.setattr(confine, "set_dumpable", lambda flag: calls.append(("dumpable", flag)))
+    monkeypatch.setattr(confine, "install", lambda disk_mb: calls.append(
+        ("install", disk_mb, InteractiveShell.initialized())))
+    monkeypatch.setenv("HOME", "/the/graders/home")
+    nb = in_process / "scratch" / "nb"
+    cells = [("import os\nassert os.environ['HOME'] == os.environ['TMPDIR'] == "
+              f"{str(nb / 'home')!r}\nassert os.path.isdir(os.environ['HOME'])", True)]
+    code, out = run_child(cells, nb / "work", sandbox={"disk_mb": 7})
+    assert (code, [(o.status, o.evalue) for o in out]) == (0, [("ok", "")])
+    assert os.getcwd() == str(nb / "work")  # made by the child (the zygote's tmpfs)
+    # the IPython shell chmods its profile folder: it is made before chmod is refused
+    assert calls == [("dumpable", True), ("install", 7, True)]
 
 
 def test_zygote_fork_child_side(in_process, monkeypatch):

@@ -14,6 +14,7 @@ entries in one parallel run. The task must end ``failed`` with 0 points.
 """
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -74,26 +75,62 @@ def test_entries_name_real_tasks_and_answer_cells():
     assert not problems, "\n".join(problems)
 
 
+def _grade_entries(opts, folder=None, only=None) -> dict:
+    """Grade the entries (one submission each, up to its task; ``only``: these students)
+    in one parallel run: {student: record}."""
+    import tempfile
+
+    seminars = grading.load_solutions(REPO / "solutions")
+    jobs = []
+    with tempfile.TemporaryDirectory(prefix="wrong-") as tmp:
+        folder = Path(folder or tmp)
+        for n, (stem, _, task, _, replace) in enumerate(ENTRIES):
+            if stem not in seminars or task not in dict(seminars[stem].tasks):
+                continue  # reported by test_entries_name_real_tasks_and_answer_cells
+            if only is not None and f"entry{n:03d}" not in only:
+                continue
+            nb = notebook.read(REPO / "solutions" / f"{stem}.ipynb")
+            for cell in nb.cells:
+                if cell.get("id") in replace:
+                    cell.source = replace[cell.id]
+            path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
+            notebook.write(nb, path)
+            jobs.append(grading.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
+        n_jobs = min(2, os.cpu_count() or 1)
+        grading.preflight(opts, n_jobs)
+        results = grading.grade_jobs(jobs, str(REPO / "solutions"), opts, jobs=n_jobs)
+        return {student: rec for student, _, rec, _ in results}
+
+
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory):
     """Grade every entry (one submission each, up to its task) in one parallel run."""
-    folder = tmp_path_factory.mktemp("wrong")
-    seminars = grading.load_solutions(REPO / "solutions")
-    jobs = []
-    for n, (stem, _, task, _, replace) in enumerate(ENTRIES):
-        if stem not in seminars or task not in dict(seminars[stem].tasks):
-            continue  # reported by test_entries_name_real_tasks_and_answer_cells
-        nb = notebook.read(REPO / "solutions" / f"{stem}.ipynb")
-        for cell in nb.cells:
-            if cell.get("id") in replace:
-                cell.source = replace[cell.id]
-        path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
-        notebook.write(nb, path)
-        jobs.append(grading.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
-    n_jobs = min(2, os.cpu_count() or 1)
-    grading.preflight(grading.Options(), n_jobs)
-    results = grading.grade_jobs(jobs, str(REPO / "solutions"), grading.Options(), jobs=n_jobs)
-    return {student: rec for student, _, rec, _ in results}
+    return _grade_entries(grading.Options(), tmp_path_factory.mktemp("wrong"))
+
+
+SAMPLE = 8  # every SAMPLE-th entry is also graded without the OS sandbox
+
+
+def _grades(book: dict) -> dict:
+    """Each record's tasks as (id, points, status, message with its numbers masked): some
+    tests quote a time they measured ("conv2d took 1.6 s")."""
+    return {s: [(t["id"], t["points"], t["status"], re.sub(r"\d+(\.\d+)?", "#", t["message"]))
+                for t in rec["tasks"]] for s, rec in book.items()}
+
+
+@pytest.mark.slow
+def test_same_verdicts_without_the_sandbox(verdicts):
+    """The OS sandbox changes no grade: a sample of the entries (every SAMPLE-th) gets the
+    same points, statuses and messages (up to measured numbers) with --sandbox off as with
+    the sandbox (the default here). All of them: the README's measured run."""
+    if {rec.get("sandbox") for rec in verdicts.values()} != {"bubblewrap"}:
+        from coursekit import bwrap
+        pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
+    sample = {s: rec for s, rec in verdicts.items() if int(s.removeprefix("entry")) % SAMPLE == 0}
+    bare = _grade_entries(grading.Options(sandbox="off"), only=set(sample))
+    assert len(bare) == len(sample) > 10
+    assert {r["sandbox"] for r in bare.values()} == {"none"}
+    assert _grades(bare) == _grades(sample)
 
 
 @pytest.mark.parametrize("stem, i, task, description, replace", ENTRIES, ids=ids)

@@ -25,7 +25,10 @@ How one notebook is graded (see the README, "Grading"):
    missing answer cell is graded as the seminar's empty stub. Cells a student added are
    not run. Cells after the last graded test are not run.
 2. The cells run one by one in a fresh kernel (``coursekit.sandbox``): a temporary working
-   directory, a memory limit, one thread, the solution's own seeding in the setup cell.
+   directory, a memory limit, one thread, the solution's own seeding in the setup cell,
+   and - where bubblewrap works, see ``--sandbox`` - the OS sandbox of ``coursekit/bwrap.py``
+   (no network, no new processes, only the Python environment and the course's public
+   files to read, a bounded scratch folder to write; every record says ``"sandbox"``).
    A task is the graded test cell and the cells since the previous one.
 3. Each task scores its points when its answer cells run without error and its test cell
    passes, 0 otherwise, with a status:
@@ -72,10 +75,15 @@ from .common import (
                        THREADS,
                        TIMEOUT_FLOOR,
                        TIMEOUT_MARGIN,
+                       DEFAULT_DISK_MB,
+                       SANDBOX_MODES,
                        GradeError,
                        Options,
+                       Record,
                        cold_by_default,
                        denied_paths,
+                       sandbox_for,
+                       settle_sandbox,
 )
 from .report import columns, merge, table, to_csv, to_junit, write_reports
 from .run import (
@@ -94,6 +102,7 @@ __all__ = [
     "grade_jobs", "plan", "preflight", "shard_students", "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT", "DENIED", "MAX_RESTARTS", "STATUSES", "THREADS", "TIMEOUT_FLOOR",
     "TIMEOUT_MARGIN", "GradeError", "Options", "cold_by_default", "denied_paths", "columns",
+    "DEFAULT_DISK_MB", "SANDBOX_MODES", "Record", "sandbox_for", "settle_sandbox",
     "merge", "table", "to_csv", "to_junit", "write_reports", "Verdict", "describe",
     "failed_record", "grade_notebook", "new_kernel", "run_tasks", "short_numbers",
 ]

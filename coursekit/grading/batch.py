@@ -8,10 +8,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import bwrap
 from ..notebook import REPO, CourseError, read
 from ..sandbox import Guard
 from .assemble import Seminar, identify, load_solutions
-from .common import GradeError, Options, denied_paths
+from .common import GradeError, Options, denied_paths, sandbox_for, settle_sandbox
 from .run import failed_record, grade_notebook, new_kernel
 
 
@@ -138,10 +139,14 @@ def _grade_file(sem: Seminar, seminars: dict, path: Path, opts: Options, note: s
 
 def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: int = 1,
           students=None, echo=None) -> dict:
-    """Grade a class: the gradebook {student: {seminar: record}}, sorted."""
+    """Grade a class: the gradebook {student: {seminar: record}}, sorted. Says once, on
+    stderr, when the kernels run without the OS sandbox."""
     opts = opts or Options()
     solutions_dir = str(Path(solutions_dir or REPO / "solutions").resolve())
     opts = replace(opts, deny=tuple(opts.deny) + (solutions_dir, str(Path(submissions))))
+    opts, warning = settle_sandbox(opts)
+    if warning:
+        (echo or _err)(warning)
     seminars = load_solutions(solutions_dir)
     todo, names, warnings = plan(Path(submissions), seminars, students)
     for w in warnings:
@@ -182,9 +187,12 @@ def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
 def preflight(opts: Options, jobs: int = 1) -> None:
     """Start one kernel the way grading does and import the course: fail early and clearly.
     (With parallel jobs each worker starts its own warm zygote: a cold kernel here.)"""
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+    root = bwrap.scratch_root() if sandbox_for(opts) is not None else None
+    with tempfile.TemporaryDirectory(prefix="grade-", dir=root) as tmp:
+        cwd = Path(tmp) / "work"
+        cwd.mkdir()
         try:
-            with new_kernel(tmp, opts, warm=opts.warm and jobs <= 1) as k:
+            with new_kernel(cwd, opts, warm=opts.warm and jobs <= 1) as k:
                 Guard(denied_paths(opts)).install(k, timeout=120)
                 out = k.run("import utils", timeout=120)
         except Exception as exc:  # noqa: BLE001

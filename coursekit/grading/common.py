@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, TypedDict
 
+from .. import bwrap
 from ..notebook import REPO
 from ..sandbox import GRACE
 
@@ -37,6 +39,25 @@ MESSAGE_CHARS = 600
 STATUSES = ("passed", "failed", "error", "timeout", "missing")
 
 
+# The OS sandbox (coursekit/bwrap.py): "auto" uses it where bubblewrap works and says loudly
+# when it does not; "required" refuses to grade without it; "off" runs the guard only.
+SANDBOX_MODES = ("auto", "required", "off")
+DEFAULT_DISK_MB = bwrap.DEFAULT_DISK_MB  # the scratch tmpfs of one notebook
+SandboxUsed = Literal["bubblewrap", "none"]
+
+
+class Record(TypedDict, total=False):
+    """One graded file in grades.json (student -> seminar or file stem -> Record)."""
+    points: float
+    max_points: float
+    file: str  # the submitted file's name
+    tasks: list  # {"id", "points", "max_points", "status" (one of STATUSES), "message"}
+    notes: list  # what the grader did about the file (renamed, matched by position)
+    # where the student's code ran: "bubblewrap" (the OS sandbox) or "none" (the guard
+    # only); absent when no code of the student's ran (an unreadable or unknown file)
+    sandbox: SandboxUsed
+
+
 # What a grading kernel may not open, list or copy (besides the submissions being graded
 # and the solutions graded against): see coursekit/guard.py.
 DENIED = ("solutions", "tests", ".git", "build", "grades")
@@ -62,6 +83,34 @@ class Options:
     warm: bool = field(default_factory=lambda: not cold_by_default())
     max_restarts: int = MAX_RESTARTS
     deny: tuple = ()  # more folders out of the kernel's reach (besides DENIED of the checkout)
+    sandbox: str = "auto"  # one of SANDBOX_MODES
+    disk_mb: int | None = DEFAULT_DISK_MB
+
+
+def sandbox_for(opts: Options) -> "bwrap.Sandbox | None":
+    """The OS sandbox grading kernels run in under ``opts`` (None: the guard only)."""
+    if opts.sandbox == "off" or (opts.sandbox == "auto" and bwrap.available()):
+        return None
+    return bwrap.Sandbox(disk_mb=opts.disk_mb, deny=tuple(denied_paths(opts)))
+
+
+def settle_sandbox(opts: Options) -> tuple[Options, str]:
+    """``opts`` with "auto" settled ("required" where bubblewrap works, else "off") and a
+    warning to print once when the kernels will run without the sandbox ('' otherwise).
+    GradeError when "required" and bubblewrap does not work."""
+    if opts.sandbox not in SANDBOX_MODES:
+        raise GradeError(f"--sandbox must be one of {', '.join(SANDBOX_MODES)}, "
+                         f"not {opts.sandbox!r}")
+    why = "turned off (--sandbox off)" if opts.sandbox == "off" else bwrap.available()
+    if opts.sandbox == "required" and why:
+        raise GradeError(f"--sandbox required, but {why}")
+    if not why:
+        return replace(opts, sandbox="required"), ""
+    return replace(opts, sandbox="off"), (
+        f"WARNING: grading WITHOUT the OS sandbox: {why}. Student code runs with this "
+        "account's reach (files outside the course, the network, other processes); only "
+        "the grader's guard (coursekit/guard.py) stands in its way. Every record says "
+        '"sandbox": "none"; --sandbox required refuses to grade like this.')
 
 
 def denied_paths(opts: Options, repo: Path = REPO) -> list:

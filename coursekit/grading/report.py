@@ -75,7 +75,11 @@ def table(book: dict) -> str:
     problems = [f"  {s}/{rec['file']} [{t['id']}] {t['status']}: {t['message']}"
                 for s, recs in book.items() for rec in recs.values() for t in rec["tasks"]
                 if t["status"] in ("error", "timeout")]
-    return "\n".join(lines + (["", "errors and timeouts:", *problems] if problems else []))
+    bare = sum(rec.get("sandbox") == "none" for recs in book.values() for rec in recs.values())
+    warning = [f"WARNING: {bare} notebook(s) were graded WITHOUT the OS sandbox "
+               '(grades.json: "sandbox": "none")'] if bare else []
+    return "\n".join(lines + (["", "errors and timeouts:", *problems] if problems else [])
+                     + ([""] + warning if warning else []))
 
 
 def write_reports(book: dict, out) -> Path:

@@ -8,9 +8,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import bwrap
 from ..sandbox import Guard, Kernel
 from .assemble import Assembly, Seminar, _num, assemble, broken_rules, segments
-from .common import DEFAULT_TIMEOUT, MESSAGE_CHARS, THREADS, Options, denied_paths
+from .common import (
+    DEFAULT_TIMEOUT,
+    MESSAGE_CHARS,
+    THREADS,
+    Options,
+    Record,
+    denied_paths,
+    sandbox_for,
+)
 
 _CELL = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 
@@ -50,8 +59,15 @@ def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
     elif outcome.ename == "NotImplementedError":
         what = "not answered yet (NotImplementedError)" + \
             (f" in your cell '{where[0].id}'" if where and where[0].kind == "answer" else "")
-    if outcome.ename == "MemoryError" or "can't allocate memory" in outcome.evalue:
+    if outcome.ename == "MemoryError" or "can't allocate memory" in outcome.evalue or \
+            "Cannot allocate memory" in outcome.evalue:
         what += f" [the grader allows {opts.memory_mb} MB per notebook]"
+    elif ("No space left on device" in outcome.evalue or "File too large" in outcome.evalue) \
+            and sandbox_for(opts) is not None:
+        what += f" [the grader allows {opts.disk_mb} MB of files per notebook]"
+    elif outcome.ename == "BlockingIOError" and "[Errno 11]" in outcome.evalue and \
+            sandbox_for(opts) is not None:
+        what += " [the grader allows no new processes]"
     name = re.match(r"name '(\w+)' is not defined", outcome.evalue or "")
     if outcome.ename == "NameError" and name and any(
             re.search(rf"(^|\n)\s*(def|class)\s+{name[1]}\b|(^|\n){name[1]}\s*=|import .*\b"
@@ -222,7 +238,8 @@ def new_kernel(cwd, opts: Options, warm: bool | None = None):
 
     use_warm = opts.warm if warm is None else warm
     cls = _warm.WarmKernel if use_warm and _warm.supported() else Kernel
-    return cls(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace)
+    return cls(cwd, memory_mb=opts.memory_mb, threads=THREADS, grace=opts.grace,
+               sandbox=sandbox_for(opts))
 
 
 def _start(kernel, guard: Guard | None = None) -> str:
@@ -255,7 +272,7 @@ def _annotate(verdicts: dict, segs, crashed: set) -> dict:
 
 # ============================================================================ records
 def _record(sem: Seminar, verdicts: dict, file: str, notes=(), asm: Assembly | None = None,
-            cwd: str = "") -> dict:
+            cwd: str = "") -> Record:
     tasks = []
     for tid, points in sem.tasks:
         if tid not in verdicts:
@@ -279,7 +296,7 @@ def _record(sem: Seminar, verdicts: dict, file: str, notes=(), asm: Assembly | N
     return rec
 
 
-def failed_record(sem: Seminar | None, file: str, message: str, status="error") -> dict:
+def failed_record(sem: Seminar | None, file: str, message: str, status="error") -> Record:
     """Every task of ``sem`` at 0 with ``message``; a pseudo-task 'file' when sem is None."""
     if sem is None:
         return {"points": 0, "max_points": 0, "file": file,
@@ -289,13 +306,19 @@ def failed_record(sem: Seminar | None, file: str, message: str, status="error") 
 
 
 def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = "",
-                   notes=(), until: str | None = None) -> dict:
-    """Grade one (already read) submission against its seminar: the record."""
+                   notes=(), until: str | None = None) -> Record:
+    """Grade one (already read) submission against its seminar: the record. In the OS
+    sandbox, the working folder is made in this process's scratch root (the warm
+    zygote's tmpfs: coursekit/bwrap.py)."""
     opts = opts or Options()
     asm = assemble(sem, nb)
     notes = list(notes) + [n for i, n in asm.notes.items() if "matched by position" in n]
-    with tempfile.TemporaryDirectory(prefix="grade-", ignore_cleanup_errors=True) as tmp:
+    boxed = sandbox_for(opts) is not None
+    root = bwrap.scratch_root() if boxed else None
+    with tempfile.TemporaryDirectory(prefix="grade-", dir=root, ignore_cleanup_errors=True) as tmp:
         cwd = Path(tmp) / "work"
         cwd.mkdir()
         verdicts = run_tasks(sem, asm, cwd, opts, until=until, broken=broken_rules(sem, asm))
-        return _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
+        rec = _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
+    rec["sandbox"] = "bubblewrap" if boxed else "none"
+    return rec
