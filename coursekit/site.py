@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from . import notebook, release
+from .colab import colab_url, repository_url  # noqa: F401 (site.colab_url, as before)
 from .notebook import REPO, CourseError
 
 SITE_SRC = REPO / "build" / "site-src"
@@ -48,29 +49,6 @@ html_last_updated_fmt = None
 exclude_patterns = ["_build"]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 '''
-
-
-def repository_url(repo: Path = REPO) -> str:
-    """The repository's public address: ``[project.urls] Repository`` in pyproject.toml,
-    the one place it is written."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: tomli, or the copy pip vendors
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            from pip._vendor import tomli as tomllib
-    meta = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
-    try:
-        return meta["urls"]["Repository"].rstrip("/")
-    except KeyError:
-        raise CourseError("pyproject.toml has no [project.urls] Repository") from None
-
-
-def colab_url(path: str, repo: Path = REPO, branch: str = "main") -> str:
-    """Colab's address for the notebook at ``path`` (relative to the repository)."""
-    owner_name = re.sub(r"^https://github\.com/", "", repository_url(repo))
-    return f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{path}"
 
 
 def syllabus_rows(repo: Path = REPO) -> list[tuple[str, str]]:

@@ -193,7 +193,8 @@ def test_assemble_the_sphinx_source(repo, tmp_path):
         "01_words.ipynb) · {download}`Download the notebook <01_words.ipynb>`",
         COMMON_LINE]
     sem = notebook.read(src / "seminars" / "01_words.ipynb")
-    assert "seminars/01_words.ipynb" in sem.cells[1].source and len(sem.cells) == 4
+    assert "seminars/01_words.ipynb" in sem.cells[1].source and len(sem.cells) == 6
+    assert [c.get("id") for c in sem.cells[-2:]] == list(build.CHECK_IDS)
     colab = "https://colab.research.google.com/github/o/course/blob/main"
     assert (src / "index.md").read_text().split("\n") == [
         "# Deep learning with PyTorch", "", "Learn things.", "", "## Syllabus", "",
