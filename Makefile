@@ -15,7 +15,7 @@ LOWEST_VENV   ?= .venv-lowest
 # the instructor tooling's one command line (coursekit/cli.py)
 KIT := $(BIN)/python -m coursekit
 
-.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
+.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader badges clean
 
 env: $(STAMP)
 
@@ -73,6 +73,9 @@ site: kit env  ## the course website from the stored notebooks into build/site (
 
 nbgrader: kit env  ## the solutions as an nbgrader course folder in build/nbgrader
 	$(KIT) nbgrader
+
+badges: kit env  ## Colab badges in the title cells of notebooks/ and solutions/, then make seminars
+	$(KIT) badges
 
 kit:  # the tooling is not part of a student release (no coursekit/ folder there)
 	@test -d coursekit || { echo "error: this copy of the course has no instructor tooling (coursekit/): it is a student release; make env and make lab work" >&2; exit 2; }

@@ -13,6 +13,7 @@
     python -m coursekit release --out DIR     # the student-facing course, no solutions
     python -m coursekit site build|check [--out build/site]
     python -m coursekit nbgrader [--out build/nbgrader]
+    python -m coursekit badges [--check]     # Colab badges in the title cells, then seminars
 
 Exit status: 0 when the command did its work (grading: whatever the students scored);
 1 when it found problems (a stale or leaking seminar, a failed notebook, a leak in the
@@ -97,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     site = sub.add_parser("site", help="the course website from the stored notebooks")
     site.add_argument("action", choices=["build", "check"])
     site.add_argument("--out", type=Path, default=REPO / "build" / "site")
+    bad = sub.add_parser("badges", help="Colab badges in every notebook's title cell")
+    bad.add_argument("--check", action="store_true", help="only report missing or wrong badges")
     nbg = sub.add_parser("nbgrader", help="the solutions as an nbgrader course folder")
     nbg.add_argument("--out", type=Path, default=REPO / "build" / "nbgrader")
     return p
@@ -268,8 +271,26 @@ def _nbgrader(args, p) -> int:
     return 0
 
 
+def _badges(args, p) -> int:
+    from . import colab
+    from .build import build
+
+    if args.check:
+        problems = colab.badge_problems()
+        for msg in problems:
+            _err(f"error: {msg}")
+        return 1 if problems else 0
+    changed = colab.add_badges()
+    problems = build()  # the seminars take their badge from their solution
+    for msg in problems:
+        _err(f"error: {msg}")
+    print(f"badges: {len(changed)} notebook(s) changed; seminars rebuilt")
+    return 1 if problems else 0
+
+
 COMMANDS = {
     "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
     "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
     "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
+    "badges": _badges,
 }

@@ -4,7 +4,8 @@ address is written: ``[project.urls] Repository`` in pyproject.toml.
     python -m coursekit badges [--check]     (`make badges`)
 
 puts a badge in the title cell of every notebook in ``notebooks/`` and ``solutions/``
-(``seminars/`` get theirs from their solution, through ``make seminars``). It touches the
+(``seminars/`` get theirs from their solution, through ``make seminars``) and after each
+lecture and seminar link of the README's syllabus. It touches the
 title cell's source only, through nbformat, and refuses a notebook that nbformat would not
 write back byte for byte (hand-written JSON); running it twice changes nothing.
 """
@@ -71,6 +72,28 @@ def retarget(source: str, folder: str) -> str:
                                                  f"/{folder}/", m.group(1))), source, count=1)
 
 
+_ROW = re.compile(r"^\|\s*\d\d\s*\|.*$", re.M)  # a syllabus row of the README
+_LINK = re.compile(r"\[(\w+)\]\(((?:notebooks|seminars)/[^)\s]+\.ipynb)\)"
+                   r"(?: \[!\[Open In Colab\]\([^)\s]*\)\]\([^)\s]*\))?")
+
+
+def readme_with_badges(text: str, repo: Path = REPO) -> str:
+    """The README ``text`` with a badge after each lecture and seminar link of its syllabus
+    table (rows starting ``| NN |``); other lines untouched."""
+    def row(m):
+        return _LINK.sub(lambda k: f"[{k[1]}]({k[2]}) {badge(colab_url(k[2], repo))}", m[0])
+    return _ROW.sub(row, text)
+
+
+def readme_badge_problems(repo: Path = REPO) -> list[str]:
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    new = readme_with_badges(text, repo)
+    return [f"README.md: the syllabus row of {m[1]} lacks the Colab badges of its lecture and "
+            "seminar (run `make badges`)"
+            for old, now in zip(_ROW.finditer(text), _ROW.finditer(new), strict=True)
+            if old[0] != now[0] for m in [re.search(r"/(\d\d_\w+\.ipynb)", old[0])]]
+
+
 def badge_problems(repo: Path = REPO) -> list[str]:
     """Every notebook's title cell has a badge to its own path (the seminars' included)."""
     from .notebook import read
@@ -111,4 +134,10 @@ def add_badges(repo: Path = REPO, folders=BADGE_FOLDERS) -> list[Path]:
             nb.cells[0].source = new
             path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
             changed.append(path)
+    readme = repo / "README.md"
+    if readme.is_file():
+        text = readme.read_text(encoding="utf-8")
+        if readme_with_badges(text, repo) != text:
+            readme.write_text(readme_with_badges(text, repo), encoding="utf-8")
+            changed.append(readme)
     return changed

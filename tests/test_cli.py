@@ -90,7 +90,7 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["run"]).paths == []
     assert set(cli.COMMANDS) == {"build", "check", "run", "bench", "refresh", "grade",
                                  "merge", "feedback", "grade-bench", "simulate", "release",
-                                 "site", "nbgrader"}
+                                 "site", "nbgrader", "badges"}
 
 
 # ------------------------------------------------------------------------- build / check
@@ -348,7 +348,8 @@ def test_help_texts(capsys, monkeypatch):
                       ("simulate", "build and grade a simulated class"),
                       ("release", "the student-facing course into a folder"),
                       ("site", "the course website from the stored notebooks"),
-                      ("nbgrader", "the solutions as an nbgrader course folder")):
+                      ("nbgrader", "the solutions as an nbgrader course folder"),
+                      ("badges", "Colab badges in every notebook's title cell")):
         assert f" {cmd} {text} " in top + " ", cmd
     grade = help_of("grade")
     for text in ("submissions folder of <student>/NN_topic.ipynb",
