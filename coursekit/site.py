@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import notebook, release
 from .colab import colab_url, repository_url  # noqa: F401 (site.colab_url, as before)
+from .student import syllabus_rows
 from .notebook import REPO, CourseError
 
 SITE_SRC = REPO / "build" / "site-src"
@@ -49,16 +50,6 @@ html_last_updated_fmt = None
 exclude_patterns = ["_build"]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 '''
-
-
-def syllabus_rows(repo: Path = REPO) -> list[tuple[str, str]]:
-    """[(unit number, description)] from the README's syllabus table."""
-    rows = []
-    for line in (repo / "README.md").read_text().splitlines():
-        m = re.match(r"\|\s*(\d\d)\s*\|\s*([^|]+?)\s*\|", line)
-        if m:
-            rows.append((m.group(1), m.group(2)))
-    return rows
 
 
 def _title(nb, fallback: str) -> str:
