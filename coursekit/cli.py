@@ -143,10 +143,10 @@ def _build(args, p) -> int:
 
 def _run(args, p) -> int:
     from .execute import TABLE_HEAD, run
-    from .notebook import course_notebooks
+    from .notebook import course_notebooks, selected_units
 
-    print(TABLE_HEAD)
-    rows = run(args.paths or course_notebooks(), out_dir=REPO / "build")
+    print(TABLE_HEAD)  # no paths: every notebook of the units in COURSE_UNITS (default all)
+    rows = run(args.paths or selected_units(course_notebooks()), out_dir=REPO / "build")
     return 0 if all(r["ok"] for r in rows) else 1
 
 

@@ -112,6 +112,7 @@ def test_build_and_check(monkeypatch, capsys):
 # ------------------------------------------------------------------------- run / bench / refresh
 def test_run_executes_the_course_or_the_paths_given(monkeypatch, capsys):
     seen = []
+    monkeypatch.delenv("COURSE_UNITS", raising=False)
 
     def fake_run(paths, out_dir=None, echo=print):
         seen.append((list(paths), out_dir))
@@ -121,6 +122,10 @@ def test_run_executes_the_course_or_the_paths_given(monkeypatch, capsys):
     assert seen[0] == (execute.course_notebooks(), REPO / "build") and seen[0][0]
     assert run(capsys, "run", "x.ipynb")[0] == 1
     assert seen[1] == ([Path("x.ipynb")], REPO / "build")
+    monkeypatch.setenv("COURSE_UNITS", "3")  # make course for one unit (the README's doc test)
+    assert run(capsys, "run")[0] == 0
+    assert [f"{p.parent.name}/{p.name}" for p in seen[2][0]] == [
+        "notebooks/03_backprop.ipynb", "solutions/03_backprop.ipynb"]
 
 
 def test_bench(monkeypatch, capsys):
