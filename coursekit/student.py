@@ -177,6 +177,7 @@ tests, and prints a line per task in the grader's words: `passed`, `failed` with
 test's message ("not answered yet" for a gap you have not filled), `timeout` (a cell ran
 over the limit, 120 s by default: `--timeout S`) or `error`. On a blank seminar:
 
+<!-- docs: exit 1 -->
 ```bash
 .venv/bin/python -m utils.check seminars/01_linear_regression.ipynb
 ```
@@ -198,7 +199,8 @@ The last cell of every seminar does the same from the notebook (save it first; o
 it checks the notebook as it is in your browser). The check never promises points:
 every task also has **hidden tests** (other sizes, other data, edge cases) that run only
 when your seminar is graded, so a task that passes here can still lose its points. Its
-exit status is 0 when every visible test passed.
+exit status is 0 when every visible test passed, 1 when one did not, 2 when the notebook
+cannot be checked.
 
 ## Handing in
 

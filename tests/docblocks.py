@@ -12,6 +12,7 @@ comment, separated by ``;`` (``skip:`` last: its reason runs to the end):
                                            the test suite itself); the reason is reported
     <!-- docs: env NAME=VALUE ... -->      environment variables for this block
     <!-- docs: skip-line TEXT: REASON -->  the block's lines starting with TEXT are not run
+    <!-- docs: exit N -->                  the block's expected exit status (default 0)
     <!-- docs: output -->                  this block is what the previous block prints
                                            on stdout (compared line by line, trailing
                                            spaces and blank lines at either end ignored)
@@ -47,6 +48,7 @@ class Block:
     env: dict = field(default_factory=dict)
     skip_lines: list = field(default_factory=list)  # [(prefix, reason)]
     output: bool = False  # the expected stdout of the previous block
+    status: int = 0  # the expected exit status
     expected: str | None = None  # set on a run block followed by an output block
     phmdoctest_skip: bool = False
 
@@ -78,9 +80,11 @@ def _directives(text: str, where: str) -> dict:
                 found["env"][key] = value
         elif part == "output":
             found["output"] = True
+        elif name == "exit" and arg.isdigit():
+            found["status"] = int(arg)
         else:
             _fail(f"{where}: unknown docs directive {part!r} (skip: REASON, env NAME=VALUE, "
-                  "skip-line TEXT: REASON, output)")
+                  "skip-line TEXT: REASON, exit N, output)")
     return found
 
 
@@ -158,8 +162,9 @@ class Result:
 
     def failure(self) -> str | None:
         """Why this run does not do what its README says (None: it does)."""
-        if self.returncode != 0:
-            return (f"{self.block.where}: exit status {self.returncode}\n$ {script(self.block)}"
+        if self.returncode != self.block.status:
+            return (f"{self.block.where}: exit status {self.returncode}, not "
+                    f"{self.block.status}\n$ {script(self.block)}"
                     f"\n--- stdout (end)\n{self.stdout[-3000:]}\n--- stderr (end)\n"
                     f"{self.stderr[-3000:]}")
         if self.block.expected is not None and _norm(self.stdout) != _norm(self.block.expected):

@@ -84,6 +84,9 @@ import google.colab
     results = run_shell_blocks(md, tmp_path, {"PATH": "/usr/bin:/bin"})
     assert {line: r.failure() for line, r in results.items()} == {4: None, 24: None}
     assert results[24].stdout == "in a list\n"
+    md.write_text(md.read_text().replace("```sh", "<!-- docs: exit 3 -->\n  ```sh"))
+    failure = run_shell_blocks(md, tmp_path, {"PATH": "/usr/bin:/bin"})[25].failure()
+    assert failure.startswith("doc.md:25: exit status 0, not 3\n$ printf")
     md.write_text(md.read_text().replace("1 two\n```", "1 three\n```"))
     failure = run_shell_blocks(md, tmp_path, {"PATH": "/usr/bin:/bin"})[4].failure()
     assert failure == ("doc.md:4: prints other than its README says\n--- README\n1 three\n"
@@ -93,6 +96,7 @@ import google.colab
 @pytest.mark.parametrize("text, message", [
     ("<!-- docs: run -->\n```bash\ntrue\n```\n", "doc.md:1: unknown docs directive 'run'"),
     ("<!-- docs: env A -->\n```bash\ntrue\n```\n", "'env' takes NAME=VALUE pairs, got 'A'"),
+    ("<!-- docs: exit one -->\n```bash\ntrue\n```\n", "unknown docs directive 'exit one'"),
     ("<!-- docs: skip: -->\n```bash\ntrue\n```\n", "doc.md:1: 'skip:' needs a reason"),
     ("<!-- docs: output -->\n```\nx\n```\n", "doc.md:2: an output block must follow a shell "
                                             "block that runs"),
