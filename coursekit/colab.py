@@ -65,6 +65,13 @@ def with_badge(source: str, url: str) -> str:
     return f"{head}\n\n{badge(url)}" + (f"\n\n{rest.lstrip(chr(10))}" if rest.strip() else "")
 
 
+def without_badge(source: str) -> str:
+    """``source`` without its badge line (the site links to Colab in a cell of its own and
+    loads no image from the web)."""
+    return re.sub(r"\n*" + BADGE_LINE.pattern.strip("^$") + r"[ \t]*(?=\n|$)", "", source,
+                  count=1, flags=re.M)
+
+
 def retarget(source: str, folder: str) -> str:
     """The badge of ``source`` pointed at the same notebook name in ``folder`` (a
     solution's badge, in its seminar)."""

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import notebook, release
-from .colab import colab_url, repository_url  # noqa: F401 (site.colab_url, as before)
+from .colab import colab_url, repository_url, without_badge  # noqa: F401 (site.colab_url)
 from .student import syllabus_rows
 from .notebook import REPO, CourseError
 
@@ -82,6 +82,8 @@ def assemble(src: Path = SITE_SRC, repo: Path = REPO) -> dict:
             nb = notebook.read(path)
             nb.metadata.pop("widgets", None)  # leftover widget state pulls in CDN scripts
             first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+            if first_md >= 0:  # the title's badge image would load from the web
+                nb.cells[first_md].source = without_badge(nb.cells[first_md].source)
             nb.cells.insert(first_md + 1, _links_cell(f"{folder}/{path.name}", path.name, repo))
             notebook.write(nb, src / section / path.name)
             pages[section].append(path.stem)

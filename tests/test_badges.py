@@ -26,6 +26,27 @@ def test_with_badge_puts_one_badge_after_the_heading(source, expected):
     assert colab.badge_url(expected) == URL and colab.badge_url(source) != URL
 
 
+@pytest.mark.parametrize("source", ["# 01. Words", "# 01. Words\n\nWhat you learn.",
+                                    "# 01. Words\n\n## More\n\nText"])
+def test_without_badge_gives_back_the_title_as_it_was(source):
+    assert colab.without_badge(colab.with_badge(source, URL)) == source
+    assert colab.without_badge(source) == source
+
+
+def test_the_site_shows_no_badge_image(tmp_path):
+    from coursekit import site
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "c"\n[project.urls]\n'
+                                             'Repository = "https://github.com/o/course"\n')
+    (tmp_path / "README.md").write_text("# C\n\nIntro.\n")
+    nb = new_notebook(cells=[new_markdown_cell(f"# 01. Words\n\n{BADGE}\n\nText.")])
+    notebook.write(nb, tmp_path / "notebooks" / "01_words.ipynb")
+    (tmp_path / "seminars").mkdir()
+    site.assemble(tmp_path / "src", tmp_path)
+    cells = notebook.read(tmp_path / "src" / "lectures" / "01_words.ipynb").cells
+    assert cells[0].source == "# 01. Words\n\nText." and "Open in Colab" in cells[1].source
+
+
 def test_retarget_points_the_badge_at_another_folder_only():
     text = f"# T\n\n{BADGE.replace('/notebooks/', '/solutions/')}\n\nsee solutions/01_words.ipynb"
     assert colab.retarget(text, "seminars") == \
