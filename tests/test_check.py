@@ -209,7 +209,8 @@ def test_a_loop_is_interrupted_and_a_dead_kernel_stops_the_check(tmp_path):
         ("loop", "timeout", "cell 'answer-loop' ran over the 3 s limit and was interrupted"),
         ("ok", "passed", ""),
         ("exit", "error", "the kernel stopped in cell 'answer-exit' (out of memory, or a crash)"),
-        ("after", "error", "not checked: the kernel stopped in task 'exit' (cell 'answer-exit')")]
+        ("after", "error", "not checked: the kernel stopped responding in task 'exit' "
+                           "(cell 'answer-exit')")]
 
 
 @pytest.mark.slow

@@ -76,7 +76,7 @@ def test_the_clone_has_the_student_course_only(clone):
 
 
 def test_its_readme_commands_pass(clone, ran):
-    here, _ = clone
+    here, env = clone
     readme = blocks(here / "README.md")
     shell = [b for b in readme if b.lang in ("bash", "sh")]
     assert [b.line for b in shell if b.runs] == sorted(ran) and len(ran) >= 2
@@ -90,7 +90,7 @@ def test_its_readme_commands_pass(clone, ran):
     assert where.stdout.strip() == str(here / "utils" / "__init__.py"), where.stderr
     nb = notebook.read(here / "build" / "notebooks" / "01_linear_regression.ipynb")  # make lectures
     assert all(c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip())
-    assert sh(["make", "help"], here).stdout.split("\n")[:3] == [
+    assert sh(["make", "help"], here, env=env).stdout.split("\n")[:3] == [
         "help\tthis list", "lab\tJupyterLab on the course folder (the first run also creates .venv)",
         "lectures\trun every lecture headless into build/notebooks/ "
         "(NB=notebooks/03_backprop.ipynb for one); the notebooks you read are not touched"]

@@ -160,8 +160,8 @@ def run(nb, cwd, timeout: float = TIMEOUT) -> list[dict]:
                     if content is not None:
                         continue
                 if content is None:
-                    dead = (f"not checked: the kernel stopped in task '{row['task']}' "
-                            f"(cell '{cell.get('id')}')")
+                    dead = (f"not checked: the kernel stopped responding in task "
+                            f"'{row['task']}' (cell '{cell.get('id')}')")
                     if row["status"] == "passed":
                         row.update(status="error", message=f"the kernel stopped in cell "
                                    f"'{cell.get('id')}' (out of memory, or a crash)")
