@@ -15,7 +15,7 @@ LOWEST_VENV   ?= .venv-lowest
 # the instructor tooling's one command line (coursekit/cli.py)
 KIT := $(BIN)/python -m coursekit
 
-.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader badges clean
+.PHONY: kit env course test test-lowest lab seminars check bench refresh grade release site nbgrader clean
 
 env: $(STAMP)
 
@@ -74,6 +74,7 @@ site: kit env  ## the course website from the stored notebooks into build/site (
 nbgrader: kit env  ## the solutions as an nbgrader course folder in build/nbgrader
 	$(KIT) nbgrader
 
+.PHONY: badges
 badges: kit env  ## Colab badges in the title cells of notebooks/ and solutions/, then make seminars
 	$(KIT) badges
 
