@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from docblocks import blocks, environment, relative_links, run_shell_blocks
 
-from coursekit import notebook, release, student
+from coursekit import colab, notebook, release, student
 from coursekit.notebook import REPO
 
 pytestmark = pytest.mark.slow
@@ -125,4 +125,6 @@ def test_no_relative_link_points_at_a_file_the_release_lacks(clone):
                if not ((here / name).parent / link).exists()]
     assert not missing, missing
     assert len(relative_links(texts["README.md"])) >= 24  # a lecture and a seminar per unit
+    # a Colab badge in every notebook's title cell and by each link of the README's syllabus
+    assert colab.badge_problems(here) == [] and colab.readme_badge_problems(here) == []
     assert "solutions/" not in texts["README.md"] and "make test" not in texts["README.md"]
