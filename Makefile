@@ -81,6 +81,10 @@ site: kit env  ## the course website from the stored notebooks into build/site (
 nbgrader: kit env  ## the solutions as an nbgrader course folder in build/nbgrader
 	$(KIT) nbgrader
 
+.PHONY: badges
+badges: kit env  ## Colab badges in the title cells of notebooks/ and solutions/, then make seminars
+	$(KIT) badges
+
 kit:  # the tooling is not part of a student release (no coursekit/ folder there)
 	@test -d coursekit || { echo "error: this copy of the course has no instructor tooling (coursekit/): it is a student release; make env and make lab work" >&2; exit 2; }
 

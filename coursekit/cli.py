@@ -14,6 +14,7 @@
     python -m coursekit release --out DIR     # the student-facing course, no solutions
     python -m coursekit site build|check [--out build/site]
     python -m coursekit nbgrader [--out build/nbgrader]
+    python -m coursekit badges [--check]     # Colab badges in the title cells, then seminars
 
 Exit status: 0 when the command did its work (grading: whatever the students scored);
 1 when it found problems (a stale or leaking seminar, a failed notebook, a leak in the
@@ -107,6 +108,8 @@ def parser() -> argparse.ArgumentParser:
     site.add_argument("--out", type=Path, default=REPO / "build" / "site")
     sub.add_parser("sandbox", help="is the OS sandbox of grading on here, and what a "
                                    "grading kernel sees")
+    bad = sub.add_parser("badges", help="Colab badges in every notebook's title cell")
+    bad.add_argument("--check", action="store_true", help="only report missing or wrong badges")
     nbg = sub.add_parser("nbgrader", help="the solutions as an nbgrader course folder")
     nbg.add_argument("--out", type=Path, default=REPO / "build" / "nbgrader")
     return p
@@ -150,10 +153,10 @@ def _build(args, p) -> int:
 
 def _run(args, p) -> int:
     from .execute import TABLE_HEAD, run
-    from .notebook import course_notebooks
+    from .notebook import course_notebooks, selected_units
 
-    print(TABLE_HEAD)
-    rows = run(args.paths or course_notebooks(), out_dir=REPO / "build")
+    print(TABLE_HEAD)  # no paths: every notebook of the units in COURSE_UNITS (default all)
+    rows = run(args.paths or selected_units(course_notebooks()), out_dir=REPO / "build")
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -300,9 +303,27 @@ def _nbgrader(args, p) -> int:
     return 0
 
 
+def _badges(args, p) -> int:
+    from . import colab
+    from .build import build
+
+    if args.check:
+        problems = colab.badge_problems()
+        for msg in problems:
+            _err(f"error: {msg}")
+        return 1 if problems else 0
+    changed = colab.add_badges()
+    problems = build()  # the seminars take their badge from their solution
+    for msg in problems:
+        _err(f"error: {msg}")
+    print(f"badges: {len(changed)} notebook(s) changed; seminars rebuilt")
+    return 1 if problems else 0
+
+
 COMMANDS = {
     "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
     "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
     "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
     "sandbox": _sandbox,
+    "badges": _badges,
 }

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 
 from . import notebook, release
+from .colab import colab_url, repository_url, without_badge  # noqa: F401 (site.colab_url)
+from .student import syllabus_rows
 from .notebook import REPO, CourseError
 
 SITE_SRC = REPO / "build" / "site-src"
@@ -48,39 +50,6 @@ html_last_updated_fmt = None
 exclude_patterns = ["_build"]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 '''
-
-
-def repository_url(repo: Path = REPO) -> str:
-    """The repository's public address: ``[project.urls] Repository`` in pyproject.toml,
-    the one place it is written."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10: tomli, or the copy pip vendors
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError:
-            from pip._vendor import tomli as tomllib
-    meta = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
-    try:
-        return meta["urls"]["Repository"].rstrip("/")
-    except KeyError:
-        raise CourseError("pyproject.toml has no [project.urls] Repository") from None
-
-
-def colab_url(path: str, repo: Path = REPO, branch: str = "main") -> str:
-    """Colab's address for the notebook at ``path`` (relative to the repository)."""
-    owner_name = re.sub(r"^https://github\.com/", "", repository_url(repo))
-    return f"https://colab.research.google.com/github/{owner_name}/blob/{branch}/{path}"
-
-
-def syllabus_rows(repo: Path = REPO) -> list[tuple[str, str]]:
-    """[(unit number, description)] from the README's syllabus table."""
-    rows = []
-    for line in (repo / "README.md").read_text().splitlines():
-        m = re.match(r"\|\s*(\d\d)\s*\|\s*([^|]+?)\s*\|", line)
-        if m:
-            rows.append((m.group(1), m.group(2)))
-    return rows
 
 
 def _title(nb, fallback: str) -> str:
@@ -113,6 +82,8 @@ def assemble(src: Path = SITE_SRC, repo: Path = REPO) -> dict:
             nb = notebook.read(path)
             nb.metadata.pop("widgets", None)  # leftover widget state pulls in CDN scripts
             first_md = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+            if first_md >= 0:  # the title's badge image would load from the web
+                nb.cells[first_md].source = without_badge(nb.cells[first_md].source)
             nb.cells.insert(first_md + 1, _links_cell(f"{folder}/{path.name}", path.name, repo))
             notebook.write(nb, src / section / path.name)
             pages[section].append(path.stem)

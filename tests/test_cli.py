@@ -91,7 +91,7 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["run"]).paths == []
     assert set(cli.COMMANDS) == {"build", "check", "run", "bench", "refresh", "grade",
                                  "merge", "feedback", "grade-bench", "simulate", "release",
-                                 "site", "nbgrader", "sandbox"}
+                                 "site", "nbgrader", "sandbox", "badges"}
 
 
 # ------------------------------------------------------------------------- build / check
@@ -113,6 +113,7 @@ def test_build_and_check(monkeypatch, capsys):
 # ------------------------------------------------------------------------- run / bench / refresh
 def test_run_executes_the_course_or_the_paths_given(monkeypatch, capsys):
     seen = []
+    monkeypatch.delenv("COURSE_UNITS", raising=False)
 
     def fake_run(paths, out_dir=None, echo=print):
         seen.append((list(paths), out_dir))
@@ -122,6 +123,10 @@ def test_run_executes_the_course_or_the_paths_given(monkeypatch, capsys):
     assert seen[0] == (execute.course_notebooks(), REPO / "build") and seen[0][0]
     assert run(capsys, "run", "x.ipynb")[0] == 1
     assert seen[1] == ([Path("x.ipynb")], REPO / "build")
+    monkeypatch.setenv("COURSE_UNITS", "3")  # make course for one unit (the README's doc test)
+    assert run(capsys, "run")[0] == 0
+    assert [f"{p.parent.name}/{p.name}" for p in seen[2][0]] == [
+        "notebooks/03_backprop.ipynb", "solutions/03_backprop.ipynb"]
 
 
 def test_bench(monkeypatch, capsys):
@@ -364,7 +369,8 @@ def test_help_texts(capsys, monkeypatch):
                       ("simulate", "build and grade a simulated class"),
                       ("release", "the student-facing course into a folder"),
                       ("site", "the course website from the stored notebooks"),
-                      ("nbgrader", "the solutions as an nbgrader course folder")):
+                      ("nbgrader", "the solutions as an nbgrader course folder"),
+                      ("badges", "Colab badges in every notebook's title cell")):
         assert f" {cmd} {text} " in top + " ", cmd
     grade = help_of("grade")
     for text in ("submissions folder of <student>/NN_topic.ipynb",

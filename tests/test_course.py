@@ -55,11 +55,37 @@ def _solution_nb():
 
 def test_make_seminar_clears_outputs_and_keeps_ids_and_metadata():
     sem = make_seminar(_solution_nb())
-    assert [c.get("id") for c in sem.cells][1:] == ["answer-f", "test-f"]
+    assert [c.get("id") for c in sem.cells][1:] == ["answer-f", "test-f", *build.CHECK_IDS]
     assert sem.cells[2].metadata["course"] == {"task": "f", "points": 2}
     assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
     assert "raise NotImplementedError" in sem.cells[1].source
     assert "doubled_value" not in sem.cells[1].source
+
+
+def test_make_seminar_adds_the_badge_the_check_cells_and_says_where_hidden_tests_are():
+    from coursekit import colab
+
+    sol = _solution_nb()
+    url = "https://colab.research.google.com/github/o/c/blob/main/solutions/01_t.ipynb"
+    sol.cells[0].source = f"# T\n\n{colab.badge(url)}\n\nText about solutions/01_t.ipynb"
+    sol.cells[2].source += "\n### BEGIN HIDDEN TESTS\nassert f(5) == 10\n### END HIDDEN TESTS"
+    second = nbformat.v4.new_code_cell("assert True")
+    second.id, second.metadata["course"] = "test-g", {"task": "g", "points": 1}
+    sol.cells.append(second)
+    sem = make_seminar(sol)
+    assert sem.cells[0].source == "# T\n\n" + colab.badge(url.replace("/solutions/", "/seminars/")) \
+        + "\n\nText about solutions/01_t.ipynb"  # only the badge's address changes
+    assert sem.cells[2].metadata["course"] == {"task": "f", "points": 2, "hidden_tests": True}
+    assert sem.cells[3].metadata["course"] == {"task": "g", "points": 1}
+    assert [(c.cell_type, c.source) for c in sem.cells[-2:]] == [
+        ("markdown", build.CHECK_MARKDOWN), ("code", "import utils.check\n\nutils.check.check()")]
+    assert "hidden_tests" not in sol.cells[2].metadata["course"]  # the solution is untouched
+    old = _solution_nb()  # nbformat 4.4 has no cell ids: the check cells get none either
+    old.nbformat_minor = 4
+    for cell in old.cells:
+        del cell["id"]
+    assert [c.get("id") for c in make_seminar(old).cells] == [None] * 5
+    nbformat.validate(make_seminar(old))
 
 
 def _write_pair(tmp_path, seminar):

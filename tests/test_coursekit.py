@@ -86,9 +86,10 @@ def test_utils_never_imports_the_tooling():
 
 def test_utils_holds_only_what_notebooks_use():
     """Every module of utils is imported by a notebook or by a module that is (the setup
-    cell's ``import utils`` loads ``utils.seed``); the tooling's modules are not in it."""
+    cell's ``import utils`` loads ``utils.seed``; a seminar's last cell, ``utils.check``);
+    the tooling's modules are not in it."""
     used = {"seed"}
-    for folder in ("notebooks", "solutions"):
+    for folder in ("notebooks", "solutions", "seminars"):
         for nb in sorted((REPO / folder).glob("*.ipynb")):
             text = "\n".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"]
                              if c["cell_type"] == "code")

@@ -999,7 +999,7 @@ def test_bound_names_of_imports_walrus_and_except(source, names):
 # ========================================================================== release
 def test_release_leak_rules_read_the_course_released(repo, tmp_path):  # noqa: F811
     """A hidden-test line that the course's own lecture shows is public, not a leak; one in
-    its README that no lecture shows is reported. No __pycache__ ships."""
+    a file it ships that no lecture shows is reported. No __pycache__ ships."""
     lecture = notebook.read(repo / "notebooks" / "01_words.ipynb")
     lecture.cells.append(new_code_cell(HIDDEN_LINE))
     notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
@@ -1008,9 +1008,9 @@ def test_release_leak_rules_read_the_course_released(repo, tmp_path):  # noqa: F
     assert not (out / "utils" / "__pycache__").exists()
     lecture.cells.pop()
     notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
-    (repo / "README.md").write_text((repo / "README.md").read_text() + HIDDEN_LINE + "\n")
+    (repo / "data" / "README.md").write_text("data\n" + HIDDEN_LINE + "\n")
     assert release.release(out, repo) == [
-        f"README.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
+        f"data/README.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
 
 
 def test_secret_lines_of_every_region_from_20_characters(tmp_path):

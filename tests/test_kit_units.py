@@ -815,8 +815,8 @@ def test_make_seminar_exact():
     sem = build.make_seminar(sol)
     assert [c.source for c in sem.cells] == [
         "# T", "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError\n",
-        "assert f(1) == 2"]
-    assert sem.cells[2].metadata == {"course": {"task": "f", "points": 1}}
+        "assert f(1) == 2", build.CHECK_MARKDOWN, build.CHECK_CODE]
+    assert sem.cells[2].metadata == {"course": {"task": "f", "points": 1, "hidden_tests": True}}
     assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
     assert "widgets" not in sem.metadata and sem.metadata["course"] == sol.metadata["course"]
     assert "widgets" in sol.metadata and sol.cells[2].outputs  # the solution is untouched

@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from test_grading_units import FakeKernel, error, solution_nb
 
 from coursekit import build, bwrap, execute, notebook, release, simulate, site
+from coursekit import student as front_door
 from coursekit.grading import batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
@@ -99,9 +100,12 @@ def test_release_ships_the_student_course_only(repo, tmp_path):
     assert str(info.value) == (f"{mine} exists, is not empty and is not an earlier release: "
                                "release into a new folder")
     assert files(mine) == ["thesis.tex"]
-    assert release.RELEASE_FILES == ("README.md", "LICENSE", "pyproject.toml", "environment.yml",
-                                     "Makefile", "conftest.py", "nbval_sanitize.cfg",
+    assert release.RELEASE_FILES == ("LICENSE", "conftest.py", "nbval_sanitize.cfg",
                                      ".gitignore", "data/README.md")
+    # the front door is generated, not copied: the instructor's files stay behind
+    assert (out / "Makefile").read_text() == front_door.makefile() != (repo / "Makefile").read_text()
+    assert (out / "README.md").read_text() == front_door.readme(repo)
+    assert (out / "pyproject.toml").read_text() == front_door.pyproject(repo)
 
 
 def test_secret_and_public_lines(repo):
@@ -193,7 +197,8 @@ def test_assemble_the_sphinx_source(repo, tmp_path):
         "01_words.ipynb) · {download}`Download the notebook <01_words.ipynb>`",
         COMMON_LINE]
     sem = notebook.read(src / "seminars" / "01_words.ipynb")
-    assert "seminars/01_words.ipynb" in sem.cells[1].source and len(sem.cells) == 4
+    assert "seminars/01_words.ipynb" in sem.cells[1].source and len(sem.cells) == 6
+    assert [c.get("id") for c in sem.cells[-2:]] == list(build.CHECK_IDS)
     colab = "https://colab.research.google.com/github/o/course/blob/main"
     assert (src / "index.md").read_text().split("\n") == [
         "# Deep learning with PyTorch", "", "Learn things.", "", "## Syllabus", "",

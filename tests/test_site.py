@@ -10,7 +10,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
-from coursekit import notebook, release, site
+from coursekit import colab, notebook, release, site
 from coursekit.notebook import REPO
 
 LECTURES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -28,6 +28,8 @@ def test_repository_address_is_written_once_and_used_everywhere():
     others = set(re.findall(r"https://github\.com/[\w.-]+/[\w.-]+",
                             (REPO / "README.md").read_text())) - {url}
     assert not others, f"README names another repository address: {others}"
+    # the Colab badges derive from it: every notebook's title cell and the README's syllabus
+    assert colab.badge_problems() == [] and colab.readme_badge_problems() == []
 
 
 def test_colab_url_points_at_the_notebook_on_main():
