@@ -35,6 +35,8 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
      {'answer-question': 'ANSWER_RUNNING_VAR = 0.9 * 1 + 0.1 * 4.0\n'}),
     ('question', 'a string instead of a number',
      {'answer-question': 'ANSWER_RUNNING_VAR = "1.813"\n'}),
+    ('question', 'an int (rounded), not a float',
+     {'answer-question': 'ANSWER_RUNNING_VAR = 2\n'}),
     ('bn-forward', 'unbiased variance in the normalization',
      {'answer-forward': 'def batchnorm2d_forward(x, gamma, beta, running_mean, running_var, training,\n                        momentum=0.1, eps=1e-5):\n    """x [N, C, H, W]; gamma, beta, running_mean, running_var [C].\n    -> (y [N, C, H, W], new_running_mean [C], new_running_var [C], cache)."""\n    shape = (1, -1, 1, 1)                             # a [C] vector broadcast over N, H, W\n    if training:\n        m = x.numel() // x.shape[1]                   # values per channel: N * H * W\n        mean_c = x.mean(dim=(0, 2, 3))\n        var_c = x.var(dim=(0, 2, 3))    # biased: used to normalize\n        new_mean = (1 - momentum) * running_mean + momentum * mean_c\n        new_var = (1 - momentum) * running_var + momentum * var_c * m / (m - 1)\n    else:\n        mean_c, var_c = running_mean, running_var\n        new_mean, new_var = running_mean.clone(), running_var.clone()\n    inv_std = 1.0 / torch.sqrt(var_c + eps)\n    x_hat = (x - mean_c.view(shape)) * inv_std.view(shape)\n    y = gamma.view(shape) * x_hat + beta.view(shape)\n    cache = (x_hat, gamma, inv_std)\n    return y, new_mean, new_var, cache\n'}),
     ('bn-forward', 'biased variance in the running average (torch uses the unbiased one)',
