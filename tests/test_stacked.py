@@ -73,3 +73,65 @@ def test_train_stacked_defaults_batches_of_64_dropping_the_last_evaluated_every_
         assert abs(losses[m].item() - ref_loss) < 1e-10
     net.train()
     assert net.unstack(0).training and not net.eval().unstack(1).training
+
+
+def test_train_seeds_equals_each_seed_trained_alone_on_its_own_batch_order():
+    from utils.stacked import train_seeds
+    g = torch.Generator().manual_seed(3)
+    X, y = torch.randn(29, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (29,), generator=g)
+    X_val, y_val = torch.randn(11, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (11,), generator=g)
+    seeds = [4, 7, 9]
+    for make in (lambda p: torch.optim.Adam(p, lr=0.01, weight_decay=0.01),
+                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True)):
+        net = StackedMLP.build(seeds, 5, 8, 2, 4, False).double()
+        accs = train_seeds(net, make, X, y, X_val, y_val, epochs=3, seeds=seeds, batch_size=8)
+        assert accs.shape == (3, 3)
+        for m, s in enumerate(seeds):
+            torch.manual_seed(s)
+            ref = make_mlp(5, 8, 2, 4, False).double()
+            opt, gen = make(ref.parameters()), torch.Generator().manual_seed(s)
+            for epoch in range(3):
+                order = torch.randperm(len(X), generator=gen)
+                for i in range(0, len(X), 8):                     # the last batch (5 examples) kept
+                    idx = order[i:i + 8]
+                    loss = nn.functional.cross_entropy(ref(X[idx]), y[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                with torch.no_grad():
+                    acc = (ref(X_val).argmax(1) == y_val).double().mean().item()
+                assert abs(accs[epoch, m].item() - acc) < 1e-6, (m, epoch)
+            with torch.no_grad():
+                torch.testing.assert_close(net.unstack(m)(X_val), ref(X_val))
+
+
+def test_training_helpers_run_where_the_net_is_put_data_on_the_cpu():
+    """The net on the ``meta`` device (shapes only) and the data on the CPU: a helper that
+    forgot to move a batch or the validation set to ``device`` would mix devices and fail,
+    on a machine without a GPU."""
+    from utils.stacked import train_seeds
+    g = torch.Generator().manual_seed(5)
+    X, y = torch.randn(40, 5, generator=g), torch.randint(0, 4, (40,), generator=g)
+    X_val, y_val = torch.randn(9, 5, generator=g), torch.randint(0, 4, (9,), generator=g)
+    net = StackedMLP.build([0, 1], 5, 8, 2, 4, True)
+    try:
+        net.to("meta")(X)
+    except (RuntimeError, NotImplementedError):
+        pass                      # the premise: a forgotten .to(device) fails on meta
+    else:
+        raise AssertionError("a meta net applied to CPU data did not fail: the test below proves nothing")
+    accs, losses = train_stacked(StackedMLP.build([0, 1], 5, 8, 2, 4, True), X, y, X_val, y_val, [0.1, 0.2],
+                                 steps=6, batch_size=8, eval_every=3, device="meta")
+    assert accs.device.type == "meta" and accs.shape == (2, 2) and losses.shape == (2,)
+    accs = train_seeds(StackedMLP.build([0, 1], 5, 8, 2, 4, False), lambda p: torch.optim.Adam(p, lr=0.01),
+                       X, y, X_val, y_val, epochs=2, seeds=[0, 1], batch_size=16, device="meta")
+    assert accs.device.type == "meta" and accs.shape == (2, 2)
+
+
+def test_training_helpers_default_to_the_nets_device_and_return_cpu_results():
+    from utils.stacked import train_seeds
+    g = torch.Generator().manual_seed(6)
+    X, y = torch.randn(20, 5, generator=g), torch.randint(0, 3, (20,), generator=g)
+    net = StackedMLP.build([0], 5, 4, 1, 3, False)
+    accs = train_seeds(net, lambda p: torch.optim.SGD(p, lr=0.1), X, y, X, y, epochs=1, seeds=[0])
+    assert accs.device.type == "cpu" and net.W[0].device.type == "cpu"

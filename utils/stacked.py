@@ -8,6 +8,14 @@ has its own learning rate. Model m behaves exactly like ``make_mlp(...)`` built 
 (``tests/test_stacked.py`` checks it step for step), BatchNorm included: batch statistics
 with the biased variance in training, running statistics (``momentum`` = weight of the
 new batch, unbiased running variance) in eval mode, as ``nn.BatchNorm1d``.
+
+Two ways to train a stack, both on ``device`` (the model and every batch; the data may stay
+on the CPU):
+- ``train_stacked``: the same batches for every model, SGD with momentum, a learning rate
+  per model (a learning-rate sweep);
+- ``train_seeds``: any ``torch.optim`` optimizer, every model on its own batch order
+  (generator seeded with its seed), so model m is exactly the run of seed m trained alone
+  (every torch optimizer acts elementwise, and the loss is a sum of per-model losses).
 """
 from __future__ import annotations
 
@@ -92,6 +100,9 @@ class StackedMLP(nn.Module):
         return self.gamma[i] * (h - mean) / torch.sqrt(var + self.eps) + self.beta[i]
 
     def forward(self, X):
+        if X.device != self.W[0].device:   # bmm does not check it on every device (e.g. meta)
+            raise RuntimeError(f"StackedMLP: input on {X.device}, weights on {self.W[0].device}; "
+                               "move the batch with .to(device)")
         h = X.expand(len(self.W[0]), *X.shape) if X.dim() == 2 else X   # [M, B, n_in]
         for i, (W, b) in enumerate(zip(self.W, self.b, strict=True)):
             h = torch.baddbmm(b, h, W)                                    # [M, B, out]
@@ -100,16 +111,32 @@ class StackedMLP(nn.Module):
         return h
 
 
+def _on(net: nn.Module, device):
+    """The device to train on: ``device`` if given (the net is moved there), else the net's."""
+    if device is None:
+        return next(net.parameters()).device
+    net.to(device)
+    return torch.device(device)
+
+
+def _host(t: torch.Tensor) -> torch.Tensor:
+    """A result back on the CPU (a ``meta`` tensor, which holds no numbers, stays as it is)."""
+    return t if t.device.type == "meta" else t.cpu()
+
+
 def train_stacked(net: StackedMLP, X, y, X_val, y_val, lrs, steps: int, batch_size: int = 64,
                   momentum: float = 0.9, drop_last: bool = True, eval_every: int = 10,
-                  seed: int = 0):
+                  seed: int = 0, device=None):
     """SGD with momentum (torch's form v = mu v + g, p -= lr v), model m with ``lrs[m]``.
 
     Batches: a new ``torch.randperm`` each epoch (generator seeded with ``seed``), the same
     for every model; the incomplete last batch is dropped when ``drop_last``.
+    ``device``: where the net and the batches live (default: the net's device).
     Returns the validation accuracy of every model every ``eval_every`` steps
-    ([steps // eval_every, M], eval mode) and the final training losses [M]."""
-    lr = torch.as_tensor(lrs, dtype=X.dtype)
+    ([steps // eval_every, M], eval mode) and the final training losses [M], on the CPU."""
+    device = _on(net, device)
+    X_val, y_val = X_val.to(device), y_val.to(device)
+    lr = torch.as_tensor(lrs, dtype=X.dtype, device=device)
     bufs = [torch.zeros_like(p) for p in net.parameters()]
     gen, step, accs, N = torch.Generator().manual_seed(seed), 0, [], len(X)
     while step < steps:
@@ -119,8 +146,9 @@ def train_stacked(net: StackedMLP, X, y, X_val, y_val, lrs, steps: int, batch_si
             if (drop_last and len(idx) < batch_size) or step == steps:
                 break
             net.train()
-            logits = net(X[idx])                                          # [M, B, K]
-            losses = nn.functional.cross_entropy(logits.transpose(1, 2), y[idx].expand(len(lr), -1),
+            Xb, yb = X[idx].to(device), y[idx].to(device)
+            logits = net(Xb)                                              # [M, B, K]
+            losses = nn.functional.cross_entropy(logits.transpose(1, 2), yb.expand(len(lr), -1),
                                                  reduction="none").mean(1)
             net.zero_grad()
             losses.sum().backward()          # model m's gradient is that of its own loss
@@ -133,4 +161,38 @@ def train_stacked(net: StackedMLP, X, y, X_val, y_val, lrs, steps: int, batch_si
                 net.eval()
                 with torch.no_grad():
                     accs.append((net(X_val).argmax(2) == y_val).float().mean(1))
-    return torch.stack(accs), losses.detach()
+    return _host(torch.stack(accs)), _host(losses.detach())
+
+
+def train_seeds(net: StackedMLP, make_optimizer, X, y, X_val, y_val, epochs: int, seeds,
+                batch_size: int = 64, device=None):
+    """Train the M = len(seeds) models of ``net`` with ``make_optimizer(net.parameters())``
+    (any ``torch.optim`` optimizer), each exactly as if trained alone.
+
+    Model m shuffles with its own generator, ``torch.Generator().manual_seed(seeds[m])``, one
+    ``randperm`` per epoch, and takes the batches ``order[i:i + batch_size]`` in turn (the
+    last one may be smaller). The loss is the sum over the models of each one's mean
+    cross-entropy, so each model gets the gradient of its own loss. ``device``: where the
+    net and the batches live (default: the net's device).
+    Returns the validation accuracy of every model after every epoch, [epochs, M], eval
+    mode, on the CPU."""
+    device = _on(net, device)
+    X_val, y_val = X_val.to(device), y_val.to(device)
+    optimizer, N = make_optimizer(net.parameters()), len(X)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    accs = []
+    for _ in range(epochs):
+        net.train()
+        order = torch.stack([torch.randperm(N, generator=g) for g in gens])  # [M, N]: one shuffle per model
+        for i in range(0, N, batch_size):
+            idx = order[:, i:i + batch_size]                                  # [M, B]
+            Xb, yb = X[idx].to(device), y[idx].to(device)                     # [M, B, n_in], [M, B]
+            logits = net(Xb)                                                  # [M, B, K]
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        net.eval()
+        with torch.no_grad():
+            accs.append((net(X_val).argmax(2) == y_val).float().mean(1))
+    return _host(torch.stack(accs))
