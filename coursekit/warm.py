@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 import shutil
 import signal
 import socket
@@ -39,6 +40,7 @@ from .sandbox import (
     BoundedKernel,
     Outcome,
     exit_reason,
+    guard_code,
     kernel_env,
     limit_code,
     memory_limit_supported,
@@ -89,25 +91,48 @@ def _recv(sock: socket.socket, fds: list | None = None):
 
 
 # ------------------------------------------------------------------ the child (one notebook)
+def _prepare(cwd: str, memory_mb: int | None, threads: int, sandbox: dict | None) -> None:
+    """A fresh child's folders, silence, memory limit and threads (before any cell)."""
+    if sandbox is not None:
+        home = os.path.join(os.path.dirname(cwd), "home")
+        os.makedirs(cwd, exist_ok=True)
+        os.makedirs(home, exist_ok=True)
+        os.environ.update(HOME=home, TMPDIR=home)
+    os.chdir(cwd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    if memory_mb and memory_limit_supported():
+        exec(limit_code(memory_mb), {})
+    import torch
+    torch.set_num_threads(threads)
+
+
+def _probe_child(sock: socket.socket, msg: dict) -> None:
+    """A probe process (``coursekit/probe.py``): bounded, confined and guarded like a
+    kernel before the job arrives; never returns."""
+    try:
+        sandbox = msg.get("sandbox")
+        _prepare(msg["cwd"], msg["memory_mb"], msg["threads"], sandbox)
+        if sandbox is not None:
+            from . import confine
+
+            confine.set_dumpable(True)
+            confine.install(sandbox["disk_mb"])
+        exec(guard_code(msg["probe"]["deny"], secrets.token_hex(8)), {})
+        from .probe import child
+    except BaseException:  # noqa: BLE001 - report nothing: "the process died"
+        os._exit(70)
+    child(sock)
+
+
 def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
            sandbox: dict | None = None) -> None:
     """Run cells sent over ``sock`` until it closes; never returns. ``sandbox``
     ({"disk_mb": n}): in the zygote's OS sandbox, make the folders and confine."""
     code = 0
     try:
-        if sandbox is not None:
-            home = os.path.join(os.path.dirname(cwd), "home")
-            os.makedirs(cwd, exist_ok=True)
-            os.makedirs(home, exist_ok=True)
-            os.environ.update(HOME=home, TMPDIR=home)
-        os.chdir(cwd)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        if memory_mb and memory_limit_supported():
-            exec(limit_code(memory_mb), {})
-        import torch
-        torch.set_num_threads(threads)
+        _prepare(cwd, memory_mb, threads, sandbox)
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance(colors="nocolor")
@@ -203,6 +228,8 @@ def serve(fd: int, scratch: str | None = None) -> None:
                 sock.close()
                 mine.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                if msg.get("probe") is not None:
+                    _probe_child(theirs, msg)
                 _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"],
                        msg.get("sandbox"))
             theirs.close()
@@ -285,8 +312,13 @@ class Zygote:
             z = cls._current = cls(threads, sandbox)
         return z
 
-    def fork(self, cwd: str, memory_mb: int | None) -> tuple[int, socket.socket]:
+    def fork(self, cwd: str, memory_mb: int | None, probe: dict | None = None
+             ) -> tuple[int, socket.socket]:
+        """A new child in ``cwd``: a notebook kernel, or with ``probe`` ({"deny": folders})
+        a probe process (``coursekit/probe.py``). (its pid, a socket to it)"""
         msg = {"op": "fork", "cwd": str(cwd), "memory_mb": memory_mb, "threads": self.threads}
+        if probe is not None:
+            msg["probe"] = probe
         if self.sandbox is not None:
             msg["sandbox"] = {"disk_mb": self.sandbox.disk_mb}
         _send(self.sock, msg)

@@ -162,7 +162,11 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
 
 def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
     """Yield grade_job(...) for each job, ``jobs`` at a time (separate processes), in the
-    order they finish."""
+    order they finish. The probes' seed is drawn here once for the run (unless set)."""
+    if opts.probe_seed is None:
+        from .verdict import new_seed
+
+        opts = replace(opts, probe_seed=new_seed())
     if jobs <= 1 or len(todo) <= 1:
         for job in todo:
             yield grade_job(job, solutions_dir, opts)
