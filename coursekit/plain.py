@@ -64,7 +64,7 @@ def _npy(a: np.ndarray, path: str) -> str:
     if a.dtype.kind not in KINDS or a.dtype.names is not None or a.dtype.hasobject:
         raise NotPlain(f"{path} has dtype {a.dtype}: the grader takes numeric arrays only")
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(a), allow_pickle=False)
+    np.save(buf, np.array(a, order="C", copy=True), allow_pickle=False)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
