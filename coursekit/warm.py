@@ -25,6 +25,7 @@ wipes whatever is not a running child's, so nothing a student wrote reaches the 
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -86,6 +87,37 @@ def _recv_exact(sock: socket.socket, n: int, fds: list | None = None) -> bytes:
 def _recv(sock: socket.socket, fds: list | None = None):
     (size,) = struct.unpack("!I", _recv_exact(sock, 4, fds))
     return pickle.loads(_recv_exact(sock, size))
+
+
+# A child runs student code: what it sends the grader is JSON, never a pickle (unpickling
+# runs code: in the grader's process, outside the sandbox), and checked field by field.
+_OUTCOME = {"status": str, "ename": str, "evalue": str, "traceback": list,
+            "execution_count": (int, type(None))}
+MAX_REPLY = 16 * 2**20
+
+
+def _send_outcome(sock: socket.socket, out: Outcome) -> None:
+    data = json.dumps({k: getattr(out, k) for k in _OUTCOME}).encode()
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _recv_outcome(sock: socket.socket) -> Outcome:
+    """A child's Outcome; a malformed one is the cell's error (the task fails)."""
+    (size,) = struct.unpack("!I", _recv_exact(sock, 4))
+    if size > MAX_REPLY:
+        return Outcome("error", "GraderProtocolError", f"a reply of {size} bytes")
+    raw = _recv_exact(sock, size)
+    try:
+        msg = json.loads(raw.decode("utf-8"))
+        ok = type(msg) is dict and set(msg) == set(_OUTCOME) and \
+            all(isinstance(msg[k], t) for k, t in _OUTCOME.items()) and \
+            msg["status"] in ("ok", "error") and all(type(x) is str for x in msg["traceback"])
+    except (ValueError, UnicodeError, RecursionError):
+        ok = False
+    if not ok:
+        return Outcome("error", "GraderProtocolError",
+                       "the kernel sent the grader a malformed reply")
+    return Outcome(**msg)
 
 
 # ------------------------------------------------------------------ the child (one notebook)
@@ -170,10 +202,10 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
             if "matplotlib.pyplot" in sys.modules:  # as the inline backend does
                 sys.modules["matplotlib.pyplot"].close("all")
             if error:
-                _send(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
+                _send_outcome(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
                                     [strip_ansi(t) for t in error["traceback"]], count))
             else:
-                _send(sock, Outcome("ok", execution_count=count))
+                _send_outcome(sock, Outcome("ok", execution_count=count))
     except BaseException:  # noqa: BLE001 - report nothing, exit non-zero: "the kernel died"
         code = 70
     finally:
@@ -398,7 +430,7 @@ class WarmKernel(BoundedKernel):
     def _wait(self, handle, deadline: float) -> Outcome | None:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            return _recv(self.sock)
+            return _recv_outcome(self.sock)
         except (TimeoutError, socket.timeout):
             return None
         except (EOFError, OSError):

@@ -222,14 +222,14 @@ ANSWER_LR_MAX = _Any(1.0)
 ANSWER_ZIGZAG = _AnyStr("A")
 """}, "failed", "a subclass of float", ("ridge-grad", "ridge-fit", "sgd", "degree")),
     ("lies: an __array__ object, an ndarray subclass and a Tensor subclass with "
-     "__torch_function__", "03_backprop", "linear", {"answer-linear": """
+     "__torch_function__", "01_linear_regression", "ridge-grad", {"answer-ridge-grad": """
 import numpy as np
 import torch
 class _Grad:
     def __array__(self, dtype=None, copy=None):
-        return np.zeros((1, 1))
+        return np.zeros(1)
     def numpy(self):
-        return np.zeros((1, 1))
+        return np.zeros(1)
 class _Wild(np.ndarray):
     def __array_ufunc__(self, *a, **k):
         return True
@@ -237,25 +237,29 @@ class _T(torch.Tensor):
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         return torch.tensor(True)
-def linear_backward(dZ, cache):
-    X, W, b = cache
-    return _Grad(), np.zeros(W.shape).view(_Wild), torch.zeros(len(b)).as_subclass(_T)
-"""}, "failed", "_Grad: the grader takes", ("relu", "softmax_ce", "value_tanh")),
+def ridge_loss_grad(X, y, w, b, lam):
+    return torch.zeros(()).as_subclass(_T), np.zeros(len(w)).view(_Wild), _Grad()
+"""}, "failed", "a subclass of torch.Tensor", ("ridge-fit", "sgd", "degree", "lr")),
     ("read the test: the reference and the expected values from frames, gc and the "
      "notebook's globals", "03_backprop", "linear", {"answer-linear": """
 import gc, inspect
 import numpy as np
-import torch
+def _grad(v):  # a tensor's .grad, found by duck typing (the task forbids torch by name)
+    try:
+        g = object.__getattribute__(v, "grad")
+        return None if g is None else np.asarray(g.detach())
+    except Exception:
+        return None
 def linear_backward(dZ, cache):
     X, W, b = cache
     found = {}
     for fr in inspect.stack():
         for k, v in fr.frame.f_locals.items():
-            if isinstance(v, torch.Tensor) and v.grad is not None:
-                found[tuple(v.shape)] = v.grad.numpy()
+            if (g := _grad(v)) is not None:
+                found[g.shape] = g
     for o in gc.get_objects():
-        if isinstance(o, torch.Tensor) and o.grad is not None:
-            found.setdefault(tuple(o.shape), o.grad.numpy())
+        if type(o).__name__ == "Tensor" and (g := _grad(o)) is not None:
+            found.setdefault(g.shape, g)
     for name in ("expected", "want", "ref", "_EXPECTED"):
         if name in globals():
             found["g"] = globals()[name]

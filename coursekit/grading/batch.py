@@ -152,6 +152,12 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
     for w in warnings:
         (echo or _err)(f"warning: {w}")
     preflight(opts, jobs)
+    if opts.probe_seed is None and any(s.probes is not None for s in seminars.values()):
+        from .verdict import new_seed
+
+        opts = replace(opts, probe_seed=new_seed())
+        (echo or _err)(f"probe seed {opts.probe_seed} (--probe-seed {opts.probe_seed} "
+                       "grades with the same inputs again)")
     book = {name: {} for name in names}
     for student, key, rec, secs in grade_jobs(todo, solutions_dir, opts, jobs):
         book[student][key] = rec
