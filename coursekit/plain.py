@@ -283,3 +283,39 @@ def _short(x) -> str:
         text = repr(x)
         return text if len(text) <= 60 else text[:57] + "..."
     return _describe(x)
+
+
+# ----------------------------------------------------------------------------- kernels' replies
+# A warm kernel (coursekit/warm.py) runs student code: what it sends the grader is JSON,
+# never a pickle (unpickling runs code: in the grader's process, outside the sandbox),
+# and checked field by field.
+_OUTCOME = {"status": str, "ename": str, "evalue": str, "traceback": list,
+            "execution_count": (int, type(None))}
+MAX_REPLY = 16 * 2**20
+
+
+def send_outcome(sock, out) -> None:
+    data = json.dumps({k: getattr(out, k) for k in _OUTCOME}).encode()
+    sock.sendall(len(data).to_bytes(4, "big") + data)
+
+
+def recv_outcome(sock, recv_exact):
+    """A warm child's Outcome (``recv_exact(sock, n)``: its framing); a malformed one is
+    the cell's error (the task fails)."""
+    from .sandbox import Outcome
+
+    size = int.from_bytes(recv_exact(sock, 4), "big")
+    if size > MAX_REPLY:
+        return Outcome("error", "GraderProtocolError", f"a reply of {size} bytes")
+    raw = recv_exact(sock, size)
+    try:
+        msg = json.loads(raw.decode("utf-8"))
+        ok = type(msg) is dict and set(msg) == set(_OUTCOME) and \
+            all(isinstance(msg[k], t) for k, t in _OUTCOME.items()) and \
+            msg["status"] in ("ok", "error") and all(type(x) is str for x in msg["traceback"])
+    except (ValueError, UnicodeError, RecursionError):
+        ok = False
+    if not ok:
+        return Outcome("error", "GraderProtocolError",
+                       "the kernel sent the grader a malformed reply")
+    return Outcome(**msg)

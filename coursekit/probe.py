@@ -195,6 +195,30 @@ def run(sock) -> int:
     return 0
 
 
+def start(sock, msg: dict, prepare) -> None:
+    """The warm zygote's child turned probe process: bounded (``prepare``: the warm child's
+    folders, silence, memory limit and threads), confined and guarded like a kernel
+    before the job arrives; never returns."""
+    try:
+        sandbox = msg.get("sandbox")
+        prepare(msg["cwd"], msg["memory_mb"], msg["threads"], sandbox)
+        if sandbox is not None:
+            from . import confine
+
+            confine.set_dumpable(True)
+            confine.install(sandbox["disk_mb"])
+        from pathlib import Path  # of the guard, its audit hook only: no cell to restore
+
+        guard: dict = {"__name__": "_grader_guard"}
+        exec(compile(Path(__file__).with_name("guard.py").read_text(), "<grader guard>",
+                     "exec"), guard)
+        sys.addaudithook(guard["_audit_hook"](os.path.realpath(d) for d in
+                                              msg["probe"]["deny"]))
+    except BaseException:  # noqa: BLE001 - report nothing: "the process died"
+        os._exit(70)
+    child(sock)
+
+
 def child(sock) -> None:
     """The body of a probe process (already bounded and confined); never returns."""
     code = 70

@@ -25,7 +25,6 @@ wipes whatever is not a running child's, so nothing a student wrote reaches the 
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -36,6 +35,7 @@ import subprocess
 import sys
 import time
 
+from . import plain
 from .sandbox import (
     BoundedKernel,
     Outcome,
@@ -89,37 +89,6 @@ def _recv(sock: socket.socket, fds: list | None = None):
     return pickle.loads(_recv_exact(sock, size))
 
 
-# A child runs student code: what it sends the grader is JSON, never a pickle (unpickling
-# runs code: in the grader's process, outside the sandbox), and checked field by field.
-_OUTCOME = {"status": str, "ename": str, "evalue": str, "traceback": list,
-            "execution_count": (int, type(None))}
-MAX_REPLY = 16 * 2**20
-
-
-def _send_outcome(sock: socket.socket, out: Outcome) -> None:
-    data = json.dumps({k: getattr(out, k) for k in _OUTCOME}).encode()
-    sock.sendall(struct.pack("!I", len(data)) + data)
-
-
-def _recv_outcome(sock: socket.socket) -> Outcome:
-    """A child's Outcome; a malformed one is the cell's error (the task fails)."""
-    (size,) = struct.unpack("!I", _recv_exact(sock, 4))
-    if size > MAX_REPLY:
-        return Outcome("error", "GraderProtocolError", f"a reply of {size} bytes")
-    raw = _recv_exact(sock, size)
-    try:
-        msg = json.loads(raw.decode("utf-8"))
-        ok = type(msg) is dict and set(msg) == set(_OUTCOME) and \
-            all(isinstance(msg[k], t) for k, t in _OUTCOME.items()) and \
-            msg["status"] in ("ok", "error") and all(type(x) is str for x in msg["traceback"])
-    except (ValueError, UnicodeError, RecursionError):
-        ok = False
-    if not ok:
-        return Outcome("error", "GraderProtocolError",
-                       "the kernel sent the grader a malformed reply")
-    return Outcome(**msg)
-
-
 # ------------------------------------------------------------------ the child (one notebook)
 def _prepare(cwd: str, memory_mb: int | None, threads: int, sandbox: dict | None) -> None:
     """A fresh child's folders, silence, memory limit and threads (before any cell)."""
@@ -136,30 +105,6 @@ def _prepare(cwd: str, memory_mb: int | None, threads: int, sandbox: dict | None
         exec(limit_code(memory_mb), {})
     import torch
     torch.set_num_threads(threads)
-
-
-def _probe_child(sock: socket.socket, msg: dict) -> None:
-    """A probe process (``coursekit/probe.py``): bounded, confined and guarded like a
-    kernel before the job arrives; never returns."""
-    try:
-        sandbox = msg.get("sandbox")
-        _prepare(msg["cwd"], msg["memory_mb"], msg["threads"], sandbox)
-        if sandbox is not None:
-            from . import confine
-
-            confine.set_dumpable(True)
-            confine.install(sandbox["disk_mb"])
-        from pathlib import Path  # of the guard, its audit hook only: no cell to restore
-
-        guard: dict = {"__name__": "_grader_guard"}
-        exec(compile(Path(__file__).with_name("guard.py").read_text(), "<grader guard>",
-                     "exec"), guard)
-        sys.addaudithook(guard["_audit_hook"](os.path.realpath(d) for d in
-                                              msg["probe"]["deny"]))
-        from .probe import child
-    except BaseException:  # noqa: BLE001 - report nothing: "the process died"
-        os._exit(70)
-    child(sock)
 
 
 def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
@@ -202,10 +147,10 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
             if "matplotlib.pyplot" in sys.modules:  # as the inline backend does
                 sys.modules["matplotlib.pyplot"].close("all")
             if error:
-                _send_outcome(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
+                plain.send_outcome(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
                                     [strip_ansi(t) for t in error["traceback"]], count))
             else:
-                _send_outcome(sock, Outcome("ok", execution_count=count))
+                plain.send_outcome(sock, Outcome("ok", execution_count=count))
     except BaseException:  # noqa: BLE001 - report nothing, exit non-zero: "the kernel died"
         code = 70
     finally:
@@ -265,7 +210,9 @@ def serve(fd: int, scratch: str | None = None) -> None:
                 mine.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 if msg.get("probe") is not None:
-                    _probe_child(theirs, msg)
+                    from .probe import start
+
+                    start(theirs, msg, _prepare)
                 _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"],
                        msg.get("sandbox"))
             theirs.close()
@@ -430,7 +377,7 @@ class WarmKernel(BoundedKernel):
     def _wait(self, handle, deadline: float) -> Outcome | None:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            return _recv_outcome(self.sock)
+            return plain.recv_outcome(self.sock, _recv_exact)
         except (TimeoutError, socket.timeout):
             return None
         except (EOFError, OSError):
