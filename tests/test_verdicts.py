@@ -291,6 +291,20 @@ for _fd in _channels():
     os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
 """}, "failed", "ANSWER_XOR_ACC", ("softmax-grad", "wbce", "train", "tune")),
+    ("exit: the process leaves while the grader calls the function, before any report",
+     "01_linear_regression", "ridge-fit", {"answer-ridge-fit": """
+import os
+def ridge_fit(X, y, lam):
+    os._exit(3)
+"""}, "error", "exited with code 3", ("ridge-grad", "sgd", "degree", "lr")),
+    ("exit: SystemExit raised in the function, and KeyboardInterrupt",
+     "02_logistic_regression", "wbce", {"answer-wbce": """
+import sys
+def weighted_bce(z, y, pos_weight):
+    if len(z) > 1:
+        raise KeyboardInterrupt
+    sys.exit(0)
+"""}, "failed", "SystemExit", ("softmax-grad", "train", "tune", "questions")),
     ("a patched clock: time stands still while the answer loops", "01_linear_regression",
      "sgd", {"answer-sgd": """
 import time
