@@ -10,8 +10,8 @@ probe's result as plain data (``coursekit/plain.py``) - or the exception that st
 The same job with the solution's answer cells, in another process, gives the expected
 values. Nothing decides here: the grader compares.
 
-A probe module (instructor's, never in the seminar or the student's process before the
-answer cells have run... and it holds no expected value)::
+A probe module (the instructor's: never in a seminar or the release; the probe process
+loads it before any cell runs; it holds no expected value)::
 
     from coursekit.probe import need, probe
 

@@ -359,3 +359,56 @@ def test_probe_load_reads_the_marks():
                              "@probe('t', rtol=0.5)\ndef f(ns, rng):\n    return 1\n")
     assert skip == ("x",) and found["t"][1] == {"task": "t", "rtol": 0.5, "atol": 1e-9,
                                                 "reveal": False}
+
+
+# ----------------------------------------------------------------------------- the grader's reading
+class _Zygote:
+    def wait(self, pid, timeout=0.0):
+        return 3
+
+
+def _read(*messages, close=True, limits=(5.0, 5.0)):
+    """verdict._read on a socket the given messages (dicts, or raw bytes) were sent to."""
+    import socket
+
+    grader, child = socket.socketpair()
+    with grader, child:
+        for m in messages:
+            probe.send(child, m) if isinstance(m, dict) else child.sendall(m)
+        if close:
+            child.shutdown(socket.SHUT_WR)
+        return verdict._read(grader, 1, _Zygote(), 2, list(limits), 5.0, {"answer-x"})
+
+
+ERROR = {"ename": "ValueError", "evalue": "boom", "cell": "answer-x", "line": 2,
+         "phase": "probe", "at": "t"}
+
+
+def test_the_grader_reads_progress_then_one_result():
+    got = _read({"cell": 0}, {"cell": 1}, {"cell": 2}, {"result": plain.encode({"a": 1.0})})
+    assert (got.status, got.value, got.at) == ("result", {"a": 1.0}, 2)
+    got = _read({"cell": 0}, {"error": ERROR})
+    assert (got.status, got.error) == ("error", ERROR)
+
+
+@pytest.mark.parametrize("messages, says", [
+    (({"cell": 0}, {"cell": 0}), "out of order"),
+    (({"cell": 3},), "out of order"),
+    (({"cell": True},), "out of order"),
+    (({"error": dict(ERROR, cell="not-an-answer")},), "error report of the wrong form"),
+    (({"error": dict(ERROR, line="2")},), "error report of the wrong form"),
+    (({"result": {"t": "float", "v": "x"}},), "malformed float"),
+    (({"verdict": "passed"},), "does not know"),
+    ((b"\x00\x00\x00\x05hello",), "not JSON"),
+    ((b"\xff\xff\xff\xff",), "a message of"),
+])
+def test_the_grader_refuses_what_is_out_of_protocol(messages, says):
+    got = _read(*messages)
+    assert got.status == "malformed" and says in got.detail, got
+
+
+def test_silence_is_a_timeout_and_a_closed_channel_a_death():
+    got = _read({"cell": 0}, close=False, limits=(0.2, 5.0))
+    assert (got.status, got.at, got.limit) == ("timeout", 0, 0.2)
+    got = _read({"cell": 0}, {"cell": 1})
+    assert got.status == "dead" and "exited with code 3" in got.detail and got.at == 1
