@@ -168,8 +168,10 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
 
 def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
     """Yield grade_job(...) for each job, ``jobs`` at a time (separate processes), in the
-    order they finish. The probes' seed is drawn here once for the run (unless set)."""
-    if opts.probe_seed is None:
+    order they finish. The probes' seed is drawn here once for the run (unless set, or no
+    seminar has probes)."""
+    if opts.probe_seed is None and any(s.probes is not None for s in
+                                       load_solutions(solutions_dir).values()):
         from .verdict import new_seed
 
         opts = replace(opts, probe_seed=new_seed())
