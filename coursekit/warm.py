@@ -48,8 +48,9 @@ from .sandbox import (
 
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data",
            "matplotlib", "matplotlib.pyplot", "sklearn", "sklearn.datasets",
-           "sklearn.model_selection", "IPython", "utils", "utils.checks", "utils.data",
-           "utils.functional", "utils.training", "utils.plotting")
+           "sklearn.model_selection", "sklearn.linear_model", "IPython", "utils",
+           "utils.checks", "utils.data", "utils.functional", "utils.training",
+           "utils.plotting", "coursekit.probe")
 
 
 # The zygote imports everything once: on a loaded 2-core machine that took over a minute.
