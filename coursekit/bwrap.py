@@ -151,6 +151,23 @@ def _system_args() -> list:
     return args
 
 
+def _aliases(view: View, argv) -> list:
+    """The view shows real paths; a program named through a symbolic link (a ``.venv``
+    that links to an environment elsewhere) gets that link, pointing into the view."""
+    args = []
+    if not argv or not os.path.isabs(str(argv[0])):
+        return args
+    path = os.sep
+    for part in os.path.normpath(str(argv[0])).split(os.sep)[1:-1]:
+        path = os.path.join(path, part)
+        if os.path.islink(path):
+            real = os.path.realpath(path)
+            if any(_within(real, o) for o in view.ro):
+                args += ["--symlink", real, path]
+            break
+    return args
+
+
 def command(view: View, argv) -> list:
     """bwrap's command line that runs ``argv`` in ``view``."""
     # JPY_PARENT_PID (set by jupyter_client's launcher): the grader's pid is not in the
@@ -165,6 +182,7 @@ def command(view: View, argv) -> list:
     args += _system_args()
     for p in view.ro:
         args += ["--ro-bind", p, p]
+    args += _aliases(view, argv)
     args += ["--proc", "/proc"]
     args += (["--size", str(64 * 1024)] if size_supported() else []) + ["--tmpfs", "/dev"]
     for d in DEVICES:
@@ -211,9 +229,11 @@ def available() -> str:
         probe = ("import coursekit.confine as c\nc.install(8)\nimport utils\nimport os\n"
                  "os.fork()\n")
         try:
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home}
+            if os.environ.get("PYTHONPATH"):  # passed to kernels too (sandbox.KERNEL_ENV)
+                env["PYTHONPATH"] = os.environ["PYTHONPATH"]
             done = subprocess.run(command(view, [sys.executable, "-c", probe]),
-                                  env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                       "HOME": home}, stdin=subprocess.DEVNULL,
+                                  env=env, stdin=subprocess.DEVNULL,
                                   capture_output=True, text=True, timeout=PROBE_TIMEOUT)
         except (OSError, subprocess.SubprocessError) as exc:
             return f"bubblewrap could not run: {exc}"

@@ -55,6 +55,24 @@ def test_command_isolates_and_shows_only_the_view(sized):
     assert "--as-pid-1" in zygote
 
 
+def test_a_program_named_through_a_link_gets_the_link_in_the_view(tmp_path):
+    """A ``.venv`` that links to an environment elsewhere: the view shows the real
+    folder, and the link (the first linked folder of the program's path) points into it;
+    a link to a folder outside the view is not made."""
+    real = tmp_path / "env"
+    (real / "bin").mkdir(parents=True)
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / ".venv").symlink_to(real, target_is_directory=True)
+    python = str(tmp_path / "course" / ".venv" / "bin" / "python")
+    shown = bwrap.View(str(tmp_path / "scratch"), ro=(str(real),))
+    args = bwrap.command(shown, [python, "-c", "pass"])
+    link = ["--symlink", str(real), str(tmp_path / "course" / ".venv")]
+    assert any(args[i:i + 3] == link for i in range(len(args)))
+    hidden = bwrap.View(str(tmp_path / "scratch"), ro=(str(tmp_path / "other"),))
+    assert bwrap._aliases(hidden, [python]) == []
+    assert bwrap._aliases(shown, ["python"]) == []
+
+
 def test_an_old_bwrap_gets_no_size(monkeypatch):
     monkeypatch.setattr(bwrap, "size_supported", lambda: False)
     args = bwrap.command(bwrap.Sandbox().view("/tmp/s"), ["x"])

@@ -175,7 +175,7 @@ def test_train_lm_with_its_defaults_is_the_adamw_loop_on_random_windows(data):
     torch.testing.assert_close(m.table.weight, twin.table.weight)
     assert hist["step"] == [3]
     assert hist["train_bpc"] == [pytest.approx(np.mean(losses) / math.log(2))]
-    x, y = text.fixed_windows(val, 64, 256)  # evaluate_bpc's defaults
+    x, y = text.fixed_windows(val, 64)  # evaluate_bpc's defaults: every window of the split
     with torch.no_grad():
         bpc = F.cross_entropy(twin(x).flatten(0, 1), y.flatten()).item() / math.log(2)
     assert hist["val_bpc"] == [pytest.approx(bpc)] == [pytest.approx(charlm.evaluate_bpc(twin, val))]
@@ -233,3 +233,79 @@ def test_train_lm_carries_the_state_detached_through_the_streams(data):
         opt.step()
     for p, q in zip(m.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p, q)
+
+
+class TableBigram(nn.Module):
+    """The add-one bigram baseline as a model: logits = log p(next | current)."""
+
+    def __init__(self, train, v):
+        super().__init__()
+        counts = torch.ones(v, v)
+        counts.index_put_((torch.as_tensor(train[:-1]), torch.as_tensor(train[1:])),
+                          torch.ones(len(train) - 1), accumulate=True)
+        self.table = nn.Embedding.from_pretrained((counts / counts.sum(1, keepdim=True)).log(),
+                                                  freeze=False)
+
+    def forward(self, x):
+        return self.table(x)
+
+
+@pytest.mark.parametrize("context, n_windows", [(16, None), (7, None), (16, 3)])
+def test_model_and_baseline_are_scored_on_the_same_characters(data, context, n_windows):
+    # a model that IS the bigram baseline gets the baseline's figure exactly, whether the
+    # windows are passed or cut by evaluate_bpc itself: the two score the same targets
+    vocab, train, val = data
+    val = np.concatenate([val, np.random.default_rng(0).integers(0, len(vocab), 200)])
+    model = TableBigram(train, len(vocab))
+    windows = text.eval_windows(val, context, n_windows)
+    baseline = text.bigram_bpc(train, windows, len(vocab))
+    assert charlm.evaluate_bpc(model, windows) == pytest.approx(baseline, rel=1e-5)
+    assert charlm.evaluate_bpc(model, val, context, n_windows) == pytest.approx(baseline, rel=1e-5)
+    if n_windows is None:  # the default is the whole split
+        assert charlm.evaluate_bpc(model, val, context) == pytest.approx(baseline, rel=1e-5)
+    hist = charlm.train_lm(model, train, windows, steps=1, lr=0.0, weight_decay=0.0)
+    assert hist["val_bpc"] == [pytest.approx(baseline, rel=1e-5)]  # lr 0: the table unchanged
+
+
+def test_evaluate_bpc_refuses_a_bad_pair_with_a_clear_message(data):
+    vocab, _, val = data
+    x, y = text.eval_windows(val, 8)
+    with pytest.raises(ValueError, match="pair"):
+        charlm.evaluate_bpc(Bigram(len(vocab)), (x, y[:, :3]))
+    with pytest.raises(ValueError, match="needs at least"):
+        charlm.train_lm(Bigram(len(vocab)), val, val[:5], steps=1, context=8)
+
+
+class OnDevice(nn.Module):
+    """Stateless, and refuses any input that is not where its parameters are."""
+
+    def __init__(self, v):
+        super().__init__()
+        self.table = nn.Embedding(v, v)
+
+    def forward(self, x, state=None):
+        if x.device != self.table.weight.device:
+            raise AssertionError(f"a batch on {x.device}, the parameters on {self.table.weight.device}")
+        return self.table(x), state
+
+
+def test_training_helpers_put_the_model_and_every_batch_on_device(data):
+    # The meta device holds shapes, no values: a batch left on the CPU while the parameters
+    # live there fails in OnDevice, and so would a model left on the CPU with a batch moved.
+    # Training on meta fails only where a value is read: at the first loss.item().
+    vocab, train, val = data
+    for carry in (False, True):
+        model = OnDevice(len(vocab))
+        with pytest.raises((RuntimeError, NotImplementedError), match="meta tensor"):
+            charlm.train_lm(model, train, val, steps=2, batch_size=4, context=8,
+                            carry_state=carry, device="meta")
+        assert model.table.weight.device.type == "meta"  # the model was moved
+    with pytest.raises((RuntimeError, NotImplementedError), match="meta tensor"):
+        charlm.evaluate_bpc(OnDevice(len(vocab)).to("meta"), val, context=8)
+    with pytest.raises((RuntimeError, NotImplementedError), match="meta tensor"):
+        charlm.sample(OnDevice(len(vocab)).to("meta"), vocab, "the", 3, 1.0,
+                      torch.Generator().manual_seed(0))
+    # and on the CPU, where nothing is moved, the same model trains and samples
+    model = OnDevice(len(vocab))
+    charlm.train_lm(model, train, val, steps=2, batch_size=4, context=8, device="cpu")
+    assert len(charlm.sample(model, vocab, "the", 3, 1.0, torch.Generator().manual_seed(0))) == 6

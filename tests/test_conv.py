@@ -85,7 +85,7 @@ def _twin_train(twin, X, y, X_val, y_val, epochs, lr, batch_size, shift, weight_
     opt = torch.optim.Adam(twin.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * -(-len(X) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    hist = {"train_loss": [], "val_acc": []}
+    hist = {"train_loss": [], "val_acc": [], "lr": []}
     for _ in range(epochs):
         twin.train()
         Xe = conv.random_shift(X, shift, gen, X.min().item()) if shift else X
@@ -95,6 +95,7 @@ def _twin_train(twin, X, y, X_val, y_val, epochs, lr, batch_size, shift, weight_
             loss = F.cross_entropy(twin(Xe[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
+            hist["lr"].append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
@@ -126,6 +127,7 @@ def test_train_cnn_is_adam_with_one_cycle_on_shifted_shuffled_batches():
         torch.testing.assert_close(p, q)
     assert hist["train_loss"] == pytest.approx(want["train_loss"])
     assert hist["val_acc"] == pytest.approx(want["val_acc"]) and not net.training
+    assert hist["lr"] == want["lr"] and len(hist["lr"]) == 6       # 2 epochs of 3 batches
     # the defaults: lr 3e-3, batches of 64, no shift, no weight decay, seed 0
     net, twin = _pair()
     torch.manual_seed(1)
@@ -134,7 +136,8 @@ def test_train_cnn_is_adam_with_one_cycle_on_shifted_shuffled_batches():
     want = _twin_train(twin, X, y, X[:1], y[:1], 1, 3e-3, 64, 0, 0.0, 0)
     for p, q in zip(net.parameters(), twin.parameters(), strict=True):
         torch.testing.assert_close(p, q)
-    assert set(hist) == {"train_loss"} and hist["train_loss"] == pytest.approx(want["train_loss"])
+    assert set(hist) == {"train_loss", "lr"} and hist["train_loss"] == pytest.approx(want["train_loss"])
+    assert hist["lr"] == want["lr"]
 
 
 def test_random_shift_is_seeded_and_reaches_every_offset():
@@ -147,3 +150,62 @@ def test_random_shift_is_seeded_and_reaches_every_offset():
     pos = a[:, 0].flatten(1).argmax(1)
     assert set(zip((pos // 5).tolist(), (pos % 5).tolist(), strict=True)) == {
         (r, k) for r in (1, 2, 3) for k in (1, 2, 3)}  # all nine shifts by -1, 0, +1
+
+
+def _tiny_task():
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 1, 6, 6, generator=gen)
+    return X, (X[:, 0, :3].sum((1, 2)) > 0).long()
+
+
+def _small_cnn():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(72, 2))
+
+
+def _fails_only_on_meta_data(fn):
+    """Run fn; it must stop at the first call that needs numbers from a meta tensor (.item(),
+    .cpu()), i.e. after every forward and backward ran on meta: a CPU tensor meeting meta
+    weights would have raised 'not on the expected device' first."""
+    with pytest.raises((RuntimeError, NotImplementedError)) as info:
+        fn()
+    assert "meta" in str(info.value) and "expected device" not in str(info.value), str(info.value)
+
+
+def test_train_cnn_puts_the_net_and_every_batch_on_its_device():
+    # the net's parameters on the meta device (no data, no arithmetic): forward, loss, backward
+    # and the Adam step run only if every batch and its labels were moved there too
+    X, y = _tiny_task()
+    _fails_only_on_meta_data(lambda: conv.train_cnn(_small_cnn(), X, y, epochs=1, batch_size=16,
+                                                     device="meta", shift=1))
+    # what a forgotten .to(device) would do: a CPU batch (or CPU labels) meets meta tensors
+    with pytest.raises(RuntimeError, match="expected device"):
+        _small_cnn().to("meta")(X[:4])
+    with pytest.raises(RuntimeError, match="expected device"):
+        F.cross_entropy(torch.zeros(4, 2, device="meta"), y[:4])
+    net = _small_cnn()
+    h = conv.train_cnn(net, X, y, X, y, epochs=2, batch_size=16, device="cpu")
+    assert next(net.parameters()).device.type == "cpu" and len(h["val_acc"]) == 2
+
+
+def test_predict_sends_batches_to_the_net_device_and_returns_cpu_predictions():
+    X, _ = _tiny_task()
+    _fails_only_on_meta_data(lambda: conv.predict(_small_cnn().to("meta"), X))
+    _fails_only_on_meta_data(lambda: conv.predict(_small_cnn().to("meta"), X, device="meta"))
+    out = conv.predict(_small_cnn(), X, batch_size=7)
+    assert out.device.type == "cpu" and out.dtype == torch.int64 and out.shape == (40,)
+
+
+def test_train_cnn_follows_the_one_cycle_schedule_and_prints_progress(capsys):
+    X, y = _tiny_task()
+    h = conv.train_cnn(_small_cnn(), X, y, X, y, epochs=4, lr=0.01, batch_size=10, progress=True)
+    lrs = torch.tensor(h["lr"])                                 # 4 epochs x 4 batches
+    assert len(lrs) == 16 and abs(lrs[0].item() - 0.01 / 25) < 1e-9
+    # the peak sits at step 0.3 * 16 - 1 = 3.8, between two steps: the nearest is within 0.1 %
+    assert lrs.argmax().item() == 4 and abs(lrs.max().item() - 0.01) < 1e-3 * 0.01
+    assert (lrs[:5].diff() > 0).all() and (lrs[4:].diff() < 0).all()
+    assert lrs[-1].item() == pytest.approx(0.01 / 25 / 1e4)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4 and lines[0].startswith("epoch 1/4: training loss ") and "validation accuracy" in lines[-1]
+    h_quiet = conv.train_cnn(_small_cnn(), X, y, epochs=1, batch_size=10)
+    assert capsys.readouterr().out == "" and "val_acc" not in h_quiet

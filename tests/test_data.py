@@ -312,3 +312,54 @@ def test_digits_loaders_wrap_load_digits_with_the_batch_size_and_seed(kwargs):
     ref, _ = data.make_loaders(X_tr, y_tr, X_te, y_te, batch_size=b, seed=s)
     assert torch.equal(next(iter(train))[1], next(iter(ref))[1])  # shuffled with the seed
     assert np.array_equal(data.make_moons()[0], data.make_moons(seed=0)[0])
+
+
+# ----------------------------------------------------------------------------- the DATASET switch
+def test_split_by_fraction_is_seeded_disjoint_and_sized_by_the_fraction():
+    X, y = torch.arange(60.0)[:, None], torch.arange(60) % 10
+    X_tr, X_va, y_tr, y_va = data.split_by_fraction(X, y, 1 / 6, seed=3)
+    assert (len(X_tr), len(X_va)) == (50, 10)
+    assert sorted(torch.cat([X_tr, X_va]).flatten().tolist()) == list(range(60))    # every row once
+    assert torch.equal(y_tr, X_tr.flatten().long() % 10) and torch.equal(y_va, X_va.flatten().long() % 10)
+    again = data.split_by_fraction(X, y, 1 / 6, seed=3)
+    other = data.split_by_fraction(X, y, 1 / 6, seed=4)
+    assert torch.equal(again[1], X_va) and not torch.equal(other[1], X_va)
+
+
+@pytest.mark.parametrize("n, fraction, empty", [(6, 0.05, "validation set would be empty"),
+                                                (6, 0.95, "training set would be empty"),
+                                                (1, 0.5, "would be empty")])
+def test_split_by_fraction_refuses_an_empty_part_with_a_clear_message(n, fraction, empty):
+    with pytest.raises(ValueError, match=empty):
+        data.split_by_fraction(torch.zeros(n, 2), torch.zeros(n, dtype=torch.int64), fraction)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5])
+def test_split_by_fraction_refuses_a_fraction_outside_zero_one(fraction):
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        data.split_by_fraction(torch.zeros(10, 2), torch.zeros(10, dtype=torch.int64), fraction)
+
+
+def test_split_by_fraction_refuses_labels_of_another_length():
+    with pytest.raises(ValueError, match="one label per row"):
+        data.split_by_fraction(torch.zeros(10, 2), torch.zeros(9, dtype=torch.int64), 0.2)
+
+
+def test_load_vision_splits_reads_tiny_files_and_splits_by_fraction(tmp_path):
+    _tiny_mnist(tmp_path, n=12)                              # 12 training and 12 test images
+    X_tr, X_va, X_te, y_tr, y_va, y_te = data.load_vision_splits("mnist", 0.25, root=tmp_path, download=False)
+    assert (X_tr.shape, X_va.shape, X_te.shape) == ((9, 1, 28, 28), (3, 1, 28, 28), (12, 1, 28, 28))
+    assert X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64 and 0 <= X_tr.min() and X_tr.max() <= 1
+    assert sorted(torch.cat([y_tr, y_va]).tolist()) == sorted((np.arange(12) % 10).tolist())
+    assert torch.equal(y_te, torch.arange(12) % 10)
+    ds = data.load_vision("mnist", train=True, root=tmp_path, download=False)
+    first_val = ds[int(torch.randperm(12, generator=torch.Generator().manual_seed(0))[0])][0]
+    assert torch.equal(X_va[0], first_val)                   # the same pixels as torchvision's ToTensor
+    flat = data.load_vision_splits("mnist", 0.25, root=tmp_path, download=False, flatten=True)
+    assert flat[0].shape == (9, 784) and torch.equal(flat[0], X_tr.flatten(1))
+
+
+def test_load_vision_splits_refuses_a_split_that_leaves_nothing(tmp_path):
+    _tiny_mnist(tmp_path, n=6)
+    with pytest.raises(ValueError, match="validation set would be empty"):
+        data.load_vision_splits("mnist", 0.05, root=tmp_path, download=False)

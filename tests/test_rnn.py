@@ -96,3 +96,15 @@ def test_read_out_is_seeded_per_model_and_torch_scaled_and_gru_gets_its_gate_bia
     diff = g.rnn.bias_ih_l0 - a.rnn.bias_ih_l0
     torch.testing.assert_close(diff[32:64], torch.full((32,), 2.0))  # the update gate z
     assert diff[:32].abs().max() == 0 and diff[64:].abs().max() == 0
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_train_memory_puts_the_models_and_every_batch_on_device(kind):
+    # The meta device holds shapes, no values: torch's recurrent kernels refuse a batch on
+    # one device with parameters on another ("not at the same device"), so reaching the
+    # first read of a value (the accuracies' .tolist()) means that the models and every
+    # batch went to the device.
+    with pytest.raises(RuntimeError, match="meta tensor"):
+        train_memory(kind, T=5, seeds=(0, 1), steps=2, hidden=4, eval_size=8, device="meta")
+    with pytest.raises(RuntimeError, match="not at the same device"):  # what a forgotten .to gives
+        StackedRecurrent(kind, 8, 4, 4, (0,)).to("meta")(memory_batch(2, 5)[0])

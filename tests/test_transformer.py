@@ -149,3 +149,38 @@ def test_gpt_defaults():
     assert gpt.blocks[0].ff[0].out_features == 256 and gpt.blocks[0].attn.causal
     with pytest.raises(ValueError, match="a sequence of 65 > context 64 positions"):
         gpt(torch.zeros(1, 65, dtype=torch.long))
+
+
+class _OnDevice(nn.Module):
+    """A tiny causal model that refuses any input not on its parameters' device."""
+
+    def __init__(self, v=11):
+        super().__init__()
+        self.table = nn.Embedding(v, v)
+
+    def forward(self, x):
+        if x.device != self.table.weight.device:
+            raise AssertionError(f"a batch on {x.device}, the parameters on {self.table.weight.device}")
+        return self.table(x)
+
+
+def test_train_reverse_puts_the_model_every_batch_and_the_eval_data_on_device():
+    # On the meta device tensors have shapes and no values: a batch or eval_data left on the
+    # CPU fails in _OnDevice (and a model left on the CPU with its batches moved would fail
+    # the same way), so this run passes only if every tensor goes to `device`.
+    eval_data = tr.reverse_batch(6, 3, 10, torch.Generator().manual_seed(0))
+    model = _OnDevice()
+    hist = tr.train_reverse(model, 2, length=3, batch_size=4, eval_data=eval_data, device="meta")
+    assert model.table.weight.device.type == "meta"  # the model was moved
+    assert hist["step"] == [2] and len(hist["loss"]) == 2
+    assert all(v != v for v in hist["loss"] + hist["token_acc"])  # NaN: no values on meta
+    # a GPT too (its position ids are made where its input is)
+    gpt = tr.GPT(11, d_model=8, n_heads=2, n_layers=1, context=6).to("meta")
+    tr.train_reverse(gpt, 1, length=3, batch_size=4, eval_data=eval_data)  # device: the model's
+    # without `device`, the model stays where it is, and on the CPU the values are real
+    model = _OnDevice()
+    hist = tr.train_reverse(model, 2, length=3, batch_size=4, eval_data=eval_data)
+    assert model.table.weight.device.type == "cpu" and 0.0 <= hist["token_acc"][0] <= 1.0
+    # a model on meta given CPU data directly fails with the clear message
+    with pytest.raises(AssertionError, match="a batch on cpu, the parameters on meta"):
+        tr.reverse_accuracy(_OnDevice().to("meta"), *eval_data)

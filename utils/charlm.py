@@ -5,6 +5,11 @@ Transformer unit so that their figures are comparable.
 A model takes ids ``x`` [B, T] and returns next-character logits [B, T, V]; a recurrent
 model also takes and returns its state: ``forward(x, state=None) -> (logits, state)``.
 Both kinds are accepted everywhere here.
+
+Same text for every figure: a model is scored (``evaluate_bpc``) on the targets of
+``text.eval_windows(split, context)``, by default every window of the split, and the
+baselines (``text.bigram_bpc`` ...) take the same pair of windows, so that a model and
+its baselines are always measured on the same characters.
 """
 from __future__ import annotations
 
@@ -50,24 +55,42 @@ def _detach(state):
     return state.detach()
 
 
+def _windows(evaluate, context, n_windows):
+    """The pair (x, y) of ``text.eval_windows``: given as such, or cut from 1-D ids."""
+    if isinstance(evaluate, tuple):
+        text._scored(evaluate)  # checks the pair's shape
+        return tuple(torch.as_tensor(a) for a in evaluate)
+    return text.eval_windows(evaluate, context, n_windows)
+
+
 @torch.no_grad()
-def evaluate_bpc(model, ids, context: int = 64, n_windows: int | None = 256,
-                 batch_size: int = 64) -> float:
-    """Mean cross-entropy in bits per character over the first ``n_windows`` fixed,
-    non-overlapping windows of ``ids`` (each window starts from a fresh state). Puts the
-    model in eval mode and restores the mode it had."""
+def evaluate_bpc(model, ids, context: int = 64, n_windows: int | None = None,
+                 batch_size: int = 64, device=None) -> float:
+    """Mean cross-entropy in bits per character on the targets of
+    ``text.eval_windows(ids, context, n_windows)``: by default every non-overlapping window
+    of the split, each read from a fresh state. ``ids`` may also be that pair ``(x, y)``
+    itself (then ``context`` and ``n_windows`` are not used): pass the same pair to
+    ``text.bigram_bpc`` and the model and the baseline are scored on the same characters.
+    Batches go to ``device`` (default: where the model's parameters are). Puts the model
+    in eval mode and restores the mode it had."""
+    x, y = _windows(ids, context, n_windows)
+    device = _device_of(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
     try:
-        x, y = text.fixed_windows(ids, context, n_windows)
         total = 0.0
         for i in range(0, len(x), batch_size):
-            logits, _ = forward(model, x[i:i + batch_size])
-            total += F.cross_entropy(logits.flatten(0, 1), y[i:i + batch_size].flatten(),
-                                     reduction="sum").item()
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            logits, _ = forward(model, xb)
+            total += F.cross_entropy(logits.flatten(0, 1), yb.flatten(), reduction="sum").item()
         return text.nats_to_bpc(total / y.numel())
     finally:
         model.train(was_training)
+
+
+def _device_of(model) -> torch.device:
+    param = next(model.parameters(), None)
+    return torch.device("cpu") if param is None else param.device
 
 
 def _stream_batches(ids, batch_size: int, context: int):
@@ -85,7 +108,7 @@ def _stream_batches(ids, batch_size: int, context: int):
 def train_lm(model, train_ids, val_ids, steps: int, batch_size: int = 32, context: int = 64,
              lr: float = 3e-3, clip: float | None = 1.0, seed: int = 0,
              eval_every: int | None = None, carry_state: bool = False,
-             weight_decay: float = 0.01, val_windows: int = 256) -> dict:
+             weight_decay: float = 0.01, val_windows: int | None = None, device=None) -> dict:
     """Train ``model`` for ``steps`` AdamW steps on next-character prediction.
 
     Batches are random windows of ``train_ids`` (``seed`` fixes them), or, with
@@ -93,9 +116,17 @@ def train_lm(model, train_ids, val_ids, steps: int, batch_size: int = 32, contex
     text in ``batch_size`` streams read in order, the state carried from one chunk to the
     next but detached, so gradients stop at the chunk boundary. Gradients are clipped to
     norm ``clip``. Every ``eval_every`` steps (default: only at the end) the mean training
-    loss since the last evaluation and the validation loss are recorded, in bits per
-    character. Returns ``{"step", "train_bpc", "val_bpc": lists, "seconds": float}``
-    (wall time, machine-dependent: never print it in a compared output)."""
+    loss since the last evaluation and the validation loss (``evaluate_bpc`` on
+    ``text.eval_windows(val_ids, context, val_windows)``: by default the whole split; or
+    pass that pair as ``val_ids``) are recorded, in bits per character. The model and every
+    batch are put on ``device`` (default: where the model's parameters already are).
+    Returns ``{"step", "train_bpc", "val_bpc": lists, "seconds": float}`` (wall time,
+    machine-dependent: never print it in a compared output)."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    device = _device_of(model) if device is None else torch.device(device)
+    model.to(device)
+    val = _windows(val_ids, context, val_windows)  # cut once, checked before training
     eval_every = eval_every or steps
     generator = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -111,6 +142,7 @@ def train_lm(model, train_ids, val_ids, steps: int, batch_size: int = 32, contex
         else:
             x, y = text.random_windows(train_ids, batch_size, context, generator)
             state = None  # independent windows: each starts from a fresh state
+        x, y = x.to(device), y.to(device)
         logits, state = forward(model, x, state)
         loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
         opt.zero_grad(set_to_none=True)
@@ -122,7 +154,7 @@ def train_lm(model, train_ids, val_ids, steps: int, batch_size: int = 32, contex
         if step % eval_every == 0 or step == steps:
             history["step"].append(step)
             history["train_bpc"].append(text.nats_to_bpc(running / count))
-            history["val_bpc"].append(evaluate_bpc(model, val_ids, context, val_windows))
+            history["val_bpc"].append(evaluate_bpc(model, val, device=device))
             running, count = 0.0, 0
     history["seconds"] = time.perf_counter() - start
     return history
@@ -134,13 +166,15 @@ def sample(model, vocab, prompt: str, n_chars: int, temperature: float = 1.0,
     """``prompt`` followed by ``n_chars`` characters drawn one at a time from
     softmax(logits / temperature); ``temperature=0`` takes the most likely character.
     A recurrent model carries its state; a stateless one sees the last ``context``
-    characters. Eval mode during sampling, the previous mode restored."""
+    characters. Runs where the model's parameters are; eval mode during sampling, the
+    previous mode restored."""
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     was_training = model.training
     model.eval()
     try:
-        seq = torch.as_tensor(vocab.encode(prompt)).view(1, -1)
+        device = _device_of(model)
+        seq = torch.as_tensor(vocab.encode(prompt)).view(1, -1).to(device)
         logits, state = forward(model, seq[:, -context:])
         out = []
         for _ in range(n_chars):
@@ -149,7 +183,8 @@ def sample(model, vocab, prompt: str, n_chars: int, temperature: float = 1.0,
                 nxt = last.argmax().view(1)
             else:
                 probs = torch.softmax(last / temperature, dim=-1)
-                nxt = torch.multinomial(probs, 1, generator=generator)
+                # drawn on the CPU, where ``generator`` lives: the same draws on any device
+                nxt = torch.multinomial(probs.cpu(), 1, generator=generator).to(device)
             out.append(int(nxt))
             if state is not None:
                 logits, state = forward(model, nxt.view(1, 1), state)

@@ -3,8 +3,8 @@
 ``conv_output_size`` is the output-size formula of ``nn.Conv2d`` / ``nn.MaxPool2d``;
 ``random_shift`` is the augmentation of the lecture (translate each image by a few pixels);
 ``train_cnn`` trains a classifier on image tensors (Adam, one-cycle learning rate, optional
-shifts) and returns the validation accuracy per epoch; ``predict`` and ``count_params``
-are the small things every CNN experiment needs.
+shifts, on a ``device``) and returns the validation accuracy per epoch; ``predict`` and
+``count_params`` are the small things every CNN experiment needs.
 """
 from __future__ import annotations
 
@@ -42,55 +42,76 @@ def random_shift(X, max_shift: int, generator=None, fill: float = 0.0):
     return out
 
 
-def predict(net, X, batch_size: int = 512):
+def predict(net, X, batch_size: int = 512, device=None):
     """Class predictions [N] of ``net`` for X, in eval mode and without gradients; the
-    module's train/eval mode is restored afterwards."""
+    module's train/eval mode is restored afterwards. Batches go to ``device`` (default: the
+    device of the net's first parameter); the predictions come back on the CPU, like X."""
     import torch
 
+    if device is None:
+        first = next(iter(net.parameters()), None)
+        device = first.device if first is not None else "cpu"
     was_training = net.training
     net.eval()
     with torch.no_grad():
-        out = torch.cat([net(X[i:i + batch_size]).argmax(1) for i in range(0, len(X), batch_size)])
+        out = torch.cat([net(X[i:i + batch_size].to(device)).argmax(1)
+                         for i in range(0, len(X), batch_size)]).cpu()
     net.train(was_training)
     return out
 
 
 def train_cnn(net, X_train, y_train, X_val=None, y_val=None, epochs: int = 30,
               lr: float = 3e-3, batch_size: int = 64, shift: int = 0, weight_decay: float = 0.0,
-              seed: int = 0) -> dict:
-    """Train ``net`` with Adam and a one-cycle learning-rate schedule (peak ``lr``) on
-    X_train [N, C, H, W], y_train [N]; each epoch sees the images shifted by up to ``shift``
-    pixels (``random_shift``) in a shuffled order drawn from a generator seeded by ``seed``.
-    The border a shift uncovers gets the smallest value of X_train (for standardized digits:
-    the background).
+              seed: int = 0, device="cpu", progress: bool = False) -> dict:
+    """Train ``net`` with Adam and a one-cycle learning-rate schedule on X_train [N, C, H, W],
+    y_train [N]; each epoch sees the images shifted by up to ``shift`` pixels
+    (``random_shift``) in a shuffled order drawn from a generator seeded by ``seed``. The
+    border a shift uncovers gets the smallest value of X_train (for standardized digits: the
+    background).
 
-    Returns ``{"train_loss": [...], "val_acc": [...]}`` with one value per epoch
-    (``val_acc`` only when X_val is given). The net is left in eval mode.
+    One-cycle (``torch.optim.lr_scheduler.OneCycleLR``, stepped after every batch): the
+    learning rate rises from ``lr / 25`` to ``lr`` over the first 30 % of the steps, then
+    falls along a cosine to ``lr / 25 / 10^4``. The net and every batch live on ``device``
+    (the data may stay on the CPU); ``progress`` prints one text line per epoch (epoch,
+    loss, validation accuracy, seconds so far).
+
+    Returns ``{"train_loss": [...], "val_acc": [...], "lr": [...]}``: the loss and the
+    validation accuracy once per epoch (``val_acc`` only when X_val is given), the learning
+    rate of every step. The net is left in eval mode, on ``device``.
     """
+    import time
+
     import torch
     import torch.nn.functional as F
 
+    net.to(device)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * ((len(X_train) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
-    history: dict[str, list[float]] = {"train_loss": []}
-    fill = X_train.min().item()
-    for _ in range(epochs):
+    history: dict[str, list[float]] = {"train_loss": [], "lr": []}
+    fill, t0 = X_train.min().item(), time.perf_counter()
+    for epoch in range(epochs):
         net.train()
         X_epoch = random_shift(X_train, shift, gen, fill) if shift else X_train
         perm, total = torch.randperm(len(X_train), generator=gen), 0.0
         for i in range(0, len(X_train), batch_size):
             idx = perm[i:i + batch_size]
-            loss = F.cross_entropy(net(X_epoch[idx]), y_train[idx])
+            X, y = X_epoch[idx].to(device), y_train[idx].to(device)
+            loss = F.cross_entropy(net(X), y)
             opt.zero_grad()
             loss.backward()
+            history["lr"].append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
         history["train_loss"].append(total / len(X_train))
+        line = f"epoch {epoch + 1}/{epochs}: training loss {history['train_loss'][-1]:.4f}"
         if X_val is not None:
-            history.setdefault("val_acc", []).append(
-                (predict(net, X_val) == y_val).float().mean().item())
+            acc = (predict(net, X_val, device=device) == y_val).float().mean().item()
+            history.setdefault("val_acc", []).append(acc)
+            line += f", validation accuracy {acc:.4f}"
+        if progress:
+            print(f"{line} ({time.perf_counter() - t0:.0f} s)", flush=True)
     net.eval()
     return history

@@ -251,6 +251,59 @@ def load_vision(name: str, train: bool = True, root: str | Path | None = None,
         raise DatasetUnavailable(_missing_message(cls, root, f"download failed: {exc}")) from None
 
 
+def split_by_fraction(X, y, val_fraction: float, seed: int = 0):
+    """A seeded random split of tensors X [N, ...], y [N] into a training and a validation
+    part, the validation part holding ``round(val_fraction * N)`` rows.
+
+    Returns ``X_train, X_val, y_train, y_val``. Raises ``ValueError`` with a message saying
+    what to change when either part would be empty (a fraction outside (0, 1), or too few
+    rows for it), so that a notebook never trains or validates on nothing.
+    """
+    import torch
+
+    n = len(X)
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}: they must have one label per row")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction = {val_fraction!r}: it must lie strictly between 0 and 1 "
+                         f"(for example 1/6 puts one image in six into the validation set)")
+    n_val = round(val_fraction * n)
+    if n_val < 1 or n_val > n - 1:
+        part = "validation" if n_val < 1 else "training"
+        raise ValueError(f"val_fraction = {val_fraction:g} of {n} rows gives {n_val} validation and "
+                         f"{n - n_val} training rows: the {part} set would be empty. Use more data "
+                         f"or a val_fraction between {1 / n:.3g} and {1 - 1 / n:.3g}.")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = perm[:n_val], perm[n_val:]
+    return X[train], X[val], y[train], y[val]
+
+
+def load_vision_splits(name: str, val_fraction: float = 1 / 6, seed: int = 0,
+                       flatten: bool = False, root: str | Path | None = None,
+                       download: bool = True):
+    """MNIST, Fashion-MNIST or CIFAR-10 as train / validation / test tensors: the
+    notebooks' ``DATASET`` switch in one call.
+
+    The validation part is ``val_fraction`` of torchvision's training images
+    (``split_by_fraction``, seeded by ``seed``; an empty part is refused with a clear
+    message); the test part is torchvision's test set. Pixels are float32 in [0, 1], X is
+    [N, C, H, W] (or [N, C*H*W] with ``flatten``), y is [N] int64. Missing files raise
+    ``DatasetUnavailable`` as in ``load_vision``.
+    """
+    import torch
+
+    def tensors(ds):
+        X = torch.as_tensor(np.asarray(ds.data))
+        X = X.permute(0, 3, 1, 2) if X.dim() == 4 else X[:, None]       # CIFAR is [N, H, W, 3]
+        X = X.float() / 255
+        return (X.flatten(1) if flatten else X), torch.as_tensor(np.asarray(ds.targets), dtype=torch.int64)
+
+    X, y = tensors(load_vision(name, train=True, root=root, download=download))
+    X_test, y_test = tensors(load_vision(name, train=False, root=root, download=download))
+    X_train, X_val, y_train, y_val = split_by_fraction(X, y, val_fraction, seed)
+    return X_train, X_val, X_test, y_train, y_val, y_test
+
+
 def _missing_message(cls, root: Path, why: str) -> str:
     missing = [str(p) for p, _ in _expected_files(cls, root) if not p.exists()]
     return (f"{cls.__name__} is not available ({why}).\n"

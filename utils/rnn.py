@@ -82,15 +82,17 @@ class StackedRecurrent(nn.Module):
 def train_memory(kind: str, T: int, seeds, steps: int = 400, hidden: int = 16,
                  batch_size: int = 32, lr: float = 1e-2, gate_bias: float = 0.0,
                  n_signal: int = 4, n_noise: int = 4, data_seed: int = 0,
-                 eval_size: int = 512) -> list[float]:
+                 eval_size: int = 512, device="cpu") -> list[float]:
     """Train ``len(seeds)`` models of ``kind`` on the memory task of length ``T`` (Adam,
-    the same batches for all, from ``data_seed``); return each model's accuracy on
-    ``eval_size`` fresh sequences, a list of floats in the order of ``seeds``."""
-    net = StackedRecurrent(kind, n_signal + n_noise, hidden, n_signal, seeds, gate_bias)
+    the same batches for all, from ``data_seed``, drawn on the CPU and moved to
+    ``device`` with the models); return each model's accuracy on ``eval_size`` fresh
+    sequences, a list of floats in the order of ``seeds``."""
+    net = StackedRecurrent(kind, n_signal + n_noise, hidden, n_signal, seeds, gate_bias).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(data_seed)
     for _ in range(steps):
         x, y = memory_batch(batch_size, T, n_signal, n_noise, gen)
+        x, y = x.to(device), y.to(device)
         logits = net(x)                                    # (M, B, n_signal)
         loss = F.cross_entropy(logits.flatten(0, 1), y.repeat(net.M), reduction="sum") / batch_size
         opt.zero_grad(set_to_none=True)
@@ -98,4 +100,4 @@ def train_memory(kind: str, T: int, seeds, steps: int = 400, hidden: int = 16,
         opt.step()
     x, y = memory_batch(eval_size, T, n_signal, n_noise, torch.Generator().manual_seed(10_000 + data_seed))
     with torch.no_grad():
-        return (net(x).argmax(-1) == y).float().mean(1).tolist()
+        return (net(x.to(device)).argmax(-1) == y.to(device)).float().mean(1).tolist()

@@ -107,21 +107,73 @@ def split(ids, val: float = 0.1, test: float = 0.1):
     return ids[:a], ids[a:b], ids[b:]
 
 
+def eval_windows(ids, context: int, n_windows: int | None = None):
+    """The text a model and its baselines are scored on, as one object: ``ids`` cut into
+    non-overlapping windows of ``context`` characters, inputs ``x`` and next-character
+    targets ``y`` (torch int64, [N, T]); ``y[i, j]`` is the character after ``x[i, j]``.
+
+    By default all the windows, i.e. the whole split except its last
+    ``(len(ids) - 1) % context`` characters; ``n_windows`` keeps the first ones only.
+    ``charlm.evaluate_bpc`` scores a model on these targets and ``unigram_bpc`` /
+    ``bigram_bpc`` score the baselines on the same targets when given this pair, so that
+    every number of units 11 and 12 is measured on the same characters."""
+    if int(context) < 1:
+        raise ValueError(f"context must be a positive number of characters, got {context}")
+    if n_windows is not None and int(n_windows) < 1:
+        raise ValueError(f"n_windows must be None (all windows) or >= 1, got {n_windows}")
+    if len(ids) < context + 1:
+        raise ValueError(f"the text to score has {len(ids)} characters: one window of "
+                         f"context {context} needs at least {context + 1}")
+    return fixed_windows(ids, context, n_windows)
+
+
+def _scored(evaluate):
+    """(previous, target) id arrays of what a baseline scores: the pair of ``eval_windows``
+    (every target ``y`` after its input ``x``), or a 1-D id sequence (``evaluate[1:]``
+    after ``evaluate[:-1]``)."""
+    if isinstance(evaluate, tuple):
+        if len(evaluate) != 2 or np.shape(evaluate[0]) != np.shape(evaluate[1]):
+            raise ValueError("expected the pair (x, y) of text.eval_windows, inputs and "
+                             "targets of the same shape")
+        x, y = (np.asarray(a).reshape(-1) for a in evaluate)
+        return x, y
+    evaluate = np.asarray(evaluate)
+    if evaluate.ndim != 1:
+        raise ValueError(f"expected 1-D character ids or the pair (x, y) of "
+                         f"text.eval_windows, got an array of shape {evaluate.shape}")
+    return evaluate[:-1], evaluate[1:]
+
+
 def unigram_bpc(train, evaluate, vocab_size: int) -> float:
-    """Bits per character on ``evaluate`` of the add-one character frequencies of ``train``."""
+    """Bits per character of the add-one character frequencies of ``train`` ("add-one":
+    every count starts at 1, so that no character has probability 0) on the targets of
+    ``evaluate``: the pair ``(x, y)`` of ``eval_windows`` (scored: ``y``, the same
+    characters as the model), or 1-D ids (scored: ``evaluate[1:]``)."""
     counts = np.bincount(np.asarray(train), minlength=vocab_size) + 1.0
     logp = np.log2(counts / counts.sum())
-    return float(-logp[np.asarray(evaluate)].mean())
+    return float(-logp[_scored(evaluate)[1]].mean())
 
 
 def bigram_bpc(train, evaluate, vocab_size: int) -> float:
-    """Bits per character on ``evaluate[1:]`` of the add-one bigram model
-    p(c_t | c_{t-1}) counted on ``train``."""
-    train, evaluate = np.asarray(train), np.asarray(evaluate)
+    """Bits per character of the add-one bigram model p(c_t | c_{t-1}) counted on ``train``,
+    on the targets of ``evaluate``: the pair ``(x, y)`` of ``eval_windows`` (each ``y``
+    given the ``x`` before it: the characters a model is scored on), or 1-D ids
+    (``evaluate[1:]`` given ``evaluate[:-1]``)."""
+    train = np.asarray(train)
     counts = np.ones((vocab_size, vocab_size))
     np.add.at(counts, (train[:-1], train[1:]), 1.0)
     logp = np.log2(counts / counts.sum(1, keepdims=True))
-    return float(-logp[evaluate[:-1], evaluate[1:]].mean())
+    prev, target = _scored(evaluate)
+    return float(-logp[prev, target].mean())
+
+
+def baselines(train, windows, vocab_size: int) -> dict:
+    """``{"uniform", "unigram", "bigram"}`` bits per character on the targets of
+    ``windows`` (the pair of ``eval_windows``), counted on ``train``: the reference
+    figures to print next to a model's ``charlm.evaluate_bpc`` on the same windows."""
+    return {"uniform": math.log2(vocab_size),
+            "unigram": unigram_bpc(train, windows, vocab_size),
+            "bigram": bigram_bpc(train, windows, vocab_size)}
 
 
 def nats_to_bpc(loss: float) -> float:

@@ -127,13 +127,20 @@ def reverse_batch(batch_size: int, length: int, n_symbols: int, generator):
     """Sequences ``x_1..x_L SEP x_L..x_1`` of symbols 0..n_symbols-1 (SEP = n_symbols),
     read left to right by a causal model. Returns inputs [B, 2L] and targets [B, 2L]
     (the next symbol), with -100 (ignored by ``F.cross_entropy``) where the next symbol
-    is part of the random input rather than of the answer."""
+    is part of the random input rather than of the answer. On the CPU (the generator's
+    device): move them to the model's device."""
     digits = torch.randint(0, n_symbols, (batch_size, length), generator=generator)
     sep = torch.full((batch_size, 1), n_symbols)
     seq = torch.cat([digits, sep, digits.flip(1)], dim=1)  # (B, 2L + 1)
     x, y = seq[:, :-1], seq[:, 1:].clone()
     y[:, :length] = -100  # positions that would predict the input (and SEP): not scored
     return x, y
+
+
+def _scalar(t) -> float:
+    """A 0-d tensor as a float; NaN for a tensor on the ``meta`` device (no data: the tests
+    run the training helpers there to prove every tensor goes to the model's device)."""
+    return float("nan") if t.is_meta else t.item()
 
 
 def logits_of(model, x):
@@ -145,37 +152,49 @@ def logits_of(model, x):
 def reverse_accuracy(model, x, y):
     """(token accuracy, sequence accuracy) on the answer positions, with the true prefix
     given (teacher forcing). A sequence is right when every answer symbol is the argmax,
-    which is exactly when greedy decoding reproduces the whole reversed sequence."""
+    which is exactly when greedy decoding reproduces the whole reversed sequence. ``x``
+    must be where the model is."""
     was_training = model.training
     model.eval()
     try:
         pred = logits_of(model, x).argmax(-1)
     finally:
         model.train(was_training)
+    y = y.to(pred.device)
     scored = y != -100
     correct = (pred == y) | ~scored
-    return float(correct[scored].float().mean()), float(correct.all(1).float().mean())
+    token_acc = (correct & scored).sum() / scored.sum()  # no boolean indexing: runs on meta too
+    return _scalar(token_acc.float()), _scalar(correct.all(1).float().mean())
 
 
 def train_reverse(model, steps: int, length: int = 8, n_symbols: int = 10, batch_size: int = 64,
                   lr: float = 3e-3, clip: float = 1.0, seed: int = 0, eval_data=None,
-                  eval_every: int | None = None) -> dict:
+                  eval_every: int | None = None, device=None) -> dict:
     """AdamW on fresh random batches of the reversal task for ``steps`` steps (the batches
-    depend only on ``seed``). Returns ``{"loss": [per step, nats per answer symbol],
+    depend only on ``seed``: drawn on the CPU, then moved to ``device``). The model, its
+    batches and ``eval_data`` go to ``device`` (default: where the model's parameters
+    are). Returns ``{"loss": [per step, nats per answer symbol],
     "step", "token_acc", "seq_acc": [every eval_every steps on eval_data = (x, y)]}``."""
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    model.to(device)
     generator = torch.Generator().manual_seed(seed)
+    if eval_data is not None:
+        eval_data = tuple(t.to(device) for t in eval_data)
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     eval_every = eval_every or steps
     history = {"loss": [], "step": [], "token_acc": [], "seq_acc": []}
     model.train()
     for step in range(1, steps + 1):
         x, y = reverse_batch(batch_size, length, n_symbols, generator)
+        x, y = x.to(device), y.to(device)
         loss = F.cross_entropy(logits_of(model, x).flatten(0, 1), y.flatten(), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
-        history["loss"].append(loss.item())
+        history["loss"].append(_scalar(loss))
         if eval_data is not None and (step % eval_every == 0 or step == steps):
             token_acc, seq_acc = reverse_accuracy(model, *eval_data)
             history["step"].append(step)

@@ -80,6 +80,11 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("chain-question", "six weight factors: (2/4)^6", {"answer-question": "ANSWER_CHAIN = 0.5 ** 6\n"}),
     ("chain-question", "a tensor instead of a float",
      {"answer-question": "ANSWER_CHAIN = torch.tensor(0.25 ** 6 * 2 ** 5)\n"}),
+    # ---------------------------------------------------------------- Task 1b
+    ("growth-question", "reads the norm: each factor has norm 4.06 > 1, so it explodes",
+     {"answer-growth": "ANSWER_GROWTH = 'a'\n"}),
+    ("growth-question", "rho^100 and the norm cancel out: stays moderate", {"answer-growth": "ANSWER_GROWTH = 'b'\n"}),
+    ("growth-question", "the right idea in a wrong form (upper case)", {"answer-growth": "ANSWER_GROWTH = 'C'\n"}),
     # ---------------------------------------------------------------- Task 2
     ("probe", "loss.backward() after zero_grad: the values are right but the waiting .grad fields are wiped",
      {"answer-probe": _probe(

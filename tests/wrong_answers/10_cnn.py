@@ -78,6 +78,11 @@ def _module(init_extra="", forward=None, predict=None, flat="(s // 2 // 2 for s 
             f"{predict}")
 
 
+_SMALL_NET = ("nn.Sequential(nn.Conv2d(1, 10, 3, padding=1), nn.ReLU(), nn.Conv2d(10, 10, 3, padding=1), nn.ReLU(), "
+              "nn.MaxPool2d(2), nn.Conv2d(10, 20, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), "
+              "nn.Flatten(), nn.Dropout(0.25), nn.Linear(20 * 2 * 2, 10))")
+
+
 def _train(net, train):
     return f"def make_digit_net():\n    return {net}\n\n\nTRAIN = {train}\n"
 
@@ -246,13 +251,24 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
         "        y_hat = self(X).max(1).values\n"
         "        self.train(was_training)\n"
         "        return y_hat\n"))}),
+    ("cnn-module", "shortcut: predict is the lecture's utils.conv.predict (imported in the setup cell)",
+     {"answer-module": _module(predict="        return predict(self, X)\n")}),
+    ("cnn-module", "shortcut: the lecture's helper imported again under another name",
+     {"answer-module": _module(predict=("        from utils.conv import predict as lecture_predict\n"
+                                        "        return lecture_predict(self, X)\n"))}),
     ("cnn-module", "an extra unused layer (parameter count)", {"answer-module": _module(
         init_extra="        self.spare = nn.Linear(4, 4)\n")}),
     # ---------------------------------------------------------------- Task 6
     ("digit-net", "an MLP (no convolution)", {"answer-train": _train(
-        "nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))", "dict(epochs=40, lr=3e-3)")}),
-    ("digit-net", "one epoch is not enough", {"answer-train": _train("DigitCNN(1, 10, (8, 8), 32)", "dict(epochs=1, lr=3e-3)")}),
-    ("digit-net", "over the epoch budget", {"answer-train": _train("DigitCNN(1, 10, (8, 8), 32)", "dict(epochs=80, lr=3e-3)")}),
-    ("digit-net", "over the parameter budget", {"answer-train": _train("DigitCNN(1, 10, (8, 8), 64)", "dict(epochs=20, lr=3e-3)")}),
-    ("digit-net", "a learning rate far too small", {"answer-train": _train("DigitCNN(1, 10, (8, 8), 16)", "dict(epochs=10, lr=1e-5)")}),
+        "nn.Sequential(nn.Flatten(), nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 10))", "dict(epochs=15, lr=1e-2)")}),
+    ("digit-net", "one epoch is not enough", {"answer-train": _train(_SMALL_NET, "dict(epochs=1, lr=1e-2)")}),
+    ("digit-net", "over the epoch budget", {"answer-train": _train(_SMALL_NET, "dict(epochs=30, lr=1e-2)")}),
+    ("digit-net", "the lecture's network as it is: over the parameter budget",
+     {"answer-train": _train(_SMALL_NET.replace("(1, 10,", "(1, 16,").replace("(10, 10,", "(16, 16,").replace("(10, 20,", "(16, 32,")
+                           .replace("20 * 2 * 2", "32 * 2 * 2"), "dict(epochs=15, lr=3e-3)")}),
+    ("digit-net", "the lecture's setting scaled down to fit: its learning rate 3e-3 is too slow for 15 epochs",
+     {"answer-train": _train(_SMALL_NET, "dict(epochs=15, lr=3e-3)")}),
+    ("digit-net", "Task 5's DigitCNN at the lecture's learning rate", {"answer-train": _train(
+        "DigitCNN(1, 10, (8, 8), 12)", "dict(epochs=15, lr=3e-3)")}),
+    ("digit-net", "a learning rate far too small", {"answer-train": _train(_SMALL_NET, "dict(epochs=15, lr=1e-5)")}),
 ]

@@ -42,18 +42,31 @@ def _sample(scaled="logits / temperature", zero=True, topk="scaled < kth", dim="
             "    return torch.multinomial(probs, 1, generator=generator).squeeze(1)\n")
 
 
-def _lm(init="self.gru = nn.GRU(emb, hidden, batch_first=True)",
-        forward="h, state = self.gru(self.embed(x), state)\n        return self.head(h), state",
-        lr="3e-3", head="nn.Linear(hidden, vocab_size)"):
+def _lm(init="self.gru = nn.GRU(emb, hidden, batch_first=True)\n"
+             "        self.proj = nn.Linear(hidden, emb)\n"
+             "        self.bias = nn.Parameter(torch.zeros(vocab_size))",
+        forward="h, state = self.gru(self.embed(x), state)\n"
+                "        return self.proj(h) @ self.embed.weight.T + self.bias, state",
+        lr="1e-2", hidden="160"):
     return ("class CharGRU(nn.Module):\n"
             "    def __init__(self, vocab_size, emb=64, hidden=128):\n"
             "        super().__init__()\n"
             "        self.embed = nn.Embedding(vocab_size, emb)\n"
             f"        {init}\n"
-            f"        self.head = {head}\n"
             "    def forward(self, x, state=None):\n"
             f"        {forward}\n"
+            f"LM_HIDDEN = {hidden}\n"
             f"LM_LR = {lr}\n")
+
+
+def _lengths(update="h = torch.where((t < lengths)[:, None], stepped, h)", steps="range(T)"):
+    return ("def gru_last_state(X, lengths, weight_ih, weight_hh, bias_ih, bias_hh):\n"
+            "    B, T, _ = X.shape\n"
+            "    h = X.new_zeros(B, weight_hh.shape[1])\n"
+            f"    for t in {steps}:\n"
+            "        stepped = gru_cell(X[:, t], h, weight_ih, weight_hh, bias_ih, bias_hh)\n"
+            f"        {update}\n"
+            "    return h\n")
 
 
 WRONG = [  # (task id, description, {answer cell id: replacement source})
@@ -103,14 +116,36 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("gru-cell", "shortcut: torch.gru_cell",
      {"answer-gru": "def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
                     "    return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"}),
-    # ---------------------------------------------------------------- Task 5
+    # ---------------------------------------------------------------- Task 5 (padded batch)
+    ("gru-lengths", "ignores the lengths: the state after all T steps, padding included",
+     {"answer-lengths": _lengths(update="h = stepped")}),
+    ("gru-lengths", "one step too many: steps while t <= length",
+     {"answer-lengths": _lengths(update="h = torch.where((t <= lengths)[:, None], stepped, h)")}),
+    ("gru-lengths", "one step too few: stops at length - 1",
+     {"answer-lengths": _lengths(update="h = torch.where((t < lengths - 1)[:, None], stepped, h)")}),
+    ("gru-lengths", "zeroes a finished sequence's state instead of keeping it",
+     {"answer-lengths": _lengths(update="h = stepped * (t < lengths)[:, None]")}),
+    ("gru-lengths", "the first sequence's length for the whole batch",
+     {"answer-lengths": _lengths(update="h = stepped if t < lengths[0] else h")}),
+    ("gru-lengths", "shortcut: pack_padded_sequence and nn.GRU",
+     {"answer-lengths": (
+         "def gru_last_state(X, lengths, weight_ih, weight_hh, bias_ih, bias_hh):\n"
+         "    gru = torch.nn.GRU(X.shape[2], weight_hh.shape[1], batch_first=True).double()\n"
+         "    with torch.no_grad():\n"
+         "        for name, p in zip(['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'],\n"
+         "                           [weight_ih, weight_hh, bias_ih, bias_hh]):\n"
+         "            getattr(gru, name).copy_(p)\n"
+         "        packed = torch.nn.utils.rnn.pack_padded_sequence(X, lengths, batch_first=True,\n"
+         "                                                         enforce_sorted=False)\n"
+         "        return gru(packed)[1][0]\n")}),
+    # ---------------------------------------------------------------- Task 6
     ("forget-bias", "sigma(b) >= 1/2 (forgot the 50 steps): b = 0", {"answer-forget": "ANSWER_FORGET_BIAS = 0.0\n"}),
     ("forget-bias", "the lecture's +3 (keeps only sigma(3)^50 = 0.09)", {"answer-forget": "ANSWER_FORGET_BIAS = 3.0\n"}),
     ("forget-bias", "linearised: 1 - sigma(b) = 0.5 / 50, b = logit(0.99)",
      {"answer-forget": "ANSWER_FORGET_BIAS = math.log(0.99 / 0.01)\n"}),
     ("forget-bias", "b = ln 50", {"answer-forget": "ANSWER_FORGET_BIAS = math.log(50)\n"}),
     ("forget-bias", "an int", {"answer-forget": "ANSWER_FORGET_BIAS = 4\n"}),
-    # ---------------------------------------------------------------- Task 6
+    # ---------------------------------------------------------------- Task 7
     ("sample", "temperature multiplies the logits", {"answer-sample": _sample(scaled="logits * temperature")}),
     ("sample", "temperature ignored", {"answer-sample": _sample(scaled="logits")}),
     ("sample", "temperature 0 not special-cased (division by zero)", {"answer-sample": _sample(zero=False)}),
@@ -120,19 +155,31 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("sample", "always the most likely id (greedy)",
      {"answer-sample": "def sample_next(logits, temperature, generator=None, top_k=None):\n"
                        "    return logits.argmax(dim=-1)\n"}),
-    # ---------------------------------------------------------------- Task 7
+    # ---------------------------------------------------------------- Task 8 (tied char model)
     ("char-gru", "ignores the state argument (every call from a zero state)",
-     {"answer-lm": _lm(forward="h, state = self.gru(self.embed(x))\n        return self.head(h), state")}),
-    ("char-gru", "no recurrence: embedding -> read-out (a bigram model), state passed through",
-     {"answer-lm": _lm(init="self.gru = None", head="nn.Linear(emb, vocab_size)",
-                       forward="return self.head(self.embed(x)), state")}),
-    ("char-gru", "hidden size fixed at 256, over the parameter budget",
-     {"answer-lm": _lm(init="self.gru = nn.GRU(emb, 256, batch_first=True)", head="nn.Linear(256, vocab_size)")}),
+     {"answer-lm": _lm(forward="h, state = self.gru(self.embed(x))\n"
+                               "        return self.proj(h) @ self.embed.weight.T + self.bias, state")}),
+    ("char-gru", "untied: its own read-out matrix, as the lecture's model",
+     {"answer-lm": _lm(init="self.gru = nn.GRU(emb, hidden, batch_first=True)\n"
+                            "        self.head = nn.Linear(hidden, vocab_size)",
+                       forward="h, state = self.gru(self.embed(x), state)\n        return self.head(h), state")}),
+    ("char-gru", "tied to a copy of the table taken at init (two tables)",
+     {"answer-lm": _lm(init="self.gru = nn.GRU(emb, hidden, batch_first=True)\n"
+                            "        self.proj = nn.Linear(hidden, emb)\n"
+                            "        self.out = nn.Parameter(self.embed.weight.detach().clone())",
+                       forward="h, state = self.gru(self.embed(x), state)\n"
+                               "        return self.proj(h) @ self.out.T, state")}),
+    ("char-gru", "no projection: the GRU state times the table (hidden != emb: shapes do not match)",
+     {"answer-lm": _lm(init="self.gru = nn.GRU(emb, hidden, batch_first=True)",
+                       forward="h, state = self.gru(self.embed(x), state)\n"
+                               "        return h @ self.embed.weight.T, state")}),
+    ("char-gru", "hidden size 256: over the parameter budget", {"answer-lm": _lm(hidden="256")}),
     ("char-gru", "learning rate far too small: misses the validation bar", {"answer-lm": _lm(lr="1e-5")}),
     ("char-gru", "shortcut: the lecture's CharLSTM",
      {"answer-lm": "class CharGRU(charlm.CharLSTM):\n"
                    "    def __init__(self, vocab_size, emb=64, hidden=128):\n"
                    "        super().__init__(vocab_size, emb, hidden)\n"
                    "        self.gru = nn.GRU(1, 1)\n"
-                   "LM_LR = 3e-3\n"}),
+                   "LM_HIDDEN = 128\n"
+                   "LM_LR = 1e-2\n"}),
 ]

@@ -22,20 +22,26 @@ def _attention(scores="q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])",
             f"    return {ret}\n")
 
 
-def _mha(split="t.view(B, T, self.n_heads, hs).transpose(1, 2)",
+def _mha(q="F.linear(x, W[:C], b[:C])", kv="F.linear(memory, W[C:], b[C:]).split(C, dim=-1)",
+         split="t.view(B, t.shape[1], self.n_heads, hs).transpose(1, 2)",
          merge="y.transpose(1, 2).reshape(B, T, C)", out="self.out_proj(y), weights",
-         call="attention(q, k, v, attn_mask, key_padding_mask)"):
-    return ("class MultiHeadSelfAttention(nn.Module):\n"
+         call="attention(heads(q), heads(k), heads(v), attn_mask, key_padding_mask)",
+         memory="memory = x if memory is None else memory"):
+    return ("class MultiHeadAttention(nn.Module):\n"
             "    def __init__(self, d_model, n_heads):\n"
             "        super().__init__()\n"
             "        self.n_heads = n_heads\n"
             "        self.in_proj = nn.Linear(d_model, 3 * d_model)\n"
             "        self.out_proj = nn.Linear(d_model, d_model)\n"
-            "    def forward(self, x, attn_mask=None, key_padding_mask=None):\n"
+            "    def forward(self, x, memory=None, attn_mask=None, key_padding_mask=None):\n"
+            f"        {memory}\n"
             "        B, T, C = x.shape\n"
             "        hs = C // self.n_heads\n"
-            "        q, k, v = self.in_proj(x).split(C, dim=-1)\n"
-            f"        q, k, v = ({split} for t in (q, k, v))\n"
+            "        W, b = self.in_proj.weight, self.in_proj.bias\n"
+            f"        q = {q}\n"
+            f"        k, v = {kv}\n"
+            "        def heads(t):\n"
+            f"            return {split}\n"
             f"        y, weights = {call}\n"
             f"        y = {merge}\n"
             f"        return {out}\n")
@@ -61,33 +67,56 @@ def _pe(omega="10000.0 ** (-torch.arange(0, d_model, 2, dtype=dtype) / d_model)"
             f"    return {stack}\n\n\n" + _SHIFT.format(s01=s01, s10=s10))
 
 
-def _block(forward=("T = x.shape[1]\n"
+_DECODER_FORWARD = ("T = x.shape[1]\n"
                     "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
-                    "        x = x + self.attn(self.ln1(x), allowed, key_padding_mask)[0]\n"
-                    "        return x + self.ff(self.ln2(x))"),
-           act="nn.ReLU()"):
-    return ("class CausalBlock(nn.Module):\n"
+                    "        x = x + self.self_attn(self.ln1(x), None, allowed, x_padding)[0]\n"
+                    "        x = x + self.cross_attn(self.ln2(x), memory, None, memory_padding)[0]\n"
+                    "        return x + self.ff(self.ln3(x))")
+
+
+def _decoder(forward=_DECODER_FORWARD, act="nn.ReLU()"):
+    return ("class DecoderLayer(nn.Module):\n"
             "    def __init__(self, d_model, n_heads, d_ff):\n"
             "        super().__init__()\n"
-            "        self.ln1 = nn.LayerNorm(d_model)\n"
-            "        self.attn = MultiHeadSelfAttention(d_model, n_heads)\n"
-            "        self.ln2 = nn.LayerNorm(d_model)\n"
+            "        self.self_attn = MultiHeadAttention(d_model, n_heads)\n"
+            "        self.cross_attn = MultiHeadAttention(d_model, n_heads)\n"
+            "        self.ln1, self.ln2, self.ln3 = (nn.LayerNorm(d_model) for _ in range(3))\n"
             f"        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), {act}, nn.Linear(d_ff, d_model))\n"
-            "    def forward(self, x, key_padding_mask=None):\n"
+            "    def forward(self, x, memory, x_padding=None, memory_padding=None):\n"
             f"        {forward}\n")
 
 
-def _lm(init_extra="", forward_body=("h = self.tok(x) + self.pos(torch.arange(x.shape[1]))\n"
+def _dec(old, new):
+    assert old in _DECODER_FORWARD, old
+    return _decoder(forward=_DECODER_FORWARD.replace(old, new))
+
+
+_BLOCK = ("class Block(nn.Module):\n"
+          "    def __init__(self, d_model, n_heads, d_ff):\n"
+          "        super().__init__()\n"
+          "        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)\n"
+          "        self.attn = MultiHeadAttention(d_model, n_heads)\n"
+          "        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Linear(d_ff, d_model))\n"
+          "    def forward(self, x):\n"
+          "        T = x.shape[1]\n"
+          "        allowed = {mask}\n"
+          "        x = x + self.attn(self.ln1(x), None, allowed)[0]\n"
+          "        return x + self.ff(self.ln2(x))\n\n\n")
+
+
+def _lm(init_extra="", forward_body=("h = self.tok(x) + self.pos(torch.arange(x.shape[1], device=x.device))\n"
                                      "        for block in self.blocks:\n"
                                      "            h = block(h)\n"
                                      "        return self.head(self.ln_f(h))"),
-        size="d_model=48, n_heads=4, n_layers=2", lr="1e-2"):
-    return ("class CharTransformer(nn.Module):\n"
+        size="d_model=80, n_heads=8, n_layers=1", lr="2e-2",
+        mask="torch.ones(T, T, dtype=torch.bool, device=x.device).tril()"):
+    return (_BLOCK.format(mask=mask) +
+            "class CharTransformer(nn.Module):\n"
             f"    def __init__(self, vocab_size, context, {size}):\n"
             "        super().__init__()\n"
             "        self.tok = nn.Embedding(vocab_size, d_model)\n"
             "        self.pos = nn.Embedding(context, d_model)\n"
-            "        self.blocks = nn.ModuleList(CausalBlock(d_model, n_heads, 4 * d_model) for _ in range(n_layers))\n"
+            "        self.blocks = nn.ModuleList(Block(d_model, n_heads, 4 * d_model) for _ in range(n_layers))\n"
             "        self.ln_f = nn.LayerNorm(d_model)\n"
             "        self.head = nn.Linear(d_model, vocab_size)\n"
             f"{init_extra}"
@@ -98,22 +127,13 @@ def _lm(init_extra="", forward_body=("h = self.tok(x) + self.pos(torch.arange(x.
             "    return CharTransformer(vocab_size, context)\n")
 
 
-_NON_CAUSAL_BLOCK = ("class FullBlock(CausalBlock):\n"
-                     "    def forward(self, x, key_padding_mask=None):\n"
-                     "        x = x + self.attn(self.ln1(x))[0]\n"
-                     "        return x + self.ff(self.ln2(x))\n\n\n")
-
 WRONG = [  # (task id, description, {answer cell id: replacement source})
     # ---------------------------------------------------------------- Task 1
-    ("questions", "the variance instead of the standard deviation",
-     {"answer-question": "ANSWER_LOGIT_STD = 144.0\nANSWER_MHA_MASK = 'B'\n"}),
-    ("questions", "the std after the scaling",
-     {"answer-question": "ANSWER_LOGIT_STD = 1.0\nANSWER_MHA_MASK = 'B'\n"}),
-    ("questions", "SDPA's mask passed to MHA unchanged",
-     {"answer-question": "ANSWER_LOGIT_STD = 12.0\nANSWER_MHA_MASK = 'A'\n"}),
-    ("questions", "the transposed mask",
-     {"answer-question": "ANSWER_LOGIT_STD = 12.0\nANSWER_MHA_MASK = 'C'\n"}),
-    ("questions", "an int, not a float", {"answer-question": "ANSWER_LOGIT_STD = 12\nANSWER_MHA_MASK = 'B'\n"}),
+    ("questions", "cross-attention weights as self-attention's [B, h, T, T]", {"answer-question": "ANSWER_CROSS_SHAPE = 'A'\nANSWER_LN_MEANS = 256\n"}),
+    ("questions", "queries and keys swapped: [B, h, S, T]", {"answer-question": "ANSWER_CROSS_SHAPE = 'C'\nANSWER_LN_MEANS = 256\n"}),
+    ("questions", "LayerNorm read as batch norm: one mean per feature", {"answer-question": "ANSWER_CROSS_SHAPE = 'B'\nANSWER_LN_MEANS = 64\n"}),
+    ("questions", "LayerNorm: one mean per window", {"answer-question": "ANSWER_CROSS_SHAPE = 'B'\nANSWER_LN_MEANS = 8\n"}),
+    ("questions", "LayerNorm: one mean per number", {"answer-question": "ANSWER_CROSS_SHAPE = 'B'\nANSWER_LN_MEANS = 16384\n"}),
     # ---------------------------------------------------------------- Task 2
     ("attention", "no 1/sqrt(d_k)", {"answer-attention": _attention(scores="q @ k.transpose(-2, -1)")}),
     ("attention", "scaled by d_k instead of sqrt(d_k)",
@@ -143,26 +163,33 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("attention", "modifies the mask in place (masks applied via logical_not_)",
      {"answer-attention": _attention(attn="scores = scores.masked_fill(attn_mask.logical_not_(), float('-inf'))")}),
     # ---------------------------------------------------------------- Task 3
-    ("mha", "heads split by the wrong reshape view(B, nh, T, hs)",
-     {"answer-mha": _mha(split="t.reshape(B, self.n_heads, T, hs)")}),
-    ("mha", "heads interleaved: view(B, T, hs, nh)",
-     {"answer-mha": _mha(split="t.view(B, T, hs, self.n_heads).permute(0, 3, 1, 2)")}),
+    ("mha", "heads split by the wrong reshape view(B, nh, L, hs)",
+     {"answer-mha": _mha(split="t.reshape(B, self.n_heads, t.shape[1], hs)")}),
+    ("mha", "heads interleaved: view(B, L, hs, nh)",
+     {"answer-mha": _mha(split="t.view(B, t.shape[1], hs, self.n_heads).permute(0, 3, 1, 2)")}),
     ("mha", "heads merged without the transpose back",
      {"answer-mha": _mha(merge="y.reshape(B, T, C)")}),
     ("mha", "no output projection", {"answer-mha": _mha(out="y, weights")}),
     ("mha", "head weights averaged (MHA's default)", {"answer-mha": _mha(out="self.out_proj(y), weights.mean(1)")}),
-    ("mha", "one big head: scaled by sqrt(d_model), heads ignored",
-     {"answer-mha": _mha(split="t[:, None]", merge="y[:, 0]",
-                         out="self.out_proj(y), weights.expand(B, self.n_heads, T, T)")}),
+    ("mha", "memory ignored: always self-attention", {"answer-mha": _mha(memory="memory = x")}),
+    ("mha", "cross-attention the wrong way round: queries from the memory, keys and values from x",
+     {"answer-mha": _mha(q="F.linear(memory, W[:C], b[:C])", kv="F.linear(x, W[C:], b[C:]).split(C, dim=-1)")}),
+    ("mha", "q, k, v all projected from the memory",
+     {"answer-mha": _mha(q="F.linear(memory, W[:C], b[:C])")}),
+    ("mha", "in_proj applied whole to x and to the memory, q taken from the wrong rows",
+     {"answer-mha": _mha(q="F.linear(x, W[C:2 * C], b[C:2 * C])")}),
+    ("mha", "heads split with T for the memory too (works only when S = T)",
+     {"answer-mha": _mha(split="t.view(B, T, self.n_heads, hs).transpose(1, 2)")}),
     ("mha", "shortcut: F.multi_head_attention_forward inside (no weights returned either)",
-     {"answer-mha": ("class MultiHeadSelfAttention(nn.Module):\n"
+     {"answer-mha": ("class MultiHeadAttention(nn.Module):\n"
                      "    def __init__(self, d_model, n_heads):\n"
                      "        super().__init__()\n"
                      "        self.n_heads = n_heads\n"
                      "        self.in_proj = nn.Linear(d_model, 3 * d_model)\n"
                      "        self.out_proj = nn.Linear(d_model, d_model)\n"
-                     "    def forward(self, x, attn_mask=None, key_padding_mask=None):\n"
-                     "        return F.multi_head_attention_forward(x.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1),\n"
+                     "    def forward(self, x, memory=None, attn_mask=None, key_padding_mask=None):\n"
+                     "        m = (x if memory is None else memory).transpose(0, 1)\n"
+                     "        return F.multi_head_attention_forward(x.transpose(0, 1), m, m,\n"
                      "            x.shape[-1], self.n_heads, self.in_proj.weight, self.in_proj.bias, None, None, False, 0.0,\n"
                      "            self.out_proj.weight, self.out_proj.bias, training=False, key_padding_mask=key_padding_mask,\n"
                      "            attn_mask=None if attn_mask is None else ~attn_mask, average_attn_weights=False)[0].transpose(0, 1), None\n")}),
@@ -180,40 +207,42 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("positional", "shift matrix without the minus sign", {"answer-pe": _pe(s10="s")}),
     # ---------------------------------------------------------------- Task 5
     ("block", "post-norm instead of pre-norm",
-     {"answer-block": _block(forward=("T = x.shape[1]\n"
-                                      "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
-                                      "        x = self.ln1(x + self.attn(x, allowed, key_padding_mask)[0])\n"
-                                      "        return self.ln2(x + self.ff(x))"))}),
-    ("block", "not causal", {"answer-block": _block(forward=("x = x + self.attn(self.ln1(x), None, key_padding_mask)[0]\n"
-                                                             "        return x + self.ff(self.ln2(x))"))}),
-    ("block", "causal mask in MHA's convention (True = blocked) passed to attention",
-     {"answer-block": _block(forward=("T = x.shape[1]\n"
-                                      "        allowed = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)\n"
-                                      "        x = x + self.attn(self.ln1(x), allowed, key_padding_mask)[0]\n"
-                                      "        return x + self.ff(self.ln2(x))"))}),
-    ("block", "no residual around the MLP",
-     {"answer-block": _block(forward=("T = x.shape[1]\n"
-                                      "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
-                                      "        x = x + self.attn(self.ln1(x), allowed, key_padding_mask)[0]\n"
-                                      "        return self.ff(self.ln2(x))"))}),
-    ("block", "one LayerNorm used for both branches",
-     {"answer-block": _block(forward=("T = x.shape[1]\n"
-                                      "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
-                                      "        x = x + self.attn(self.ln1(x), allowed, key_padding_mask)[0]\n"
-                                      "        return x + self.ff(self.ln1(x))"))}),
-    ("block", "padding mask ignored",
-     {"answer-block": _block(forward=("T = x.shape[1]\n"
-                                      "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
-                                      "        x = x + self.attn(self.ln1(x), allowed)[0]\n"
-                                      "        return x + self.ff(self.ln2(x))"))}),
-    ("block", "GELU instead of ReLU", {"answer-block": _block(act="nn.GELU()")}),
+     {"answer-block": _decoder(forward=("T = x.shape[1]\n"
+                                        "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
+                                        "        x = self.ln1(x + self.self_attn(x, None, allowed, x_padding)[0])\n"
+                                        "        x = self.ln2(x + self.cross_attn(x, memory, None, memory_padding)[0])\n"
+                                        "        return self.ln3(x + self.ff(x))"))}),
+    ("block", "the memory normalised by ln2 too",
+     {"answer-block": _dec("self.cross_attn(self.ln2(x), memory,", "self.cross_attn(self.ln2(x), self.ln2(memory),")}),
+    ("block", "self-attention not causal",
+     {"answer-block": _dec("self.self_attn(self.ln1(x), None, allowed, x_padding)", "self.self_attn(self.ln1(x), None, None, x_padding)")}),
+    ("block", "cross-attention made causal too (the memory positions masked as if they were the decoder's)",
+     {"answer-block": _dec("self.cross_attn(self.ln2(x), memory, None, memory_padding)",
+                           "self.cross_attn(self.ln2(x), memory, torch.ones(T, memory.shape[1], dtype=torch.bool).tril(), memory_padding)")}),
+    ("block", "memory padding ignored",
+     {"answer-block": _dec("memory, None, memory_padding)", "memory, None, None)")}),
+    ("block", "decoder padding ignored",
+     {"answer-block": _dec("None, allowed, x_padding)", "None, allowed, None)")}),
+    ("block", "cross-attention before self-attention",
+     {"answer-block": _decoder(forward=("T = x.shape[1]\n"
+                                        "        allowed = torch.ones(T, T, dtype=torch.bool).tril()\n"
+                                        "        x = x + self.cross_attn(self.ln2(x), memory, None, memory_padding)[0]\n"
+                                        "        x = x + self.self_attn(self.ln1(x), None, allowed, x_padding)[0]\n"
+                                        "        return x + self.ff(self.ln3(x))"))}),
+    ("block", "ln2 and ln3 swapped",
+     {"answer-block": _dec("self.cross_attn(self.ln2(x)", "self.cross_attn(self.ln3(x)").replace("self.ff(self.ln3(x))", "self.ff(self.ln2(x))")}),
+    ("block", "queries of the cross-attention from the un-normalised x",
+     {"answer-block": _dec("self.cross_attn(self.ln2(x), memory", "self.cross_attn(x, memory")}),
+    ("block", "no residual around the MLP", {"answer-block": _dec("return x + self.ff(", "return (")}),
+    ("block", "GELU instead of ReLU", {"answer-block": _decoder(act="nn.GELU()")}),
     # ---------------------------------------------------------------- Task 6
+    ("char-model", "the lecture's GPT as it is (2 blocks, C = 48, 4 heads, lr 1e-2): below the bar only with a better design",
+     {"answer-lm": _lm(size="d_model=48, n_heads=4, n_layers=2", lr="1e-2")}),
     ("char-model", "not causal: blocks without the mask (sees the next character)",
-     {"answer-lm": _NON_CAUSAL_BLOCK + _lm(init_extra=(
-         "        self.blocks = nn.ModuleList(FullBlock(d_model, n_heads, 4 * d_model) for _ in range(n_layers))\n"))}),
+     {"answer-lm": _lm(mask="None")}),
     ("char-model", "a bigram model with an unused block",
      {"answer-lm": _lm(forward_body="return self.head(self.ln_f(self.tok(x)))")}),
-    ("char-model", "too large a model", {"answer-lm": _lm(size="d_model=96, n_heads=4, n_layers=2")}),
+    ("char-model", "too large a model", {"answer-lm": _lm(size="d_model=96, n_heads=8, n_layers=1")}),
     ("char-model", "learning rate far too small", {"answer-lm": _lm(lr="1e-4")}),
     ("char-model", "shortcut: an LSTM beside the block",
      {"answer-lm": _lm(init_extra="        self.rnn = nn.LSTM(d_model, d_model, batch_first=True)\n",
