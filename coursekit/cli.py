@@ -82,6 +82,9 @@ def parser() -> argparse.ArgumentParser:
                         "without it), off")
     g.add_argument("--disk-mb", type=int, default=DEFAULT_DISK_MB,
                    help="MB a notebook may write in the sandbox (its scratch folder)")
+    g.add_argument("--probe-seed", type=int, default=None, metavar="N",
+                   help="the seed of the probes' inputs (default: drawn at grading time; "
+                        "printed on stderr, so that a regrade can repeat it)")
     m = sub.add_parser("merge", help="one gradebook from several grades.json")
     m.add_argument("reports", nargs="+", type=Path, help="grades.json files")
     m.add_argument("--out", type=Path, default=Path("grades"))
@@ -194,6 +197,8 @@ def _grade(args, p) -> int:
     opts = grading.Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
                            deny=(str(args.out),), sandbox=args.sandbox, disk_mb=args.disk_mb,
                            warm=not (args.cold or grading.cold_by_default()))
+    if args.probe_seed is not None:
+        opts.probe_seed = args.probe_seed
     students = args.student
     if args.shard:
         students = grading.shard_students(args.submissions, *args.shard, students)

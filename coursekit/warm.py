@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 
+from . import plain
 from .sandbox import (
     BoundedKernel,
     Outcome,
@@ -47,8 +48,9 @@ from .sandbox import (
 
 PRELOAD = ("numpy", "torch", "torch.nn", "torch.nn.functional", "torch.utils.data",
            "matplotlib", "matplotlib.pyplot", "sklearn", "sklearn.datasets",
-           "sklearn.model_selection", "IPython", "utils", "utils.checks", "utils.data",
-           "utils.functional", "utils.training", "utils.plotting")
+           "sklearn.model_selection", "sklearn.linear_model", "IPython", "utils",
+           "utils.checks", "utils.data", "utils.functional", "utils.training",
+           "utils.plotting", "coursekit.probe")
 
 
 # The zygote imports everything once: on a loaded 2-core machine that took over a minute.
@@ -89,25 +91,30 @@ def _recv(sock: socket.socket, fds: list | None = None):
 
 
 # ------------------------------------------------------------------ the child (one notebook)
+def _prepare(cwd: str, memory_mb: int | None, threads: int, sandbox: dict | None) -> None:
+    """A fresh child's folders, silence, memory limit and threads (before any cell)."""
+    if sandbox is not None:
+        home = os.path.join(os.path.dirname(cwd), "home")
+        os.makedirs(cwd, exist_ok=True)
+        os.makedirs(home, exist_ok=True)
+        os.environ.update(HOME=home, TMPDIR=home)
+    os.chdir(cwd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    if memory_mb and memory_limit_supported():
+        exec(limit_code(memory_mb), {})
+    import torch
+    torch.set_num_threads(threads)
+
+
 def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
            sandbox: dict | None = None) -> None:
     """Run cells sent over ``sock`` until it closes; never returns. ``sandbox``
     ({"disk_mb": n}): in the zygote's OS sandbox, make the folders and confine."""
     code = 0
     try:
-        if sandbox is not None:
-            home = os.path.join(os.path.dirname(cwd), "home")
-            os.makedirs(cwd, exist_ok=True)
-            os.makedirs(home, exist_ok=True)
-            os.environ.update(HOME=home, TMPDIR=home)
-        os.chdir(cwd)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 1)
-        os.dup2(devnull, 2)
-        if memory_mb and memory_limit_supported():
-            exec(limit_code(memory_mb), {})
-        import torch
-        torch.set_num_threads(threads)
+        _prepare(cwd, memory_mb, threads, sandbox)
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance(colors="nocolor")
@@ -141,10 +148,10 @@ def _child(sock: socket.socket, cwd: str, memory_mb: int | None, threads: int,
             if "matplotlib.pyplot" in sys.modules:  # as the inline backend does
                 sys.modules["matplotlib.pyplot"].close("all")
             if error:
-                _send(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
+                plain.send_outcome(sock, Outcome("error", error["ename"], strip_ansi(error["evalue"]),
                                     [strip_ansi(t) for t in error["traceback"]], count))
             else:
-                _send(sock, Outcome("ok", execution_count=count))
+                plain.send_outcome(sock, Outcome("ok", execution_count=count))
     except BaseException:  # noqa: BLE001 - report nothing, exit non-zero: "the kernel died"
         code = 70
     finally:
@@ -203,6 +210,10 @@ def serve(fd: int, scratch: str | None = None) -> None:
                 sock.close()
                 mine.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
+                if msg.get("probe") is not None:
+                    from .probe import start
+
+                    start(theirs, msg, _prepare)
                 _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"],
                        msg.get("sandbox"))
             theirs.close()
@@ -285,8 +296,13 @@ class Zygote:
             z = cls._current = cls(threads, sandbox)
         return z
 
-    def fork(self, cwd: str, memory_mb: int | None) -> tuple[int, socket.socket]:
+    def fork(self, cwd: str, memory_mb: int | None, probe: dict | None = None
+             ) -> tuple[int, socket.socket]:
+        """A new child in ``cwd``: a notebook kernel, or with ``probe`` ({"deny": folders})
+        a probe process (``coursekit/probe.py``). (its pid, a socket to it)"""
         msg = {"op": "fork", "cwd": str(cwd), "memory_mb": memory_mb, "threads": self.threads}
+        if probe is not None:
+            msg["probe"] = probe
         if self.sandbox is not None:
             msg["sandbox"] = {"disk_mb": self.sandbox.disk_mb}
         _send(self.sock, msg)
@@ -362,7 +378,7 @@ class WarmKernel(BoundedKernel):
     def _wait(self, handle, deadline: float) -> Outcome | None:
         self.sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
-            return _recv(self.sock)
+            return plain.recv_outcome(self.sock, _recv_exact)
         except (TimeoutError, socket.timeout):
             return None
         except (EOFError, OSError):

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, feedback, guard, nbgrader_export, notebook, sandbox, warm
+from coursekit import build, feedback, guard, nbgrader_export, notebook, plain, sandbox, warm
 from coursekit.notebook import CourseError
 from coursekit.sandbox import BoundedKernel, Outcome
 
@@ -324,8 +324,12 @@ def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
     assert k.alive() is True  # the zygote has no exit code for it yet
     assert k._submit("x = 1", True) is None
     assert warm._recv(theirs) == {"code": "x = 1", "history": True}
-    warm._send(theirs, Outcome("ok", execution_count=1))
+    plain.send_outcome(theirs, Outcome("ok", execution_count=1))
     assert k._wait(None, time.monotonic() + 5) == Outcome("ok", execution_count=1)
+    import pickle  # a child's pickle is never loaded: it would run code in the grader
+    blob = pickle.dumps(Outcome("ok", execution_count=2))
+    theirs.sendall(len(blob).to_bytes(4, "big") + blob)
+    assert k._wait(None, time.monotonic() + 5).ename == "GraderProtocolError"
     assert k._wait(None, time.monotonic() + 0.05) is None  # nothing sent: deadline
     k._interrupt()
     for _ in range(600):

@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from coursekit import warm
+from coursekit import plain, warm
 from coursekit.sandbox import Outcome, kernel_env
 
 # The conftest guard replaces Zygote.__init__ under -m "not slow" (it starts a process);
@@ -88,7 +88,7 @@ def run_child(cells, cwd, memory_mb=None, threads=1, sandbox=None):
         outcomes = []
         while True:
             try:
-                outcomes.append(warm._recv(grader))
+                outcomes.append(plain.recv_outcome(grader, warm._recv_exact))
             except (EOFError, ConnectionResetError):  # the child left (unread cells: reset)
                 break
             if len(outcomes) > len(cells):
@@ -137,12 +137,12 @@ def test_child_interrupts_a_running_cell_only(in_process):
             warm._send(grader, {"code": "import os, signal, time\n"
                                         "os.kill(os.getpid(), signal.SIGINT)\n"
                                         "time.sleep(10)", "history": True})
-            got.append(warm._recv(grader))
+            got.append(plain.recv_outcome(grader, warm._recv_exact))
             time.sleep(0.2)  # the child is back in its recv: a signal now is ignored
             signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
             time.sleep(0.2)
             warm._send(grader, {"code": "y = 1", "history": True})
-            got.append(warm._recv(grader))
+            got.append(plain.recv_outcome(grader, warm._recv_exact))
         except BaseException as exc:  # noqa: BLE001 - reported by the test
             errors.append(exc)
         finally:

@@ -48,6 +48,12 @@ How one notebook is graded (see the README, "Grading"):
    are still graded (at most ``MAX_RESTARTS`` times per notebook; a crash in a task with
    no student cell to blame ends the run and the remaining tasks get ``error``).
 
+6. A seminar with a probe module (``solutions/probes/NN_topic.py``: units 01-03) is graded
+   out of the student's process instead (``verdict``): per task, a fresh probe process
+   runs the answer cells and the task's probe on inputs from a seed drawn at grading time
+   and sends back plain data (``coursekit/plain.py``), which this process compares with
+   what the solution gives in another process. No test cell runs.
+
 Exit status: 0 when grading completed, whatever the students scored; 2 when the grader
 cannot run (bad arguments, no or broken solutions, no kernel), with a one-line reason;
 3 on a bug of the grader itself (one line; GRADE_DEBUG=1 shows the traceback).

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
-from .. import rules
+from .. import probe, rules
 from ..notebook import (
     HIDDEN_BEGIN,
     HIDDEN_END,
@@ -47,6 +47,7 @@ class Seminar:
     default_timeout: float
     marks: set = field(default_factory=set)  # distinctive cell ids/sources (identification)
     forbid: dict = field(default_factory=dict)  # task id -> names its answers may not use
+    probes: object = None  # coursekit.probe.Probes: graded out of the student's process
 
     @property
     def max_points(self) -> float:
@@ -148,6 +149,7 @@ def load_seminar(path: Path) -> Seminar:
     if problems:
         raise CourseError("; ".join(problems))
     sem = Seminar(path.stem, nb, steps, tasks, default_timeout(nb), forbid=forbid)
+    sem.probes = probe.load_probes(path, tasks, steps)
     theirs = sem.answer_names
     for step in steps:
         if step.kind != "answer":

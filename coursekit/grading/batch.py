@@ -152,6 +152,12 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
     for w in warnings:
         (echo or _err)(f"warning: {w}")
     preflight(opts, jobs)
+    if opts.probe_seed is None and any(s.probes is not None for s in seminars.values()):
+        from .verdict import new_seed
+
+        opts = replace(opts, probe_seed=new_seed())
+        (echo or _err)(f"probe seed {opts.probe_seed} (--probe-seed {opts.probe_seed} "
+                       "grades with the same inputs again)")
     book = {name: {} for name in names}
     for student, key, rec, secs in grade_jobs(todo, solutions_dir, opts, jobs):
         book[student][key] = rec
@@ -162,7 +168,13 @@ def grade(submissions, solutions_dir=None, opts: Options | None = None, jobs: in
 
 def grade_jobs(todo, solutions_dir, opts: Options, jobs: int = 1):
     """Yield grade_job(...) for each job, ``jobs`` at a time (separate processes), in the
-    order they finish."""
+    order they finish. The probes' seed is drawn here once for the run (unless set, or no
+    seminar has probes)."""
+    if opts.probe_seed is None and any(s.probes is not None for s in
+                                       load_solutions(solutions_dir).values()):
+        from .verdict import new_seed
+
+        opts = replace(opts, probe_seed=new_seed())
     if jobs <= 1 or len(todo) <= 1:
         for job in todo:
             yield grade_job(job, solutions_dir, opts)

@@ -73,6 +73,11 @@ def cold_by_default() -> bool:
     return os.environ.get("COURSE_GRADE_COLD", "").strip() not in ("", "0")
 
 
+def _env_seed() -> int | None:
+    text = os.environ.get("COURSE_PROBE_SEED", "").strip()
+    return int(text) if text.isdigit() else None
+
+
 @dataclass
 class Options:
     timeout: float | None = None  # per cell, seconds; None: each seminar's default
@@ -85,6 +90,9 @@ class Options:
     deny: tuple = ()  # more folders out of the kernel's reach (besides DENIED of the checkout)
     sandbox: str = "auto"  # one of SANDBOX_MODES
     disk_mb: int | None = DEFAULT_DISK_MB
+    # the seed of the probes' inputs (coursekit/grading/verdict.py): None draws one per
+    # run at grading time; COURSE_PROBE_SEED or --probe-seed fix it (a regrade)
+    probe_seed: int | None = field(default_factory=lambda: _env_seed())
 
 
 def sandbox_for(opts: Options) -> "bwrap.Sandbox | None":

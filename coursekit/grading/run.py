@@ -224,10 +224,25 @@ def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
         kernel.shutdown()
     for t, _ in segs:  # tasks never reached: say why
         verdicts.setdefault(t, Verdict("error", f"not graded: {problem}"))
+    return _finish(verdicts, segs, crashed, broken)
+
+
+def _finish(verdicts: dict, segs, crashed: set, broken: dict | None) -> dict:
     for t, message in (broken or {}).items():  # a broken rule outweighs a passed test
         if t in verdicts and verdicts[t].status in ("passed", "failed"):
             verdicts[t] = Verdict("failed", message, True)
     return _annotate(verdicts, segs, crashed)
+
+
+def probe_tasks(sem: Seminar, asm: Assembly, opts: Options, until=None,
+                broken: dict | None = None) -> dict:
+    """The verdicts of a seminar with probes: made in this process from plain data its
+    probe processes sent (coursekit/grading/verdict.py); no test cell runs."""
+    from .verdict import probe_verdicts
+
+    verdicts = {t: Verdict(*v) for t, v in probe_verdicts(sem, asm, opts, until).items()}
+    crashed = {t for t, v in verdicts.items() if v.status == "error" and v.own}
+    return _finish(verdicts, segments(sem, until), crashed, broken)
 
 
 def new_kernel(cwd, opts: Options, warm: bool | None = None):
@@ -310,6 +325,8 @@ def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = ""
     """Grade one (already read) submission against its seminar: the record. In the OS
     sandbox, the working folder is made in this process's scratch root (the warm
     zygote's tmpfs: coursekit/bwrap.py)."""
+    from .. import warm as _warm
+
     opts = opts or Options()
     asm = assemble(sem, nb)
     notes = list(notes) + [n for i, n in asm.notes.items() if "matched by position" in n]
@@ -318,7 +335,11 @@ def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = ""
     with tempfile.TemporaryDirectory(prefix="grade-", dir=root, ignore_cleanup_errors=True) as tmp:
         cwd = Path(tmp) / "work"
         cwd.mkdir()
-        verdicts = run_tasks(sem, asm, cwd, opts, until=until, broken=broken_rules(sem, asm))
+        if sem.probes is not None and _warm.supported():
+            verdicts = probe_tasks(sem, asm, opts, until=until, broken=broken_rules(sem, asm))
+        else:
+            verdicts = run_tasks(sem, asm, cwd, opts, until=until,
+                                 broken=broken_rules(sem, asm))
         rec = _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
     rec["sandbox"] = "bubblewrap" if boxed else "none"
     return rec

@@ -1,0 +1,253 @@
+"""Verdicts out of the student's process (README, "Verdicts out of the student's process").
+
+For a seminar with a probe module (``solutions/probes/NN_topic.py``, ``coursekit/probe.py``)
+each task is graded so:
+
+1. the grader picks the task's seed (``seed_for``: the run's ``Options.probe_seed`` and the
+   task id; the run's seed is drawn afresh at grading time unless ``--probe-seed`` sets it);
+2. a fresh probe process, forked from the clean warm zygote in the OS sandbox, runs the
+   notebook's non-test cells up to the task with the *solution's* answer cells, then the
+   task's probe, and sends its result as plain data: the expected values (once per run,
+   seminar and task: cached);
+3. another fresh probe process does the same with the *student's* answer cells;
+4. the grader decodes what arrived (``coursekit/plain.py``: exact types, ``.npy`` without
+   pickle) and compares it with the expected values; the verdict is the comparison's.
+
+A process that reports no result (an exception, an exit, a timeout, a forged or malformed
+message) fails its task with a message that says which. Nothing of a test runs in the
+student's process: no test cell, no reference, no expected value.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+
+from .. import bwrap, plain, probe
+from ..sandbox import exit_reason
+from .assemble import Assembly, Seminar, segments
+from .common import DEFAULT_TIMEOUT, THREADS, Options, denied_paths, sandbox_for
+
+STARTUP = 60  # seconds a probe process gets to say it started its first cell
+
+
+def seed_for(seed: int, task: str) -> int:
+    """The seed of ``task``'s inputs in a run whose seed is ``seed``."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{task}".encode()).digest()[:8], "big")
+
+
+def new_seed() -> int:
+    return secrets.randbelow(2**63)
+
+
+# ----------------------------------------------------------------------------- one process
+@dataclass
+class Report:
+    """What one probe process gave: "result" (``value``: decoded plain data), "error"
+    (``error``: its fields), "timeout", "dead" or "malformed" (``detail``: why)."""
+    status: str
+    value: object = None
+    error: dict | None = None
+    detail: str = ""
+    at: int = -1  # the cell (index) it was running; len(cells): the probe
+    limit: float = 0.0
+
+
+_ERROR_KEYS = {"ename", "evalue", "cell", "line", "phase", "at"}
+
+
+def _checked_error(err, answers) -> dict:
+    if type(err) is not dict or set(err) != _ERROR_KEYS or type(err["ename"]) is not str \
+            or type(err["evalue"]) is not str or type(err["at"]) is not str \
+            or err["phase"] not in ("cell", "probe") or \
+            not (err["cell"] is None or (type(err["cell"]) is str and err["cell"] in answers)) \
+            or not (err["line"] is None or type(err["line"]) is int):
+        raise plain.Malformed("an error report of the wrong form")
+    return err
+
+
+def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers) -> Report:
+    at, deadline, limit = -1, time.monotonic() + STARTUP, float(STARTUP)
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            msg = probe.recv(sock)
+        except (TimeoutError, socket.timeout):
+            return Report("timeout", at=at, limit=limit)
+        except (EOFError, OSError):
+            return Report("dead", detail=exit_reason(zygote.wait(pid, timeout=5)), at=at)
+        except plain.Malformed as exc:
+            return Report("malformed", detail=str(exc), at=at)
+        try:
+            if set(msg) == {"cell"}:
+                i = msg["cell"]
+                if type(i) is not int or not at < i <= n:
+                    raise plain.Malformed("a progress message out of order")
+                at = i
+                limit = probe_limit if i == n else limits[i]
+                deadline = time.monotonic() + limit
+            elif set(msg) == {"result"}:
+                return Report("result", value=plain.decode(msg["result"]), at=at)
+            elif set(msg) == {"error"}:
+                return Report("error", error=_checked_error(msg["error"], answers), at=at)
+            else:
+                raise plain.Malformed("a message the grader does not know")
+        except plain.Malformed as exc:
+            return Report("malformed", detail=str(exc), at=at)
+
+
+def run_probe(job: dict, limits: list, probe_limit: float, opts: Options) -> Report:
+    """Run ``job`` (coursekit/probe.py) in a fresh probe process; its Report."""
+    from .. import warm
+
+    box = sandbox_for(opts)
+    root = bwrap.scratch_root() if box is not None else None
+    folder = tempfile.mkdtemp(prefix="probe-", dir=root)
+    cwd = os.path.join(folder, "work")
+    os.makedirs(cwd)
+    zygote = warm.Zygote.get(THREADS, box)
+    pid, sock = zygote.fork(cwd, opts.memory_mb, probe={"deny": denied_paths(opts)})
+    try:
+        probe.send(sock, {"job": job})
+        return _read(sock, pid, zygote, len(job["cells"]), limits, probe_limit,
+                     set(job["answers"]))
+    except OSError as exc:  # it closed its end before the job arrived
+        return Report("dead", detail=f"{exit_reason(zygote.wait(pid, timeout=5))} ({exc})")
+    finally:
+        sock.close()
+        try:
+            zygote.signal(pid, signal.SIGKILL)
+            zygote.wait(pid, timeout=5)
+        except (EOFError, OSError):
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- a notebook
+_EXPECTED: dict = {}  # (seminar digest, seed, task) -> the solution's Report (a result)
+
+
+def _job(sem: Seminar, cells, tid: str, seed: int, own) -> dict:
+    return {"cells": cells, "probes": sem.probes.source, "task": tid,
+            "seed": seed_for(seed, tid), "answers": [s.id for s in sem.answers],
+            "own": list(own)}
+
+
+def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
+    cells = [[s.id, s.source] for s in steps]
+    key = hashlib.sha256(repr((sem.stem, cells, sem.probes.source)).encode()).hexdigest()
+    key = (key, seed, tid)
+    if key in _EXPECTED:
+        return _EXPECTED[key]
+    report = run_probe(_job(sem, cells, tid, seed, own), limits, probe_limit, opts)
+    if report.status == "result":  # a failure (a loaded machine's timeout) is tried again
+        _EXPECTED[key] = report
+    return report
+
+
+def _hint(name: str, sem: Seminar, asm: Assembly) -> str:
+    import re
+
+    if any(re.search(rf"(^|\n)\s*(def|class)\s+{name}\b|(^|\n){name}\s*=|import .*\b{name}\b",
+                     src) for src in asm.extra):
+        return (f" [{name} is defined in a cell you added; the grader runs only the answer "
+                "cells: move it into the answer cell that uses it]")
+    theirs = sem.answer_names
+    return f" [assign `{name}` in your answer cell '{theirs[name]}']" if name in theirs else ""
+
+
+def _error_message(err: dict, sem: Seminar, asm: Assembly, opts: Options) -> str:
+    import re
+
+    ename, evalue = err["ename"], err["evalue"]
+    what = f"{ename}: {evalue}".strip().rstrip(":") if evalue else ename
+    if ename == "NotImplementedError":
+        if err["phase"] == "cell":
+            return f"not answered yet: cell '{err['at']}' raises NotImplementedError"
+        return "not answered yet (NotImplementedError)" + \
+            (f" in your cell '{err['cell']}'" if err["cell"] else "")
+    if err["cell"]:
+        what += f" (in your cell '{err['cell']}', line {err['line']})"
+    if ename == "MemoryError" or "Cannot allocate memory" in evalue:
+        what += f" [the grader allows {opts.memory_mb} MB per notebook]"
+    name = re.match(r"name '(\w+)' is not defined", evalue)
+    if ename == "NameError" and name:
+        what += _hint(name[1], sem, asm)
+    return what
+
+
+def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assembly,
+          opts: Options) -> tuple:
+    """(status, message, own) of a task from the student's and the solution's Reports."""
+    def where(at):
+        if 0 <= at < len(cells):
+            cid = cells[at][0]
+            mine = cid in asm.answers
+            return (f"your cell '{cid}'" if mine else f"cell '{cid}'"), mine
+        return "the grader's calls of your functions", True
+
+    if want.status != "result":
+        why = (_error_message(want.error, sem, asm, opts) if want.status == "error"
+               else want.detail or want.status)
+        return "error", f"the grader could not compute the expected values ({why})", False
+    if got.status == "result":
+        expected, value = want.value, got.value
+        if isinstance(expected, dict) and isinstance(value, dict) and list(value) == \
+                list(expected):
+            for label, w in expected.items():
+                message = plain.compare(value[label], w, label, spec["rtol"], spec["atol"],
+                                        spec["reveal"])
+                if message:
+                    return "failed", message, False
+            return "passed", "", False
+        message = plain.compare(value, expected, "the result", spec["rtol"], spec["atol"],
+                                spec["reveal"])
+        if isinstance(expected, dict):
+            message = ("the grader got results it did not ask for: your code answered "
+                       "its calls with something other than their results")
+        return ("passed", "", False) if not message else ("failed", message, False)
+    if got.status == "error":
+        own = got.error["phase"] == "cell" or got.error["cell"] is not None
+        return "failed", _error_message(got.error, sem, asm, opts), own
+    text, mine = where(got.at)
+    if got.status == "timeout":
+        return "timeout", f"{text} did not finish within {got.limit:g} s (the per-cell " \
+            "limit)", mine
+    if got.status == "dead":
+        return "error", f"{got.detail} while running {text}", mine
+    return "failed", (f"the grader got no valid report of this task's results ({got.detail}): "
+                      "a process that runs your code sends the grader plain data only"), True
+
+
+def probe_verdicts(sem: Seminar, asm: Assembly, opts: Options, until=None) -> dict:
+    """{task: (status, message, own)} for a seminar with probes (module docstring)."""
+    seed = opts.probe_seed if opts.probe_seed is not None else new_seed()
+    timeout = opts.timeout or sem.default_timeout
+    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
+    setup = {s.id for s in sem.steps[:first]}
+    out, stubbed, done = {}, set(), []
+    for tid, steps in segments(sem, until):
+        done += steps
+        run = [s for s in done if s.kind != "test" and s.id not in sem.probes.skip]
+        limits = [max(timeout, DEFAULT_TIMEOUT) if s.id in setup else timeout for s in run]
+        own = [s.id for s in steps if s.kind == "answer"]
+        want = _expected(sem, run, tid, seed, own, limits, timeout, opts)
+
+        def theirs(s):
+            if s.kind != "answer":
+                return s.source
+            mine = asm.answers.get(s.id)
+            return s.seminar if s.task in stubbed or mine is None else mine
+
+        cells = [[s.id, theirs(s)] for s in run]
+        got = run_probe(_job(sem, cells, tid, seed, own), limits, timeout, opts)
+        out[tid] = judge(got, want, sem.probes.specs[tid], cells, sem, asm, opts)
+        if got.status in ("timeout", "dead"):
+            stubbed.add(tid)  # later tasks' processes run its stubs instead
+    return out
