@@ -321,6 +321,30 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("deep-net", "ReLU with He initialization (half-way within the budget)",
      {"answer-deep": _plain("nn.ReLU()", _HE)}),
     ("deep-net", "sigmoid with He initialization", {"answer-deep": _plain("nn.Sigmoid()", _HE)}),
+    ("deep-net", "the lecture's residual sigmoid net, unchanged (stops short within 36 steps)",
+     {"answer-deep": (
+         "def fixed_deep_net(depth, width, n_in=64, n_out=10):\n"
+         "    return residual_sigmoid_net(depth, width, n_in, n_out)\n")}),
+    ("deep-net", "the lecture's residual net with ReLU instead of sigmoid and no normalization: Task 3's blocks",
+     {"answer-deep": (
+         "def fixed_deep_net(depth, width, n_in=64, n_out=10):\n"
+         "    n_blocks, extra = divmod(depth - 2, 2)\n"
+         "    layers = [nn.Linear(n_in, width)]\n"
+         "    if extra:\n"
+         "        layers += [nn.ReLU(), nn.Linear(width, width)]\n"
+         "    layers += [ResidualBlock(width, width, width) for _ in range(n_blocks)]\n"
+         "    layers += [nn.ReLU(), nn.Linear(width, n_out)]\n"
+         "    return nn.Sequential(*layers)\n")}),
+    ("deep-net", "plain ReLU net with BatchNorm after every hidden linear layer (no skips)",
+     {"answer-deep": (
+         "def fixed_deep_net(depth, width, n_in=64, n_out=10):\n"
+         "    sizes = [n_in] + [width] * (depth - 1) + [n_out]\n"
+         "    layers = []\n"
+         "    for i in range(depth):\n"
+         "        layers.append(nn.Linear(sizes[i], sizes[i + 1]))\n"
+         "        if i < depth - 1:\n"
+         "            layers += [nn.BatchNorm1d(sizes[i + 1]), nn.ReLU()]\n"
+         "    return nn.Sequential(*layers)\n")}),
     ("deep-net", "residual blocks, but only half the linear layers",
      {"answer-deep": (
          "def fixed_deep_net(depth, width, n_in=64, n_out=10):\n"
