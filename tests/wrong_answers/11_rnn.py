@@ -31,6 +31,18 @@ def _gru(r_z="i_r, i_z, i_n = gi.chunk(3, dim=1)\n    h_r, h_z, h_n = gh.chunk(3
             f"    return {out}\n")
 
 
+def _draft(layout="reshape(3, -1, H)", n="torch.tanh(i_n + r * h_n + b_hn)"):
+    return ("def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
+            "    H = h.shape[1]\n"
+            f"    i_r, i_z, i_n = (x @ weight_ih.T + bias_ih).{layout}\n"
+            f"    h_r, h_z, h_n = (h @ weight_hh.T).{layout}\n"
+            "    b_hr, b_hz, b_hn = bias_hh.reshape(3, H)\n"
+            "    r = torch.sigmoid(i_r + h_r + b_hr)\n"
+            "    z = torch.sigmoid(i_z + h_z + b_hz)\n"
+            f"    n = {n}\n"
+            "    return (1 - z) * n + z * h\n")
+
+
 def _sample(scaled="logits / temperature", zero=True, topk="scaled < kth", dim="-1"):
     return ("def sample_next(logits, temperature, generator=None, top_k=None):\n"
             + ("    if temperature == 0:\n        return logits.argmax(dim=-1)\n" if zero else "")
@@ -113,6 +125,15 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
     ("gru-cell", "reset gate applied to W_hn h but not to its bias b_hn",
      {"answer-gru": _gru(n="torch.tanh(i_n + r * (h_n - bias_hh.chunk(3)[2]) + bias_hh.chunk(3)[2])")}),
     ("gru-cell", "reset gate applied to the input part too", {"answer-gru": _gru(n="torch.tanh(r * (i_n + h_n))")}),
+    ("gru-cell", "the colleague's draft handed in unchanged", {"answer-gru": _draft()}),
+    ("gru-cell", "only the layout fixed (b_hn still outside the reset gate)",
+     {"answer-gru": _draft(layout="chunk(3, dim=1)")}),
+    ("gru-cell", "only the reset gate fixed (reshape(3, -1, H) still mixes the examples of a batch)",
+     {"answer-gru": _draft(n="torch.tanh(i_n + r * (h_n + b_hn))")}),
+    ("gru-cell", "layout 'fixed' as reshape(-1, 3, H).unbind(1) but b_hn still outside",
+     {"answer-gru": _draft(layout="reshape(-1, 3, H).unbind(1)")}),
+    ("gru-cell", "layout fixed, the reset gate moved onto the input part instead",
+     {"answer-gru": _draft(layout="chunk(3, dim=1)", n="torch.tanh(r * i_n + h_n + b_hn)")}),
     ("gru-cell", "shortcut: torch.gru_cell",
      {"answer-gru": "def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):\n"
                     "    return torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)\n"}),
