@@ -126,6 +126,11 @@ def test_training_helpers_run_where_the_net_is_put_data_on_the_cpu():
     accs = train_seeds(StackedMLP.build([0, 1], 5, 8, 2, 4, False), lambda p: torch.optim.Adam(p, lr=0.01),
                        X, y, X_val, y_val, epochs=2, seeds=[0, 1], batch_size=16, device="meta")
     assert accs.device.type == "meta" and accs.shape == (2, 2)
+    accs, losses = train_seeds(StackedMLP.build([0, 1], 5, 8, 3, 4, False, act=nn.Sigmoid, residual="pre"),
+                               lambda p: torch.optim.Adam(p, lr=0.01), X, y, X_val, y_val, None, [0, 1],
+                               batch_size=16, device="meta", steps=4, eval_every=2, return_losses=True,
+                               after_backward=lambda net: None)
+    assert accs.device.type == "meta" and accs.shape == (2, 2) and losses.shape == (4, 2)
 
 
 def test_training_helpers_default_to_the_nets_device_and_return_cpu_results():
@@ -135,3 +140,82 @@ def test_training_helpers_default_to_the_nets_device_and_return_cpu_results():
     net = StackedMLP.build([0], 5, 4, 1, 3, False)
     accs = train_seeds(net, lambda p: torch.optim.SGD(p, lr=0.1), X, y, X, y, epochs=1, seeds=[0])
     assert accs.device.type == "cpu" and net.W[0].device.type == "cpu"
+
+
+def test_train_seeds_by_steps_with_other_activations_and_skip_connections_equals_each_seed_alone():
+    """Sigmoid, tanh and ReLU nets, plain and with pre-/post-activation skip connections, Adam,
+    trained by steps across epoch ends, evaluated every few steps, each seed's gradient clipped
+    by its own norm between backward and step: model m = seed m trained alone (float64)."""
+    from utils.stacked import train_seeds
+    g = torch.Generator().manual_seed(8)
+    X, y = torch.randn(23, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (23,), generator=g)
+    X_val, y_val = torch.randn(11, 5, generator=g, dtype=torch.float64), torch.randint(0, 4, (11,), generator=g)
+    seeds, steps, every, bs = [2, 5, 6], 10, 4, 8           # 3 batches per epoch: steps cross 3 epoch ends
+    make = lambda p: torch.optim.Adam(p, lr=0.02)            # noqa: E731
+    for act, residual in ((nn.Sigmoid, None), (nn.Tanh, None), (nn.Sigmoid, "pre"), (nn.ReLU, "post")):
+        clipped = []
+
+        def clip_each(net, clipped=clipped):             # torch's rule, on each model's slice of .grad
+            norms = []
+            for m in range(len(seeds)):
+                grads = [p.grad[m] for p in net.parameters()]
+                total = torch.sqrt(sum((g ** 2).sum() for g in grads))
+                for g in grads:
+                    g.mul_(torch.clamp(0.5 / (total + 1e-6), max=1.0))
+                norms.append(total.item())
+            clipped.append(norms)
+        net = StackedMLP.build(seeds, 5, 8, 4, 4, False, act=act, residual=residual).double()
+        accs, losses = train_seeds(net, make, X, y, X_val, y_val, None, seeds, batch_size=bs, steps=steps,
+                                   eval_every=every, after_backward=clip_each, return_losses=True)
+        assert accs.shape == (steps // every, 3) and losses.shape == (steps, 3)
+        for m, s in enumerate(seeds):
+            torch.manual_seed(s)
+            ref = make_mlp(5, 8, 4, 4, False, act=act, residual=residual).double()
+            assert sum(isinstance(x, nn.Linear) for x in ref.modules()) == 5
+            opt, gen = make(ref.parameters()), torch.Generator().manual_seed(s)
+            for step in range(steps):
+                if step % 3 == 0:
+                    order = torch.randperm(len(X), generator=gen)
+                idx = order[step % 3 * bs:step % 3 * bs + bs]
+                loss = nn.functional.cross_entropy(ref(X[idx]), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.5).item()
+                opt.step()
+                assert abs(clipped[step][m] - norm) < 1e-10, (act, residual, m, step)
+                assert abs(losses[step, m].item() - loss.item()) < 1e-10, (act, residual, m, step)
+                if (step + 1) % every == 0:
+                    with torch.no_grad():
+                        acc = (ref(X_val).argmax(1) == y_val).double().mean().item()
+                    assert abs(accs[(step + 1) // every - 1, m].item() - acc) < 1e-6, (act, residual, m, step)
+            with torch.no_grad():
+                torch.testing.assert_close(net(X_val)[m], ref(X_val))
+                torch.testing.assert_close(net.unstack(m)(X_val), ref(X_val))
+
+
+def test_skip_connections_are_what_the_docstring_says_and_bad_settings_get_a_message():
+    from utils.stacked import Residual
+    torch.manual_seed(0)
+    pre, post = make_mlp(3, 4, 2, 2, False, nn.Tanh, "pre"), make_mlp(3, 4, 2, 2, False, nn.Tanh, "post")
+    x = torch.randn(5, 3)
+    for net, kind in ((pre, "pre"), (post, "post")):
+        first, block, last = net[0], next(m for m in net if isinstance(m, Residual)), net[-1]
+        lin = block[1] if kind == "pre" else block[0]
+        h = first(x)
+        h = h + (lin(torch.tanh(h)) if kind == "pre" else torch.tanh(lin(h)))
+        torch.testing.assert_close(net(x), last(torch.tanh(h) if kind == "pre" else h))
+    for kwargs, words in ((dict(residual="both"), "residual='both'"), (dict(residual="pre", batchnorm=True), "batchnorm")):
+        try:
+            make_mlp(3, 4, 2, 2, **{"batchnorm": False, **kwargs})
+        except ValueError as e:
+            assert words in str(e)
+        else:
+            raise AssertionError(f"make_mlp accepted {kwargs}")
+    from utils.stacked import train_seeds
+    try:
+        train_seeds(StackedMLP.build([0], 3, 4, 1, 2, False), lambda p: torch.optim.SGD(p, lr=0.1),
+                    x, torch.zeros(5, dtype=torch.long), x, torch.zeros(5, dtype=torch.long), 2, [0], steps=3)
+    except ValueError as e:
+        assert "either epochs or steps" in str(e)
+    else:
+        raise AssertionError("train_seeds accepted both epochs and steps")
