@@ -189,8 +189,8 @@ task        points  status  message
 ridge-grad  2       failed  not answered yet (NotImplementedError) in your cell 'answer-ridge-grad'
 ridge-fit   2       failed  not answered yet (NotImplementedError) in your cell 'answer-ridge-fit'
 sgd         2       failed  not answered yet (NotImplementedError) in your cell 'answer-sgd'
-degree      2       failed  NameError: name 'losses_s' is not defined (earlier task(s) ridge-grad, ridge-fit, sgd did not pass; this task may depend on them)
-lr          2       failed  not answered yet (NotImplementedError) in your cell 'answer-degree' (earlier task(s) ridge-grad, ridge-fit, sgd, degree did not pass; this task may depend on them)
+degree      2       failed  not answered yet: cell 'answer-degree' raises NotImplementedError
+lr          2       failed  not answered yet: cell 'answer-lr' raises NotImplementedError
 
 visible tests passed in 0 of 5 tasks
 ```
