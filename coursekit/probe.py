@@ -48,13 +48,25 @@ from .notebook import CourseError
 HEADER = struct.Struct("!I")
 
 
-def probe(task: str, rtol: float = 1e-6, atol: float = 1e-9, reveal: bool = False):
+def probe(task: str, rtol: float = 1e-6, atol: float = 1e-9, reveal: bool = False,
+          ops: tuple = (), score=None, timed: float | None = None):
     """Mark a function ``f(ns, rng) -> plain data`` as the probe of ``task``; ``rtol`` and
     ``atol``: the tolerance of its numbers; ``reveal``: say the expected string or bool
-    when a student's differs."""
+    when a student's differs.
+
+    ``ops``: ATen operators (``"aten::convolution"``) the student's code may not dispatch
+    while its answer cells and the probe run (the recorder; the task's ``forbid`` names are
+    recorded too). ``score``: a dict (or a list of dicts) ``{"predictions": key, "truth":
+    key, "metric": "accuracy" | "bits", "at_least" | "at_most": bar}``: the result's
+    ``predictions`` (the student's) are scored against the *solution's* ``truth`` instead of
+    being compared; other keys are compared as usual. ``timed``: the student's probe may
+    take at most this many times the solution's CPU time, measured by the grader."""
     def mark(fn):
+        scores = [] if score is None else [score] if isinstance(score, dict) else list(score)
         fn.__probe__ = {"task": str(task), "rtol": float(rtol), "atol": float(atol),
-                        "reveal": bool(reveal)}
+                        "reveal": bool(reveal), "ops": tuple(str(o) for o in ops),
+                        "score": [dict(s) for s in scores],
+                        "timed": None if timed is None else float(timed)}
         return fn
     return mark
 

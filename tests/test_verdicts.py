@@ -358,7 +358,8 @@ def test_probe_load_reads_the_marks():
     found, skip = probe.load("from coursekit.probe import probe\nSKIP = ('x',)\n"
                              "@probe('t', rtol=0.5)\ndef f(ns, rng):\n    return 1\n")
     assert skip == ("x",) and found["t"][1] == {"task": "t", "rtol": 0.5, "atol": 1e-9,
-                                                "reveal": False}
+                                                "reveal": False, "ops": (), "score": [],
+                                                "timed": None}
 
 
 # ----------------------------------------------------------------------------- the grader's reading
