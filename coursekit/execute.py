@@ -15,8 +15,10 @@ from .simulate import bench_section
 # ----------------------------------------------------------------------------- execution
 _MEASURE = """
 import json as _j, resource as _r, sys as _s
-_kb = _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / (1024 if _s.platform == 'darwin' else 1)
-print('__COURSE__' + _j.dumps({'peak_mb': _kb / 1024, 'headline': %s}))
+_u = _r.getrusage(_r.RUSAGE_SELF)
+_kb = _u.ru_maxrss / (1024 if _s.platform == 'darwin' else 1)
+print('__COURSE__' + _j.dumps({'peak_mb': _kb / 1024, 'cpu_s': _u.ru_utime + _u.ru_stime,
+                               'headline': %s}))
 """
 
 
@@ -67,13 +69,13 @@ def run(paths, out_dir: Path | None = None, echo=print) -> list[dict]:
         try:
             executed, info = execute(read(path), cwd=path.parent, measure=True)
             head = read(path).metadata.get("course", {}).get("headline", {})
-            row.update(peak_mb=info["peak_mb"],
+            row.update(peak_mb=info["peak_mb"], cpu_s=info.get("cpu_s", float("nan")),
                        headline=f"{head.get('label', '')} {info['headline']}".strip()
                        if head else "")
             if out_dir is not None:
                 write(executed, Path(out_dir) / path.parent.name / path.name)
         except Exception as exc:  # report and go on: one broken notebook hides no other
-            row.update(ok=False, peak_mb=float("nan"), headline="",
+            row.update(ok=False, peak_mb=float("nan"), cpu_s=float("nan"), headline="",
                        error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200]}")
         row["seconds"] = time.perf_counter() - t0
         echo(_format_row(row))
@@ -84,12 +86,23 @@ def run(paths, out_dir: Path | None = None, echo=print) -> list[dict]:
 def _format_row(r) -> str:
     over = r["ok"] and (r["seconds"] > BUDGET_SECONDS or r["peak_mb"] > BUDGET_MB)
     status = "FAILED: " + r["error"] if not r["ok"] else ("OVER BUDGET" if over else "ok")
-    cells = [r["notebook"], f"{r['seconds']:.1f}", f"{r['peak_mb']:.0f}", r["headline"], status]
+    cells = [r["notebook"], f"{r['seconds']:.1f}", f"{r.get('cpu_s', float('nan')):.1f}",
+             f"{r['peak_mb']:.0f}", r["headline"], status]
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
-TABLE_HEAD = ("| notebook | time, s | peak RSS, MB | headline metric | status |\n"
-              "|---|---:|---:|---|---|")
+TABLE_HEAD = ("| notebook | time, s | kernel CPU, s | peak RSS, MB | headline metric | status |\n"
+              "|---|---:|---:|---:|---|---|")
+
+
+def _load() -> str:
+    """The 1-minute load average (a busy machine stretches the wall times), or "?"."""
+    try:
+        import os
+
+        return f"{os.getloadavg()[0]:.1f}"
+    except (OSError, AttributeError):
+        return "?"
 
 
 def machine() -> str:
@@ -118,17 +131,21 @@ def machine() -> str:
 
 def bench(out: Path, rows=None) -> list[dict]:
     print(TABLE_HEAD)
+    load_before = _load()
     rows = rows if rows is not None else run(course_notebooks(), out_dir=REPO / "build")
     lines = [
         "# Benchmarks",
         "",
         "Written by `make bench` (`python -m coursekit bench`): every lecture notebook and",
         "solution executed headless in a fresh kernel, wall time including kernel start,",
-        "peak resident memory of the kernel process, and the notebook's headline metric.",
+        "the kernel's CPU time (user + system, all its threads: less sensitive than the wall",
+        "time to other work on the machine), peak resident memory of the kernel process, and",
+        "the notebook's headline metric.",
         f"Budget per notebook: {BUDGET_SECONDS} s and {BUDGET_MB / 1024:.1f} GB on a 2-core CPU.",
         "",
         f"Machine: {machine()}.",
-        f"Run: {time.strftime('%Y-%m-%d')}.",
+        f"Run: {time.strftime('%Y-%m-%d')}; load average (1 min) {load_before} before the "
+        f"notebooks, {_load()} after.",
         "",
         TABLE_HEAD,
         *[_format_row(r) for r in rows],

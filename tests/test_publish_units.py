@@ -300,17 +300,17 @@ def test_error_cells():
 
 
 @pytest.mark.parametrize("row, line", [
-    ({"notebook": "n/a.ipynb", "ok": True, "seconds": 12.34, "peak_mb": 800.4,
-      "headline": "acc 0.9", "error": ""}, "| n/a.ipynb | 12.3 | 800 | acc 0.9 | ok |"),
+    ({"notebook": "n/a.ipynb", "ok": True, "seconds": 12.34, "peak_mb": 800.4, "cpu_s": 20.26,
+      "headline": "acc 0.9", "error": ""}, "| n/a.ipynb | 12.3 | 20.3 | 800 | acc 0.9 | ok |"),
     ({"notebook": "n/a.ipynb", "ok": True, "seconds": 60.0, "peak_mb": 1536,
-      "headline": "", "error": ""}, "| n/a.ipynb | 60.0 | 1536 |  | ok |"),
+      "headline": "", "error": ""}, "| n/a.ipynb | 60.0 | nan | 1536 |  | ok |"),
     ({"notebook": "n/a.ipynb", "ok": True, "seconds": 60.01, "peak_mb": 10,
-      "headline": "", "error": ""}, "| n/a.ipynb | 60.0 | 10 |  | OVER BUDGET |"),
+      "headline": "", "error": ""}, "| n/a.ipynb | 60.0 | nan | 10 |  | OVER BUDGET |"),
     ({"notebook": "n/a.ipynb", "ok": True, "seconds": 1, "peak_mb": 1537,
-      "headline": "a|b", "error": ""}, "| n/a.ipynb | 1.0 | 1537 | a\\|b | OVER BUDGET |"),
+      "headline": "a|b", "error": ""}, "| n/a.ipynb | 1.0 | nan | 1537 | a\\|b | OVER BUDGET |"),
     ({"notebook": "n/b.ipynb", "ok": False, "seconds": 99, "peak_mb": float("nan"),
       "headline": "", "error": "ValueError: x|y"},
-     "| n/b.ipynb | 99.0 | nan |  | FAILED: ValueError: x\\|y |"),
+     "| n/b.ipynb | 99.0 | nan | nan |  | FAILED: ValueError: x\\|y |"),
 ])
 def test_format_row(row, line):
     assert execute._format_row(row) == line
@@ -330,7 +330,7 @@ def test_run_measures_writes_elsewhere_and_goes_on_after_a_failure(tmp_path, mon
             raise RuntimeError("first line\nsecond line\n  " + "z" * 300)
         done = nbformat.from_dict(nb)
         done.cells[0].outputs = [nbformat.v4.new_output("stream", text="ran\n")]
-        return done, {"peak_mb": 812.7, "headline": 0.913}
+        return done, {"peak_mb": 812.7, "cpu_s": 3.25, "headline": 0.913}
     monkeypatch.setattr(execute, "execute", fake_execute)
     said = []
     paths = [tmp_path / "notebooks" / "01_a.ipynb", tmp_path / "notebooks" / "02_b.ipynb",
@@ -343,9 +343,9 @@ def test_run_measures_writes_elsewhere_and_goes_on_after_a_failure(tmp_path, mon
                      ("raise", tmp_path / "solutions", True)]
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in rows[:2]] == [
         {"notebook": "notebooks/01_a.ipynb", "ok": True, "error": "", "peak_mb": 812.7,
-         "headline": "test acc 0.913"},
+         "cpu_s": 3.25, "headline": "test acc 0.913"},
         {"notebook": "notebooks/02_b.ipynb", "ok": True, "error": "", "peak_mb": 812.7,
-         "headline": ""}]
+         "cpu_s": 3.25, "headline": ""}]
     assert rows[2]["ok"] is False and rows[2]["headline"] == "" and rows[2]["peak_mb"] != 0
     assert rows[2]["error"] == "RuntimeError: " + ("  " + "z" * 300)[:200]  # its last line
     assert all(0 <= r["seconds"] <= elapsed for r in rows)
@@ -408,7 +408,9 @@ def test_machine_without_cpuinfo_or_memory_size(monkeypatch):
 def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(execute, "machine", lambda: "a test machine")
     monkeypatch.setattr(execute, "bench_section", lambda: "## Grading\n")
-    rows = [{"notebook": "n/a.ipynb", "ok": True, "seconds": 10.4, "peak_mb": 700,
+    loads = iter(["0.4", "1.7"])
+    monkeypatch.setattr(execute, "_load", lambda: next(loads))
+    rows = [{"notebook": "n/a.ipynb", "ok": True, "seconds": 10.4, "peak_mb": 700, "cpu_s": 15.04,
              "headline": "", "error": ""},
             {"notebook": "n/b.ipynb", "ok": True, "seconds": 20.3, "peak_mb": 900,
              "headline": "acc 1", "error": ""}]
@@ -419,11 +421,14 @@ def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
         "# Benchmarks", "",
         "Written by `make bench` (`python -m coursekit bench`): every lecture notebook and",
         "solution executed headless in a fresh kernel, wall time including kernel start,",
-        "peak resident memory of the kernel process, and the notebook's headline metric.",
+        "the kernel's CPU time (user + system, all its threads: less sensitive than the wall",
+        "time to other work on the machine), peak resident memory of the kernel process, and",
+        "the notebook's headline metric.",
         "Budget per notebook: 60 s and 1.5 GB on a 2-core CPU.", "",
-        "Machine: a test machine.", f"Run: {time.strftime('%Y-%m-%d')}.", "",
-        execute.TABLE_HEAD, "| n/a.ipynb | 10.4 | 700 |  | ok |",
-        "| n/b.ipynb | 20.3 | 900 | acc 1 | ok |", "",
+        "Machine: a test machine.",
+        f"Run: {time.strftime('%Y-%m-%d')}; load average (1 min) 0.4 before the notebooks, 1.7 after.",
+        "", execute.TABLE_HEAD, "| n/a.ipynb | 10.4 | 15.0 | 700 |  | ok |",
+        "| n/b.ipynb | 20.3 | nan | 900 | acc 1 | ok |", "",
         "Total: 31 s for 2 notebooks.", "", "## Grading\n"])
 
 
@@ -662,8 +667,8 @@ def test_execute_measures_with_an_extra_cell_and_stops_its_kernel(monkeypatch, t
     assert [c.source for c in done.cells] == ["acc = 0.5"]  # the measuring cell removed
     assert len(nb.cells) == 1 and client.nb is not nb  # the caller's notebook untouched
     measured = execute._MEASURE % "round(acc, 3)"
-    assert "print('__COURSE__' + _j.dumps({'peak_mb': _kb / 1024, 'headline': round(acc, 3)}))" \
-        in measured
+    assert "_j.dumps({'peak_mb': _kb / 1024, 'cpu_s': _u.ru_utime + _u.ru_stime,\n" in measured
+    assert "'headline': round(acc, 3)}))" in measured
     done, info = execute.execute(new_notebook(cells=[new_code_cell("x")]), tmp_path,
                                  timeout=5, allow_errors=True, measure=True)
     assert info == {"peak_mb": 321.5, "headline": "None"}
@@ -673,3 +678,10 @@ def test_execute_measures_with_an_extra_cell_and_stops_its_kernel(monkeypatch, t
     with pytest.raises(RuntimeError, match="cell failed"):
         execute.execute(new_notebook(cells=[new_code_cell("raise")]), tmp_path)
     assert FakeNotebookClient.made[-1].km.stopped == [True]  # stopped even then
+
+
+def test_load_is_the_one_minute_load_average(monkeypatch):
+    if hasattr(os, "getloadavg"):
+        assert float(execute._load()) == pytest.approx(os.getloadavg()[0], abs=0.2)
+    monkeypatch.delattr(os, "getloadavg")
+    assert execute._load() == "?"
