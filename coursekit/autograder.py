@@ -108,7 +108,8 @@ def which_seminar(path: Path, marks: dict) -> tuple[str | None, str | None]:
 
 def problems(folder: Path, names: list, cfg: dict) -> list:
     """Why the notebooks in ``folder`` cannot be graded as this assignment (empty: they
-    can; the grader then deals with renamed files and unreadable notebooks itself)."""
+    can; the grader then deals with renamed files and unreadable notebooks itself, as
+    ``make grade`` does)."""
     wanted, marks = cfg["seminars"], cfg["marks"]
     hint = ", ".join(f"{s}.ipynb" for s in wanted)
     found, out = {}, []
@@ -119,9 +120,8 @@ def problems(folder: Path, names: list, cfg: dict) -> list:
             out.append(f"'{name}' holds seminar {by_content}, not {by_name}")
             continue
         if stem is None:
-            if len(names) == 1 and len(wanted) == 1:
-                continue  # one file: the grader says what is wrong with it
-            out.append(f"'{name}' is not a seminar of this course")
+            out.append(f"'{name}' is not a seminar of this course: neither its name nor its "
+                       "cells are a seminar's")
         elif stem not in wanted:
             out.append(f"'{name}' is seminar {stem}, which this assignment does not grade")
         elif stem in found:
@@ -148,12 +148,15 @@ def results(book: dict, cfg: dict, tasks: dict, hidden: dict, lines: list,
             seconds: float) -> dict:
     """Gradescope's results.json from the grader's records of one student. ``tasks``:
     stem -> [(task id, points)] of every seminar of the assignment (a seminar not
-    submitted gets its tasks at 0); ``hidden``: stem -> the task ids whose checks are
+    submitted gets its tasks at 0, unless ``cfg["only_found"]``: an autograder built for
+    every seminar, the same zip for each assignment); ``hidden``: stem -> the task ids whose checks are
     hidden; ``lines``: what the output says first."""
     vis = cfg.get("hidden_visibility", "after_published")
     tests, summary = [], list(lines)
     for stem in cfg["seminars"]:
         rec = book.get(stem)
+        if rec is None and cfg.get("only_found"):
+            continue  # an autograder of every seminar: the ones submitted
         if rec is None:
             rec = {"points": 0, "max_points": sum(p for _, p in tasks[stem]), "tasks": [
                 {"id": t, "points": 0, "max_points": p, "status": "missing",

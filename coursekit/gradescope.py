@@ -95,8 +95,9 @@ def config(seminars=None, hidden_visibility: str = "after_published", sandbox: s
                           f"not {hidden_visibility!r}")
     if sandbox not in ("auto", "required", "off"):
         raise CourseError(f"--sandbox must be auto, required or off, not {sandbox!r}")
-    return {"seminars": chosen, "hidden_visibility": hidden_visibility, "sandbox": sandbox,
-            "warm": warm, "marks": marks}
+    return {"seminars": chosen, "only_found": not seminars,
+            "hidden_visibility": hidden_visibility, "sandbox": sandbox, "warm": warm,
+            "marks": marks}
 
 
 def _members(cfg: dict, repo: Path) -> dict:

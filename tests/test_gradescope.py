@@ -208,6 +208,13 @@ def test_a_zip_of_several_seminars(base):
                 f"this assignment grades {STEM}.ipynb: submit it alone")
 
 
+def test_a_notebook_that_is_no_seminar(base):
+    submit(base, "homework.ipynb", json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                               "nbformat_minor": 5}))
+    assert_zero(run_here(base), "'homework.ipynb' is not a seminar of this course: neither "
+                                "its name nor its cells are a seminar's")
+
+
 def test_two_copies(base):
     submit(base, f"{STEM}.ipynb", nb_bytes("solutions", STEM))
     submit(base, "copy.ipynb", nb_bytes("seminars", STEM))
@@ -228,6 +235,23 @@ def record(points: list, statuses: list) -> dict:
             "tasks": [{"id": t, "points": p, "max_points": m, "status": s,
                        "message": "" if s == "passed" else f"{t} went wrong"}
                       for (t, m), p, s in zip(tasks, points, statuses, strict=True)]}
+
+
+def test_an_autograder_of_every_seminar_reports_the_ones_submitted(tmp_path):
+    """Built without --seminar (one zip for every assignment): a seminar not submitted
+    is not listed; with --seminar, it is, at 0."""
+    every = gradescope.config()
+    assert every["only_found"] and every["seminars"] == sorted(every["marks"])
+    tasks = {s: [("t", 1)] for s in every["seminars"]}
+    rec = {"points": 1, "max_points": 1, "file": f"{STEM}.ipynb", "tasks": [
+        {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""}]}
+    out = valid(autograder.results({STEM: rec}, every, tasks, {}, [], 1))
+    assert [t["name"] for t in out["tests"]] == [f"{STEM}: t"] and out["score"] == 1
+    two = gradescope.config([STEM, OTHER])
+    assert not two["only_found"]
+    out = valid(autograder.results({STEM: rec}, two, tasks, {}, [], 1))
+    assert [t["name"] for t in out["tests"]] == [f"{STEM}: t", f"{OTHER}: t"]
+    assert out["output"].splitlines() == [f"{STEM}: 1/1 points", f"{OTHER}: not submitted, 0/1"]
 
 
 def test_results_from_a_record(zipped):
@@ -252,7 +276,7 @@ def test_results_from_a_record(zipped):
 # ------------------------------------------------------------- run_autograder (slow)
 @pytest.fixture(scope="module")
 def graded(zipped, tmp_path_factory):
-    """run_autograder, as Gradescope runs it, on four submissions: {kind: (results, s)}.
+    """run_autograder, as Gradescope runs it, on five submissions: {kind: (results, s)}.
     Its Python is this environment's (a link where setup.sh makes the venv); the course
     it imports is the zip's (run_autograder puts it first on PYTHONPATH)."""
     nb = notebook.read(REPO / "solutions" / f"{STEM}.ipynb")
@@ -263,12 +287,13 @@ def graded(zipped, tmp_path_factory):
     wrong = tmp_path_factory.mktemp("wrong") / f"{STEM}.ipynb"
     notebook.write(nb, wrong)
     kinds = {"solution": nb_bytes("solutions", STEM), "blank": nb_bytes("seminars", STEM),
-             "wrong": wrong.read_bytes(), "not-json": b'{"cells": [oops'}
+             "wrong": wrong.read_bytes(), "not-json": b'{"cells": [oops',
+             "renamed": nb_bytes("solutions", STEM)}
     out = {}
     for kind, data in kinds.items():
         base = gradescope.unpack(zipped, tmp_path_factory.mktemp(kind) / "autograder")
         (base / "venv").symlink_to(sys.prefix, target_is_directory=True)
-        submit(base, f"{STEM}.ipynb", data)
+        submit(base, f"{STEM} (1).ipynb" if kind == "renamed" else f"{STEM}.ipynb", data)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
         env.update(GRADESCOPE_ROOT=str(base), COURSE_PROBE_SEED="1")
         env.pop("PYTHONPATH", None)
@@ -299,6 +324,14 @@ def test_the_solution_gets_full_marks(graded):
     result = valid(graded["solution"][0])
     assert result["score"] == 10 and all(t["status"] == "passed" for t in result["tests"])
     assert f"{STEM}: 10/10 points" in result["output"]
+
+
+@pytest.mark.slow
+def test_a_renamed_file_is_graded_as_the_seminar_it_is(graded):
+    result = valid(graded["renamed"][0])
+    assert result["score"] == 10
+    assert f"note: graded as {STEM}: the file was submitted as '{STEM} (1).ipynb'" \
+        in result["output"]
 
 
 @pytest.mark.slow
