@@ -126,10 +126,11 @@ def parser() -> argparse.ArgumentParser:
                          "after_due_date, after_published (default) or visible")
     gs.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto")
     gs.add_argument("--cold", action="store_true", help="a Jupyter kernel per notebook")
-    sub.add_parser("gradescope-run", help="inside Gradescope: grade the submission "
-                                          "(run_autograder calls it)")
-    sub.add_parser("gradescope-check", help="inside Gradescope: can this image grade "
-                                            "(setup.sh calls it)")
+    gs.add_argument("--pip-conf", type=Path, default=None,
+                    help="a pip configuration file setup.sh installs with (an index of CPU "
+                         "builds of torch, a mirror)")
+    sub.add_parser("gradescope-run", help="in Gradescope: grade (run_autograder calls it)")
+    sub.add_parser("gradescope-check", help="in Gradescope: can it grade (setup.sh calls it)")
     lms = sub.add_parser("gradebook", help="Canvas and Moodle import CSVs from a gradebook")
     lms.add_argument("gradebook", type=Path, help="a grades.json")
     lms.add_argument("--roster", type=Path, required=True,
@@ -351,7 +352,8 @@ def _gradescope(args, p) -> int:
 
     path, secs, size = timed_build(args.out, seminars=args.seminar,
                                    hidden_visibility=args.hidden_visibility,
-                                   sandbox=args.sandbox, warm=not args.cold)
+                                   sandbox=args.sandbox, warm=not args.cold,
+                                   pip_conf=args.pip_conf)
     _err(f"{size / 2 ** 20:.1f} MB in {secs:.1f} s")
     print(f"wrote {path}: upload it as the assignment's autograder (it holds the solutions: "
           "never share it)")
@@ -359,17 +361,15 @@ def _gradescope(args, p) -> int:
 
 
 def _gradescope_run(args, p) -> int:
-    from .autograder import run
+    from .autograder import main
 
-    run()
-    return 0  # a results.json was written, whatever the submission held
+    return main()  # 0: a results.json was written, whatever the submission held
 
 
 def _gradescope_check(args, p) -> int:
     from .gradescope import check
 
-    print(check())
-    return 0
+    return print(check()) or 0
 
 
 def _gradebook(args, p) -> int:

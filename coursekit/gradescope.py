@@ -2,6 +2,7 @@
 
     python -m coursekit gradescope --out build/gradescope [--seminar 01_linear_regression ...]
                                    [--hidden-visibility after_published] [--sandbox auto] [--cold]
+                                   [--pip-conf FILE]
 
 The zip has Gradescope's layout for a custom autograder ("Autograder Specifications"):
 ``setup.sh`` (run once as root when Gradescope builds the image: Python, bubblewrap, a
@@ -46,6 +47,11 @@ if [ "${COURSE_SKIP_APT:-0}" != 1 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends python3 python3-venv python3-pip bubblewrap
+fi
+# An instructor's pip configuration, when `make gradescope PIP_CONF=FILE` put one in the
+# zip (e.g. an index of CPU-only torch builds: the default build is CUDA's, some GB).
+if [ -f "$ROOT/source/pip.conf" ]; then
+    export PIP_CONFIG_FILE="$ROOT/source/pip.conf"
 fi
 PYTHON="${COURSE_PYTHON:-python3}"
 "$PYTHON" -m venv "$ROOT/venv"
@@ -100,10 +106,14 @@ def config(seminars=None, hidden_visibility: str = "after_published", sandbox: s
             "marks": marks}
 
 
-def _members(cfg: dict, repo: Path) -> dict:
+def _members(cfg: dict, repo: Path, pip_conf=None) -> dict:
     """zip name -> (source path or None, text or None, executable)."""
     out = {"setup.sh": (None, SETUP_SH, True), "run_autograder": (None, RUN_AUTOGRADER, True),
            CONFIG: (None, json.dumps(cfg, indent=1) + "\n", False)}
+    if pip_conf is not None:
+        if not Path(pip_conf).is_file():
+            raise CourseError(f"--pip-conf {pip_conf}: no such file")
+        out["pip.conf"] = (Path(pip_conf), None, False)
     for name in COURSE_FILES:
         if (repo / name).is_file():
             out[f"course/{name}"] = (repo / name, None, False)
@@ -119,14 +129,16 @@ def _members(cfg: dict, repo: Path) -> dict:
 
 
 def build(out, seminars=None, hidden_visibility: str = "after_published",
-          sandbox: str = "auto", warm: bool = True, repo: Path = REPO) -> Path:
-    """Write ``out/autograder.zip`` (replacing an earlier one); its path."""
+          sandbox: str = "auto", warm: bool = True, repo: Path = REPO, pip_conf=None) -> Path:
+    """Write ``out/autograder.zip`` (replacing an earlier one); its path. ``pip_conf``:
+    a pip configuration file setup.sh installs with (``pip.conf`` in the zip)."""
     cfg = config(seminars, hidden_visibility, sandbox, warm, repo)
+    members = _members(cfg, repo, pip_conf)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target, tmp = out / ZIP, out / (ZIP + ".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, (path, text, executable) in sorted(_members(cfg, repo).items()):
+        for name, (path, text, executable) in sorted(members.items()):
             info = zipfile.ZipInfo(name, EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (0o100755 if executable else 0o100644) << 16

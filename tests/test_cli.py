@@ -94,8 +94,8 @@ def test_defaults_of_the_parser():
                                  "site", "nbgrader", "sandbox", "badges", "gradescope",
                                  "gradescope-run", "gradescope-check", "gradebook"}
     gs = p.parse_args(["gradescope"])
-    assert (gs.out, gs.seminar, gs.hidden_visibility, gs.sandbox, gs.cold) == (
-        REPO / "build" / "gradescope", None, "after_published", "auto", False)
+    assert (gs.out, gs.seminar, gs.hidden_visibility, gs.sandbox, gs.cold, gs.pip_conf) == (
+        REPO / "build" / "gradescope", None, "after_published", "auto", False, None)
     assert p.parse_args(["gradebook", "g.json", "--roster", "r.csv"]).out == Path("grades")
 
 

@@ -98,6 +98,16 @@ def test_the_scripts_take_every_path_from_one_root(zipped):
             assert "index-url" not in text and "http" not in text  # pip picks its builds
 
 
+def test_an_instructors_pip_configuration_goes_in_the_zip(tmp_path):
+    conf = tmp_path / "my-pip.conf"
+    conf.write_text("[global]\nprefer-binary = true\n")
+    with zipfile.ZipFile(gradescope.build(tmp_path / "out", seminars=[STEM], pip_conf=conf)) as z:
+        assert z.read("pip.conf") == conf.read_bytes()
+        assert 'export PIP_CONFIG_FILE="$ROOT/source/pip.conf"' in z.read("setup.sh").decode()
+    with pytest.raises(CourseError, match="--pip-conf .*: no such file"):
+        gradescope.build(tmp_path / "out2", seminars=[STEM], pip_conf=tmp_path / "none")
+
+
 @pytest.mark.parametrize("kw, message", [
     ({"seminars": ["99_nothing"]}, "no seminar 99_nothing in solutions/"),
     ({"hidden_visibility": "later"}, "--hidden-visibility must be one of"),
