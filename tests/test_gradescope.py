@@ -122,8 +122,9 @@ def test_bad_options_say_what_is_wrong(tmp_path, kw, message):
 @pytest.mark.parametrize("script", ["setup.sh", "run_autograder"])
 def test_shellcheck(zipped, tmp_path, script):
     if shutil.which("shellcheck") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("shellcheck is missing under CI=true (.ci/run installs it)")
+        if os.environ.get("CI") == "true" and sys.platform.startswith("linux"):
+            pytest.fail("shellcheck is missing under CI=true on Linux (.ci/run and the test "
+                        "workflow install it)")
         pytest.skip("shellcheck is not installed (Debian/Ubuntu: apt-get install shellcheck)")
     with zipfile.ZipFile(zipped) as z:
         (tmp_path / script).write_bytes(z.read(script))
