@@ -165,8 +165,9 @@ def unpack(zip_path, base) -> Path:
 
 
 def check(base=None) -> str:
-    """What setup.sh checks at the end: the solutions load, the course imports, and
-    whether the OS sandbox runs here. A line to print; CourseError when it cannot grade."""
+    """What setup.sh checks at the end: the solutions load, a grading kernel starts and
+    imports the course, and whether the OS sandbox runs here. A line to print;
+    CourseError or GradeError (exit 2: the image build fails) when it cannot grade."""
     from . import autograder, bwrap, grading
 
     base = Path(base or autograder.root())
@@ -175,6 +176,9 @@ def check(base=None) -> str:
     missing = sorted(set(cfg["seminars"]) - set(found))
     if missing:
         raise CourseError(f"the autograder has no solution for {', '.join(missing)}")
+    opts, _ = grading.settle_sandbox(grading.Options(sandbox=cfg.get("sandbox", "auto"),
+                                                     warm=False))
+    grading.preflight(opts)  # a kernel starts, as grading starts it, and imports the course
     why = bwrap.available()
     return (f"autograder ready: {', '.join(cfg['seminars'])}; the OS sandbox is "
             + (f"OFF here ({why})" if why else "on (bubblewrap)"))

@@ -420,6 +420,18 @@ def test_the_sandbox_is_reported(graded, tmp_path):
         "only\n"), result["output"]
 
 
+@pytest.mark.slow
+def test_the_check_at_the_end_of_setup(base):
+    from coursekit import bwrap
+
+    assert gradescope.check(base) == ("autograder ready: 01_linear_regression; the OS "
+                                      "sandbox is " + (f"OFF here ({bwrap.available()})"
+                                                       if bwrap.available() else "on (bubblewrap)"))
+    (base / "source" / "course" / "solutions" / f"{STEM}.ipynb").unlink()
+    with pytest.raises(grading.GradeError, match="no solution notebooks in"):
+        gradescope.check(base)
+
+
 # ------------------------------------------------------------------ setup.sh (by hand)
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("COURSE_TEST_SETUP_SH") != "1",
