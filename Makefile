@@ -13,13 +13,15 @@ UNITS   ?= all
 PERTURB ?=
 RUNS    ?= 1
 RELEASE ?= build/release
+SEMINARS ?=
+PIP_CONF ?=
 # the oldest supported Python, with every dependency at its declared lower bound
 LOWEST_PYTHON ?= python3.10
 LOWEST_VENV   ?= .venv-lowest
 # the instructor tooling's one command line (coursekit/cli.py)
 KIT := $(BIN)/python -m coursekit
 
-.PHONY: kit env course test test-perturbed test-lowest lab seminars check bench refresh grade release site nbgrader clean
+.PHONY: kit env course test test-perturbed test-lowest lab seminars check bench refresh grade release site nbgrader gradescope clean
 
 env: $(STAMP)
 
@@ -84,6 +86,9 @@ nbgrader: kit env  ## the solutions as an nbgrader course folder in build/nbgrad
 .PHONY: badges
 badges: kit env  ## Colab badges in the title cells of notebooks/ and solutions/, then make seminars
 	$(KIT) badges
+
+gradescope: kit env  ## the Gradescope autograder: build/gradescope/autograder.zip [SEMINARS="01_linear_regression ..."] [PIP_CONF=file]
+	$(KIT) gradescope --out build/gradescope $(foreach s,$(SEMINARS),--seminar $(s)) $(if $(PIP_CONF),--pip-conf $(PIP_CONF))
 
 kit:  # the tooling is not part of a student release (no coursekit/ folder there)
 	@test -d coursekit || { echo "error: this copy of the course has no instructor tooling (coursekit/): it is a student release; make env and make lab work" >&2; exit 2; }

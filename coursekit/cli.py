@@ -15,6 +15,8 @@
     python -m coursekit site build|check [--out build/site]
     python -m coursekit nbgrader [--out build/nbgrader]
     python -m coursekit badges [--check]     # Colab badges in the title cells, then seminars
+    python -m coursekit gradescope [--seminar S ...] [--out build/gradescope]  # autograder.zip
+    python -m coursekit gradebook grades/grades.json --roster roster.csv  # Canvas, Moodle CSVs
 
 Exit status: 0 when the command did its work (grading: whatever the students scored);
 1 when it found problems (a stale or leaking seminar, a failed notebook, a leak in the
@@ -115,6 +117,26 @@ def parser() -> argparse.ArgumentParser:
     bad.add_argument("--check", action="store_true", help="only report missing or wrong badges")
     nbg = sub.add_parser("nbgrader", help="the solutions as an nbgrader course folder")
     nbg.add_argument("--out", type=Path, default=REPO / "build" / "nbgrader")
+    gs = sub.add_parser("gradescope", help="the Gradescope autograder zip")
+    gs.add_argument("--out", type=Path, default=REPO / "build" / "gradescope")
+    gs.add_argument("--seminar", action="append", help="a seminar the assignment grades "
+                    "(repeat; default: every seminar)")
+    gs.add_argument("--hidden-visibility", default="after_published",
+                    help="Gradescope visibility of the tasks with hidden checks: hidden, "
+                         "after_due_date, after_published (default) or visible")
+    gs.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto")
+    gs.add_argument("--cold", action="store_true", help="a Jupyter kernel per notebook")
+    gs.add_argument("--pip-conf", type=Path, default=None,
+                    help="a pip configuration file setup.sh installs with (an index of CPU "
+                         "builds of torch, a mirror)")
+    sub.add_parser("gradescope-run", help="in Gradescope: grade (run_autograder calls it)")
+    sub.add_parser("gradescope-check", help="in Gradescope: can it grade (setup.sh calls it)")
+    lms = sub.add_parser("gradebook", help="Canvas and Moodle import CSVs from a gradebook")
+    lms.add_argument("gradebook", type=Path, help="a grades.json")
+    lms.add_argument("--roster", type=Path, required=True,
+                     help="CSV: folder,name,canvas_id,sis_user_id,sis_login_id,section,"
+                          "email,idnumber (folder required)")
+    lms.add_argument("--out", type=Path, default=Path("grades"))
     return p
 
 
@@ -325,10 +347,54 @@ def _badges(args, p) -> int:
     return 1 if problems else 0
 
 
+def _gradescope(args, p) -> int:
+    from .gradescope import timed_build
+
+    path, secs, size = timed_build(args.out, seminars=args.seminar,
+                                   hidden_visibility=args.hidden_visibility,
+                                   sandbox=args.sandbox, warm=not args.cold,
+                                   pip_conf=args.pip_conf)
+    _err(f"{size / 2 ** 20:.1f} MB in {secs:.1f} s")
+    print(f"wrote {path}: upload it as the assignment's autograder (it holds the solutions: "
+          "never share it)")
+    return 0
+
+
+def _gradescope_run(args, p) -> int:
+    from .autograder import main
+
+    return main()  # 0: a results.json was written, whatever the submission held
+
+
+def _gradescope_check(args, p) -> int:
+    from .gradescope import check
+
+    return print(check()) or 0
+
+
+def _gradebook(args, p) -> int:
+    from . import gradebook
+    from .feedback import load_book
+    from .grading import GradeError
+
+    try:
+        book = load_book(args.gradebook)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GradeError(f"cannot read gradebook {args.gradebook}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    paths, found = gradebook.write(book, gradebook.read_roster(args.roster), args.out)
+    for msg in found:
+        _err(f"roster: {msg}")
+    print(f"wrote {', '.join(str(x) for x in paths)}"
+          + (f" ({len(found)} roster problem(s))" if found else ""))
+    return 0
+
+
 COMMANDS = {
     "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
     "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
     "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
     "sandbox": _sandbox,
-    "badges": _badges,
+    "badges": _badges, "gradescope": _gradescope, "gradescope-run": _gradescope_run,
+    "gradescope-check": _gradescope_check, "gradebook": _gradebook,
 }

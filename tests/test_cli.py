@@ -91,7 +91,12 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["run"]).paths == []
     assert set(cli.COMMANDS) == {"build", "check", "run", "bench", "refresh", "grade",
                                  "merge", "feedback", "grade-bench", "simulate", "release",
-                                 "site", "nbgrader", "sandbox", "badges"}
+                                 "site", "nbgrader", "sandbox", "badges", "gradescope",
+                                 "gradescope-run", "gradescope-check", "gradebook"}
+    gs = p.parse_args(["gradescope"])
+    assert (gs.out, gs.seminar, gs.hidden_visibility, gs.sandbox, gs.cold, gs.pip_conf) == (
+        REPO / "build" / "gradescope", None, "after_published", "auto", False, None)
+    assert p.parse_args(["gradebook", "g.json", "--roster", "r.csv"]).out == Path("grades")
 
 
 # ------------------------------------------------------------------------- build / check
