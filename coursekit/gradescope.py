@@ -7,7 +7,7 @@
 The zip has Gradescope's layout for a custom autograder ("Autograder Specifications"):
 ``setup.sh`` (run once as root when Gradescope builds the image: Python, bubblewrap, a
 virtual environment in ``/autograder/venv`` with the course installed from
-``source/course`` and its dependencies at the lower bounds of pyproject.toml, torch
+``source/course`` and its dependencies as pyproject.toml declares them (lower bounds), torch
 included, pip picking the builds), ``run_autograder`` (run per submission: the course's
 grader, ``coursekit.autograder``, writes ``/autograder/results/results.json``),
 ``gradescope.json`` (the assignment: its seminars, the visibility of hidden checks, the
@@ -55,8 +55,8 @@ if [ -f "$ROOT/source/pip.conf" ]; then
 fi
 PYTHON="${COURSE_PYTHON:-python3}"
 "$PYTHON" -m venv "$ROOT/venv"
-# The course and its dependencies at the lower bounds of its pyproject.toml (torch
-# included): pip picks the builds for this machine.
+# The course and its dependencies as its pyproject.toml declares them (lower bounds only,
+# torch included): pip picks the newest builds that satisfy them on this machine.
 "$ROOT/venv/bin/python" -m pip install --quiet --upgrade pip
 "$ROOT/venv/bin/python" -m pip install --quiet -e "$COURSE"
 # Fail here, when the image is built, rather than on a student's submission.
