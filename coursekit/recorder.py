@@ -437,15 +437,19 @@ def _dispatch_audit(event, args):
 def _mode_for(rec: Recorder):
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    class _Ops(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            rec.quiet += 1
-            try:
+    def dispatch(self, func, types, args=(), kwargs=None):
+        rec.quiet += 1
+        try:
+            if func._schema.name in rec.ops or str(func) in rec.ops:
                 rec._op(func)
-                return func(*args, **(kwargs or {}))
-            finally:
-                rec.quiet -= 1
+            return func._op(*args, **(kwargs or {}))  # the C++ operator: no Python frame
+        finally:
+            rec.quiet -= 1
 
+    class _Ops(TorchDispatchMode):
+        pass
+
+    _Ops.__torch_dispatch__ = dispatch  # unwrapped: torch wraps a subclass's own in more frames
     return _Ops()
 
 

@@ -242,7 +242,7 @@ def ridge_loss_grad(X, y, w, b, lam):
 """}, "failed", "a subclass of torch.Tensor", ("ridge-fit", "sgd", "degree", "lr")),
     ("read the test: the reference and the expected values from frames, gc and the "
      "notebook's globals", "03_backprop", "linear", {"answer-linear": """
-import gc, inspect
+import gc, sys
 import numpy as np
 def _grad(v):  # a tensor's .grad, found by duck typing (the task forbids torch by name)
     try:
@@ -253,10 +253,12 @@ def _grad(v):  # a tensor's .grad, found by duck typing (the task forbids torch 
 def linear_backward(dZ, cache):
     X, W, b = cache
     found = {}
-    for fr in inspect.stack():
-        for k, v in fr.frame.f_locals.items():
+    fr = sys._getframe()  # inspect.stack() runs torch's patched inspect.getfile: recorded
+    while fr is not None:
+        for k, v in fr.f_locals.items():
             if (g := _grad(v)) is not None:
                 found[g.shape] = g
+        fr = fr.f_back
     for o in gc.get_objects():
         if type(o).__name__ == "Tensor" and (g := _grad(o)) is not None:
             found.setdefault(g.shape, g)
@@ -315,6 +317,76 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, seed=0):
     while True:
         pass
 """}, "timeout", "did not finish within", ("ridge-grad", "ridge-fit", "degree", "lr")),
+]
+
+
+# the recorder (coursekit/recorder.py): a computation the task forbids, reached by a name the
+# syntax check cannot read, loses the task as surely as the plain name; so does removing the
+# recorder. Every ridge_fit below computes the right (w, b): only what ran can fail it.
+RIDGE = """
+import sys
+import numpy as np
+def ridge_fit(X, y, lam):
+    N, D = X.shape
+    {before}
+    A = np.vstack([np.c_[X, np.ones(N)], np.c_[np.sqrt(N * lam) * np.eye(D), np.zeros(D)]])
+    theta = {solve} @ np.r_[y, np.zeros(D)]
+    return theta[:-1], float(theta[-1])
+"""
+RIDGE_KEPT = ("ridge-grad", "sgd", "degree", "lr")
+
+
+def _ridge(solve, before="pass"):
+    return {"answer-ridge-fit": RIDGE.format(solve=solve, before=before)}
+
+
+EXPLOITS += [
+    ("recorder: a name built at run time", "01_linear_regression", "ridge-fit",
+     _ridge('getattr(np.linalg, "p" + "inv")(A)'), "failed",
+     "must not use numpy.linalg.pinv; your code ran numpy.linalg._linalg.pinv (in your cell "
+     "'answer-ridge-fit', line 7). Not allowed:", RIDGE_KEPT),
+    ("recorder: sys.modules", "01_linear_regression", "ridge-fit",
+     _ridge('sys.modules["numpy." + "linalg"].__dict__["pi" + "nv"](A)'), "failed",
+     "must not use numpy.linalg.pinv", RIDGE_KEPT),
+    ("recorder: a private alias", "01_linear_regression", "ridge-fit",
+     _ridge("np.linalg._linalg.pinv(A)"), "failed", "must not use numpy.linalg.pinv", RIDGE_KEPT),
+    ("recorder: another form of the primitive (tensorinv runs inv)", "01_linear_regression",
+     "ridge-fit", _ridge("np.linalg.tensorinv(A.T @ A, ind=1) @ A.T"), "failed",
+     "must not use numpy.linalg.inv", ("ridge-grad", "sgd", "lr")),
+    ("recorder: importlib", "01_linear_regression", "ridge-fit", {"answer-ridge-fit": """
+import importlib
+def ridge_fit(X, y, lam):
+    Ridge = importlib.import_module("sk" + "learn.linear_" + "model").Ridge
+    m = Ridge(alpha=len(y) * lam, solver="svd").fit(X, y)
+    return m.coef_, float(m.intercept_)
+"""}, "failed", "must not use sklearn", RIDGE_KEPT),
+    ("recorder: code built at run time under a library's file name", "01_linear_regression",
+     "ridge-fit", {"answer-ridge-fit": r"""
+import numpy as np
+_src = ("def ridge_fit(X, y, lam):\n    import numpy as np\n    N, D = X.shape\n"
+        "    A = np.vstack([np.c_[X, np.ones(N)], np.c_[np.sqrt(N * lam) * np.eye(D), "
+        "np.zeros(D)]])\n    t = getattr(np.linalg, 'pi' + 'nv')(A) @ np.r_[y, np.zeros(D)]\n"
+        "    return t[:-1], float(t[-1])\n")
+exec(compile(_src, np.__file__, "exec"))
+"""}, "failed", "must not use numpy.linalg.pinv; your code ran numpy.linalg._linalg.pinv "
+     "(in code your answer ran)", RIDGE_KEPT),
+    ("recorder: the attack: sys.setprofile(None) first", "01_linear_regression", "ridge-fit",
+     _ridge('getattr(np.linalg, "p" + "inv")(A)', before="sys.setprofile(None)"), "failed",
+     "the recorder of what runs was removed: sys.setprofile", RIDGE_KEPT),
+    ("recorder: the attack: the profile hook removed with ctypes", "01_linear_regression",
+     "ridge-fit", _ridge('getattr(np.linalg, "p" + "inv")(A)',
+                         before="__import__('ctypes').pythonapi.PyEval_SetProfile(None, None)"),
+     "failed", "the recorder of what runs was removed: the profile hook", RIDGE_KEPT),
+    ("recorder: torch and .backward by run-time names", "03_backprop", "linear",
+     {"answer-linear": """
+import sys
+def linear_backward(dZ, cache):
+    X, W, b = cache
+    t = sys.modules["to" + "rch"]
+    Xt, Wt, bt = (t.tensor(a, requires_grad=True) for a in (X, W, b))
+    getattr(Xt @ Wt.T + bt, "back" + "ward")(t.tensor(dZ))
+    return Xt.grad.numpy(), Wt.grad.numpy(), bt.grad.numpy()
+"""}, "failed", "must not use torch; your code ran torch.", ("relu", "softmax_ce")),
 ]
 
 
