@@ -1,36 +1,20 @@
 """The recorder of what runs in a probe process (issue 25, "Rules on what runs"; README,
-"Verdicts out of the student's process").
+"Verdicts out of the student's process": what it records, when, and what a student who
+attacks it can still do).
 
-A task's ``forbid`` rules (metadata of its test cell: ``"numpy.linalg.inv"``, ``"torch"``,
-``".backward"``) and its probe's ``ops`` (ATen operators: ``"aten::convolution"``) name
-computations the student's code may not run. The syntax check (``coursekit/rules.py``)
-reads the answer cells' text; the recorder sees what actually runs, however it was reached
-(a name built at run time, ``sys.modules``, ``importlib``, an alias, ``torch.ops.aten``):
-
-- **Python level** (``sys.setprofile``, also for threads started by ``threading``; Python
-  3.12's ``sys.monitoring`` is not used: only 3.11 could be tested): each rule is resolved
-  to objects in the fresh process before any cell runs. A function is recognised by its
-  code object, a builtin by identity, a class by the code of its methods (``__init__``,
-  ``forward``, ...), a module ("torch.optim", "sklearn") by the files of the code entered
-  and the module of the builtins called; ``".m"`` by the name ``m`` of a library function
-  or builtin method called.
-- **ATen level** (only when the probe declares ``ops``): a ``TorchDispatchMode`` pushed
-  before the first cell records the operators dispatched, also those autograd's backward
-  runs on this thread below Python.
-- **Who called.** A use counts only while a frame of the *student's* code is on the stack:
-  code of the answer cells (``<cell ID>``, ID an answer), code the student compiled or
-  built at run time (``compile``/``exec``/``CodeType`` seen by an audit hook, whatever file
-  name it claims), and code from files outside the installed libraries and the course's
-  packages (a module the student wrote). The instructor's cells and the probe module
-  (trusted by identity) may use anything. Counting starts with the task's first answer
-  cell (earlier tasks' cells are under their own rules, their functions under these).
-- **Attacks on it.** A call of ``sys.setprofile``, ``threading.setprofile`` or of torch's
-  functions that pop or disable dispatch modes from the student's code is recorded as "the
-  recorder was removed", and so is a profile hook or dispatch mode gone when the probe ends.
-
-``finish()`` returns the record: plain data, the first use of each rule
-``{"rule", "what", "cell", "line"}`` (cell and line: the innermost answer-cell frame);
-``coursekit/record.py`` is the grader's reading of it.
+A task's ``forbid`` rules (``"numpy.linalg.inv"``, ``"torch"``, ``".backward"``) are resolved
+to objects in the fresh process before any cell runs and recorded by a profile hook
+(``sys.setprofile``, and ``threading.setprofile``; 3.12's ``sys.monitoring`` is not used):
+functions by code object, builtins by identity, classes by their methods' code, modules by
+the files of the code entered and the module of the builtins called, ``".m"`` by the name
+of a library function or builtin method. A probe's ``ops`` (``"aten::convolution"``) are
+recorded by a ``TorchDispatchMode`` (also the operators autograd's backward runs below
+Python on this thread). A use counts only while the student's code is on the stack
+(``is_student``: the answer cells, code the student built at run time whatever file name it
+claims, files outside the libraries); the instructor's cells and the probes are trusted by
+identity. Counting starts at the task's first answer cell (``arm``); calls that remove the
+hook or the mode are recorded as ``TAMPER`` at any time, and so is a hook or mode missing
+at the end. ``finish()`` returns the record (``coursekit/record.py`` reads it).
 """
 from __future__ import annotations
 
@@ -53,20 +37,14 @@ _FUNC_TYPES = (types.FunctionType, types.MethodType)
 
 
 def _library_roots() -> tuple:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    """Folders of code no student wrote: Python's, the environment's, the course's."""
+    repo = Path(__file__).resolve().parent.parent
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+             str(repo / "utils"), str(repo / "coursekit")}
     paths |= {v for k, v in sysconfig.get_paths().items() if k in ("stdlib", "platstdlib",
                                                                   "purelib", "platlib")}
-    repo = Path(__file__).resolve().parent.parent
-    paths |= {str(repo / "utils"), str(repo / "coursekit")}
-    for name in ("numpy", "torch"):
-        mod = sys.modules.get(name)
-        if mod is not None and getattr(mod, "__file__", None):
-            paths.add(str(Path(mod.__file__).resolve().parent.parent))
-    out = set()
-    for p in paths:
-        if p:
-            out |= {os.path.join(p, ""), os.path.join(os.path.realpath(p), "")}
-    return tuple(sorted(out))
+    return tuple(sorted({os.path.join(q, "") for p in paths if p
+                         for q in (p, os.path.realpath(p))}))
 
 
 def _codes(obj, seen=None) -> list:
@@ -97,20 +75,16 @@ def _codes(obj, seen=None) -> list:
 
 def _owner(fn) -> str:
     """The module a builtin belongs to ('' when unknown)."""
-    mod = getattr(fn, "__module__", None)
+    mod, s = getattr(fn, "__module__", None), getattr(fn, "__self__", None)
     if isinstance(mod, str) and mod:
         return mod
-    s = getattr(fn, "__self__", None)
     if isinstance(s, types.ModuleType):
         return s.__name__
-    if isinstance(s, type):
-        return s.__module__ or ""
-    return type(s).__module__ if s is not None else ""
+    return (s.__module__ if isinstance(s, type) else type(s).__module__) if s is not None else ""
 
 
-def _qual(fn) -> str:
-    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "?")
-    return str(name)
+def _what(fn) -> str:
+    return f"{_owner(fn)}.{getattr(fn, '__qualname__', None) or getattr(fn, '__name__', '?')}"
 
 
 class Recorder:
@@ -138,14 +112,10 @@ class Recorder:
         self._call_cache: dict = {}
         self._c_cache: dict = {}  # id(builtin) -> (builtin, rule or None)
         self._m_cache: dict = {}  # (class, method name) -> rule or None
-        self._tamper_codes: dict = {}
         self._tamper_builtins: dict = {id(sys.setprofile): sys.setprofile}
+        self._tamper_codes = {id(c): c for f in (threading.setprofile, getattr(
+            threading, "setprofile_all_threads", None)) for c in _codes(f)}
         self._mode = None
-        for c in _codes(threading.setprofile):
-            self._tamper_codes[id(c)] = c
-        if hasattr(threading, "setprofile_all_threads"):
-            for c in _codes(threading.setprofile_all_threads):
-                self._tamper_codes[id(c)] = c
         for rule in self.forbid:
             try:
                 self._resolve(rule)
@@ -227,13 +197,10 @@ class Recorder:
                 if _TORCH_TAMPER.search(name) and isinstance(v, types.BuiltinFunctionType):
                     self._tamper_builtins[id(v)] = v
         pd = sys.modules.get("torch.utils._python_dispatch")
-        if pd is not None:
-            for name in ("_pop_mode", "_pop_mode_temporarily", "_disable_current_modes"):
-                for c in _codes(getattr(pd, name, None)):
-                    self._tamper_codes[id(c)] = c
-            mode = getattr(pd, "TorchDispatchMode", None)
-            for c in _codes(getattr(mode, "__exit__", None)):
-                self._tamper_codes[id(c)] = c
+        if pd is not None:  # popping the mode, in Python
+            for f in (pd._pop_mode, pd._pop_mode_temporarily, pd._disable_current_modes,
+                      pd.TorchDispatchMode.__exit__):
+                self._tamper_codes.update((id(c), c) for c in _codes(f))
 
     # ------------------------------------------------------------------------- frames
     def trust(self, obj) -> None:
@@ -295,7 +262,7 @@ class Recorder:
             if hit is None or hit[0] is not code:
                 hit = (code, self._classify(code))
                 self._call_cache[key] = hit
-            if hit[1] is not None:
+            if hit[1] is not None and hit[1] not in self.seen_rules:
                 rule = hit[1]
                 what = f"{frame.f_globals.get('__name__', '?')}." \
                     f"{getattr(code, 'co_qualname', code.co_name)}"
@@ -310,7 +277,7 @@ class Recorder:
     def _c_call(self, frame, fn):
         key = id(fn)
         if key in self._tamper_builtins:
-            self._note(TAMPER, f"{_owner(fn)}.{_qual(fn)} (the recorder was removed)", frame)
+            self._note(TAMPER, f"{_what(fn)} (the recorder was removed)", frame)
         elif self.armed:
             hit = self._c_cache.get(key)
             if hit is None or hit[0] is not fn:
@@ -323,8 +290,8 @@ class Recorder:
                     if k not in self._m_cache:
                         self._m_cache[k] = self._c_rule(fn, s)
                     hit = (fn, self._m_cache[k])
-            if hit[1] is not None:
-                self._note(hit[1], f"{_owner(fn)}.{_qual(fn)}", frame)
+            if hit[1] is not None and hit[1] not in self.seen_rules:
+                self._note(hit[1], _what(fn), frame)
 
     def _c_rule(self, fn, s):
         hit = self.builtins.get(id(fn))
