@@ -115,7 +115,7 @@ class Recorder:
         self._tamper_builtins: dict = {id(sys.setprofile): sys.setprofile}
         self._tamper_codes = {id(c): c for f in (threading.setprofile, getattr(
             threading, "setprofile_all_threads", None)) for c in _codes(f)}
-        self._mode = None
+        self._mode = self._profile = None
         for rule in self.forbid:
             try:
                 self._resolve(rule)
@@ -252,46 +252,52 @@ class Recorder:
                             "line": cell.f_lineno if cell is not None else None})
 
     # ------------------------------------------------------------------------- hooks
-    def _profile(self, frame, event, arg):
-        if not self.active or self.quiet:
-            return
-        if event == "call":
-            code = frame.f_code
-            key = id(code)
-            hit = self._call_cache.get(key)
-            if hit is None or hit[0] is not code:
-                hit = (code, self._classify(code))
-                self._call_cache[key] = hit
-            if hit[1] is not None and hit[1] not in self.seen_rules:
+    def _hook(self):
+        """The profile function: a closure on the tables (the hot path: every call)."""
+        calls, cs, ms, seen = self._call_cache, self._c_cache, self._m_cache, self.seen_rules
+        tamper, classify, c_rule, note = (self._tamper_builtins, self._classify,
+                                          self._c_rule, self._note)
+        lasting = (types.ModuleType, type)
+
+        def profile(frame, event, arg):
+            if event == "c_call":
+                if self.quiet or not self.active:
+                    return
+                key = id(arg)
+                if key in tamper:
+                    return note(TAMPER, f"{_what(arg)} (the recorder was removed)", frame)
+                if not self.armed:
+                    return
+                hit = cs.get(key)
+                if hit is None or hit[0] is not arg:
+                    s = getattr(arg, "__self__", None)
+                    if s is None or isinstance(s, lasting):  # cached by identity
+                        hit = cs[key] = (arg, c_rule(arg, s))
+                    else:  # a bound method, made for this call: by its class and name
+                        k = (type(s), getattr(arg, "__name__", ""))
+                        if k not in ms:
+                            ms[k] = c_rule(arg, s)
+                        hit = (arg, ms[k])
+                if hit[1] is not None and hit[1] not in seen:
+                    note(hit[1], _what(arg), frame)
+            elif event == "call":
+                if self.quiet or not self.active:
+                    return
+                code = frame.f_code
+                hit = calls.get(id(code))
+                if hit is None or hit[0] is not code:
+                    hit = calls[id(code)] = (code, classify(code))
                 rule = hit[1]
+                if rule is None or rule in seen:
+                    return
                 what = f"{frame.f_globals.get('__name__', '?')}." \
                     f"{getattr(code, 'co_qualname', code.co_name)}"
                 if rule == TAMPER:
                     what = f"{what} (the recorder was removed)"
                 elif not self.armed or (rule.startswith(".") and self.is_student(code)):
                     return
-                self._note(rule, what, frame.f_back)
-        elif event == "c_call":
-            self._c_call(frame, arg)
-
-    def _c_call(self, frame, fn):
-        key = id(fn)
-        if key in self._tamper_builtins:
-            self._note(TAMPER, f"{_what(fn)} (the recorder was removed)", frame)
-        elif self.armed:
-            hit = self._c_cache.get(key)
-            if hit is None or hit[0] is not fn:
-                s = getattr(fn, "__self__", None)
-                if s is None or isinstance(s, (types.ModuleType, type)):
-                    hit = (fn, self._c_rule(fn, s))  # a lasting object: cached by identity
-                    self._c_cache[key] = hit
-                else:  # a bound method, made for this call: cached by its class and name
-                    k = (type(s), getattr(fn, "__name__", ""))
-                    if k not in self._m_cache:
-                        self._m_cache[k] = self._c_rule(fn, s)
-                    hit = (fn, self._m_cache[k])
-            if hit[1] is not None and hit[1] not in self.seen_rules:
-                self._note(hit[1], _what(fn), frame)
+                note(rule, what, frame.f_back)
+        return profile
 
     def _c_rule(self, fn, s):
         hit = self.builtins.get(id(fn))
@@ -358,6 +364,7 @@ class Recorder:
         if self.ops:
             self._mode = _mode_for(self)
             self._mode.__enter__()
+        self._profile = self._hook()
         threading.setprofile(self._profile)
         sys.setprofile(self._profile)
         return self
@@ -374,8 +381,7 @@ class Recorder:
         sys.setprofile(None)
         threading.setprofile(None)
         gone = []
-        if not (getattr(hook, "__self__", None) is self and
-                getattr(hook, "__func__", None) is Recorder._profile):
+        if hook is not self._profile:
             gone.append("the profile hook")
         if self._mode is not None:
             from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
