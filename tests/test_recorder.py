@@ -204,3 +204,69 @@ def test_an_unknown_op_is_the_instructors_error(op, says):
     assert record.op_problems(["aten::convolution", "aten::add.Tensor"]) == []
     (problem,) = record.op_problems([op], "probes/10_cnn.py: conv2d")
     assert problem.startswith("probes/10_cnn.py: conv2d: ") and says in problem
+
+
+# ----------------------------------------------------------------------------- the protocol
+def _read(*messages, rules=(INV,)):
+    """verdict._read of the given messages, for a job with ``rules`` (None: no recorder)."""
+    import socket
+
+    from coursekit.grading import verdict
+
+    class _Zygote:
+        def wait(self, pid, timeout=0.0):
+            return 3
+
+    grader, child = socket.socketpair()
+    with grader, child:
+        for m in messages:
+            probe.send(child, m)
+        child.shutdown(socket.SHUT_WR)
+        return verdict._read(grader, 1, _Zygote(), 1, [5.0], 5.0, {"a"},
+                             None if rules is None else list(rules))
+
+
+ENTRY = {"rule": INV, "what": "numpy.linalg.inv", "cell": "a", "line": 3}
+RESULT = {"result": {"t": "float", "v": "1.0"}}
+
+
+def test_the_record_arrives_before_the_result_or_the_result_is_refused():
+    got = _read({"cell": 0}, {"cell": 1}, {"record": [ENTRY]}, RESULT)
+    assert (got.status, got.value, got.record) == ("result", 1.0, [ENTRY])
+    assert _read({"cell": 0}, {"record": []}, RESULT).record == []
+    got = _read({"cell": 0}, RESULT)  # a process that skipped its recorder
+    assert got.status == "malformed" and "without the record" in got.detail
+    got = _read({"cell": 0}, {"record": [dict(ENTRY, cell="not-an-answer")]}, RESULT)
+    assert got.status == "malformed" and "record entry" in got.detail
+    got = _read({"cell": 0}, {"record": []}, {"record": []}, RESULT)  # only one record
+    assert got.status == "malformed"
+    got = _read({"cell": 0}, {"record": [ENTRY]}, RESULT, rules=None)  # no recorder, no record
+    assert got.status == "malformed"
+
+
+def test_what_ran_outweighs_what_it_computed_and_the_solution_must_not_trip_it():
+    from coursekit.grading.verdict import Report, judge
+
+    spec = {"task": "t", "rtol": 1e-6, "atol": 1e-9, "reveal": False}
+    clean = Report("result", value={"x": 1.0}, record=[])
+
+    class Sem:  # judge reads only the notebook's markdown here
+        nb = __import__("nbformat").v4.new_notebook(cells=[])
+
+    status, text, own = judge(Report("result", value={"x": 1.0}, record=[ENTRY]), clean, spec,
+                              [], Sem, None, None)
+    assert (status, own) == ("failed", True) and text.startswith("rule broken") and \
+        "in your cell 'a', line 3" in text
+    status, text, _ = judge(clean, Report("result", value={"x": 1.0}, record=[ENTRY]), spec,
+                            [], Sem, None, None)
+    assert status == "error" and text.startswith("the solution breaks its own rule")
+    assert judge(clean, clean, spec, [], Sem, None, None)[0] == "passed"
+
+
+def test_the_message_quotes_the_tasks_not_allowed_line():
+    from coursekit import notebook
+
+    nb = notebook.read(REPO / "solutions" / "01_linear_regression.ipynb")
+    line = record.not_allowed_line(nb, "ridge-fit")
+    assert line.startswith("Not allowed: `numpy.linalg.inv`, `numpy.linalg.pinv`, `sklearn`")
+    assert record.not_allowed_line(nb, "sgd") == "" == record.not_allowed_line(nb, "no-such-task")
