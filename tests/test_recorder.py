@@ -270,3 +270,10 @@ def test_the_message_quotes_the_tasks_not_allowed_line():
     line = record.not_allowed_line(nb, "ridge-fit")
     assert line.startswith("Not allowed: `numpy.linalg.inv`, `numpy.linalg.pinv`, `sklearn`")
     assert record.not_allowed_line(nb, "sgd") == "" == record.not_allowed_line(nb, "no-such-task")
+
+
+def test_a_thread_started_by_the_student_is_recorded_too():
+    got = recorded([INV], answer="import threading\n"
+                   "t = threading.Thread(target=lambda: np.linalg.inv(np.eye(2)))\n"
+                   "t.start()\nt.join()")
+    assert rules(got) == [INV] and got[0]["cell"] == "a" and got[0]["line"] == 2
