@@ -169,6 +169,10 @@ class Recorder:
             if file:
                 self._module_files(file, list(locs) if locs else None, rule)
             self.modnames.append((obj.__name__, rule))
+            for name in vars(obj).get("__all__", ()):  # its API, defined elsewhere or not
+                v = vars(obj).get(name)  # (getattr could import a lazy submodule)
+                if isinstance(v, types.FunctionType):
+                    self._add(v, rule)
             for v in list(vars(obj).values()):  # its builtins, whatever module they name
                 if isinstance(v, types.BuiltinFunctionType) and \
                         isinstance(getattr(v, "__self__", None), types.ModuleType | type(None)):

@@ -277,3 +277,11 @@ def test_a_thread_started_by_the_student_is_recorded_too():
                    "t = threading.Thread(target=lambda: np.linalg.inv(np.eye(2)))\n"
                    "t.start()\nt.join()")
     assert rules(got) == [INV] and got[0]["cell"] == "a" and got[0]["line"] == 2
+
+
+def test_a_module_rule_covers_its_api_defined_elsewhere():
+    # torch.func.grad lives in torch/_functorch: the module's __all__ names it
+    got = recorded(["torch.func"], answer="import torch, importlib\n"
+                   "g = importlib.import_module('torch.' + 'func').grad(lambda x: (x ** 2).sum())"
+                   "(torch.ones(3))")
+    assert rules(got) == ["torch.func"], got
