@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
@@ -34,6 +35,7 @@ _WATCH = frozenset({"compile", "code.__new__"})
 _TORCH_TAMPER = re.compile(r"^_(pop_torch_dispatch_stack|set_dispatch_mode|unset_dispatch_mode|"
                            r"dispatch_tls_set_dispatch_key_(ex|in)cluded)$")
 _FUNC_TYPES = (types.FunctionType, types.MethodType)
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 def _library_roots() -> tuple:
@@ -116,6 +118,7 @@ class Recorder:
         self._tamper_codes = {id(c): c for f in (threading.setprofile, getattr(
             threading, "setprofile_all_threads", None)) for c in _codes(f)}
         self._mode = self._profile = None
+        self._last = (None, (None, None))  # a frame, and _student_frame's answer for it
         for rule in self.forbid:
             try:
                 self._resolve(rule)
@@ -212,6 +215,7 @@ class Recorder:
         for c in _codes(obj):
             self.trusted[id(c)] = c
         self._student_cache.clear()
+        self._last = (None, (None, None))
 
     def is_student(self, code) -> bool:
         key = id(code)
@@ -232,7 +236,16 @@ class Recorder:
         return mine
 
     def _student_frame(self, frame):
-        """(innermost student frame, innermost answer-cell frame) on the stack from frame."""
+        """(innermost student frame, innermost answer-cell frame) on the stack from frame;
+        the last frame's answer is kept (a loop of the instructor's calls: one walk)."""
+        if frame is self._last[0]:
+            return self._last[1]
+        found = self._walk(frame)
+        if not frame.f_code.co_flags & _RESUMABLE:  # a generator's f_back changes
+            self._last = (frame, found)
+        return found
+
+    def _walk(self, frame):
         first = None
         while frame is not None:
             code = frame.f_code
@@ -345,6 +358,7 @@ class Recorder:
             caller = sys._getframe(2)  # 0: here, 1: _dispatch_audit, 2: who compiled
             if self.is_student(caller.f_code):
                 self.student_files.add(name)  # code the student built, whatever it claims
+                self._last = (None, (None, None))
                 self._student_cache.clear()
                 self._call_cache.clear()
                 self._c_cache.clear()
@@ -382,6 +396,7 @@ class Recorder:
         removed before the end."""
         hook = sys.getprofile()
         self.active = self.armed = False
+        self._last = (None, (None, None))
         sys.setprofile(None)
         threading.setprofile(None)
         gone = []

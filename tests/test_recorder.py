@@ -285,3 +285,13 @@ def test_a_module_rule_covers_its_api_defined_elsewhere():
                    "g = importlib.import_module('torch.' + 'func').grad(lambda x: (x ** 2).sum())"
                    "(torch.ones(3))")
     assert rules(got) == ["torch.func"], got
+
+
+def test_the_instructors_calls_then_the_students_from_the_same_helper():
+    # the walk of the stack is kept for the last frame: a frame of the same helper called
+    # next by the student must still be walked again
+    got = recorded([INV], instructor="def helper(f):\n    return f(np.eye(2))\n"
+                   "for _ in range(3):\n    helper(np.linalg.inv)",
+                   answer="x = helper(np.linalg.inv)\ny = np.linalg.inv(np.eye(2))")
+    assert rules(got) == [INV] and got[0]["line"] == 1, got
+
