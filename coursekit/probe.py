@@ -30,7 +30,9 @@ computed (and cheap facts about it, such as a type's name), never a pass or a fa
 
 Messages (length-prefixed JSON, both ways): grader -> process ``{"job": ...}``; process ->
 grader ``{"cell": i}`` before cell i (and i = the number of cells before the probe), then
-``{"result": <tagged data>}`` or ``{"error": {ename, evalue, cell, line, phase}}``.
+``{"result": <tagged data>}`` or ``{"error": {ename, evalue, cell, line, phase}}``; a job
+with ``forbid`` rules or ``ops`` (``coursekit/recorder.py``) sends ``{"record": [...]}``
+(what ran that the rules forbid) just before its result.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import plain
+from . import plain, record, recorder
 from .notebook import CourseError
 
 HEADER = struct.Struct("!I")
@@ -120,6 +122,8 @@ def load_probes(solution: Path, sem_tasks, steps) -> Probes | None:
     problems += [f"a probe for {t!r}, which is no task" for t in found if t not in tasks]
     problems += [f"SKIP names {c!r}, which is not an instructor cell that is no test"
                  for c in skip if kinds.get(c) != "other"]
+    for t, (_, spec) in found.items():  # the recorder's ATen operators must exist
+        problems += record.op_problems(spec["ops"], f"the probe of {t!r}")
     if problems:
         raise CourseError(f"{PROBE_DIR}/{path.name}: " + "; ".join(problems))
     return Probes(source, {t: spec for t, (_, spec) in found.items()}, tuple(skip))
@@ -180,6 +184,11 @@ def run(sock) -> int:
     probes, _ = load(job["probes"], "grader probes")
     fn = probes[job["task"]][0]
     answers, own = set(job["answers"]), set(job["own"])
+    rec = recorder.start(job.get("forbid", ()), job.get("ops", ()), answers)
+    if rec is not None:  # the instructor's code may use anything: the probes, their helpers
+        for value in list(fn.__globals__.values()) + [fn]:
+            if isinstance(value, types.FunctionType):
+                rec.trust(value)
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = main
@@ -188,7 +197,12 @@ def run(sock) -> int:
     for i, (cid, src) in enumerate(job["cells"]):
         send(sock, {"cell": i})
         try:
-            exec(compile(src, f"<cell {cid}>", "exec"), ns)
+            code = compile(src, f"<cell {cid}>", "exec")
+            if rec is not None and cid in own:  # the task's own answers start the count
+                rec.arm()
+            elif rec is not None and cid not in answers:  # the instructor's cells
+                rec.trust(code)
+            exec(code, ns)
         except BaseException as exc:  # noqa: BLE001 - a notebook goes on after an error
             if cid in own:
                 send(sock, {"error": _error(exc, "cell", cid, answers)})
@@ -198,11 +212,15 @@ def run(sock) -> int:
                 plt = sys.modules["matplotlib.pyplot"]
                 plt.close("all")
     send(sock, {"cell": len(job["cells"])})
+    if rec is not None:
+        rec.arm()
     try:
         result = plain.encode(fn(ns, np.random.default_rng(job["seed"])))
     except BaseException as exc:  # noqa: BLE001 - reported, and the task fails
         send(sock, {"error": _error(exc, "probe", job["task"], answers)})
         return 0
+    if rec is not None:  # what ran, before the result: the grader needs both
+        send(sock, {"record": rec.finish()})
     send(sock, {"result": result})
     return 0
 

@@ -242,7 +242,7 @@ def ridge_loss_grad(X, y, w, b, lam):
 """}, "failed", "a subclass of torch.Tensor", ("ridge-fit", "sgd", "degree", "lr")),
     ("read the test: the reference and the expected values from frames, gc and the "
      "notebook's globals", "03_backprop", "linear", {"answer-linear": """
-import gc, inspect
+import gc, sys
 import numpy as np
 def _grad(v):  # a tensor's .grad, found by duck typing (the task forbids torch by name)
     try:
@@ -253,10 +253,12 @@ def _grad(v):  # a tensor's .grad, found by duck typing (the task forbids torch 
 def linear_backward(dZ, cache):
     X, W, b = cache
     found = {}
-    for fr in inspect.stack():
-        for k, v in fr.frame.f_locals.items():
+    fr = sys._getframe()  # inspect.stack() runs torch's patched inspect.getfile: recorded
+    while fr is not None:
+        for k, v in fr.f_locals.items():
             if (g := _grad(v)) is not None:
                 found[g.shape] = g
+        fr = fr.f_back
     for o in gc.get_objects():
         if type(o).__name__ == "Tensor" and (g := _grad(o)) is not None:
             found.setdefault(g.shape, g)
@@ -315,6 +317,76 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, seed=0):
     while True:
         pass
 """}, "timeout", "did not finish within", ("ridge-grad", "ridge-fit", "degree", "lr")),
+]
+
+
+# the recorder (coursekit/recorder.py): a computation the task forbids, reached by a name the
+# syntax check cannot read, loses the task as surely as the plain name; so does removing the
+# recorder. Every ridge_fit below computes the right (w, b): only what ran can fail it.
+RIDGE = """
+import sys
+import numpy as np
+def ridge_fit(X, y, lam):
+    N, D = X.shape
+    {before}
+    A = np.vstack([np.c_[X, np.ones(N)], np.c_[np.sqrt(N * lam) * np.eye(D), np.zeros(D)]])
+    theta = {solve} @ np.r_[y, np.zeros(D)]
+    return theta[:-1], float(theta[-1])
+"""
+RIDGE_KEPT = ("ridge-grad", "sgd", "degree", "lr")
+
+
+def _ridge(solve, before="pass"):
+    return {"answer-ridge-fit": RIDGE.format(solve=solve, before=before)}
+
+
+EXPLOITS += [
+    ("recorder: a name built at run time", "01_linear_regression", "ridge-fit",
+     _ridge('getattr(np.linalg, "p" + "inv")(A)'), "failed",
+     "must not use numpy.linalg.pinv; your code ran numpy.linalg._linalg.pinv (in your cell "
+     "'answer-ridge-fit', line 7). Not allowed:", RIDGE_KEPT),
+    ("recorder: sys.modules", "01_linear_regression", "ridge-fit",
+     _ridge('sys.modules["numpy." + "linalg"].__dict__["pi" + "nv"](A)'), "failed",
+     "must not use numpy.linalg.pinv", RIDGE_KEPT),
+    ("recorder: a private alias", "01_linear_regression", "ridge-fit",
+     _ridge("np.linalg._linalg.pinv(A)"), "failed", "must not use numpy.linalg.pinv", RIDGE_KEPT),
+    ("recorder: another form of the primitive (tensorinv runs inv)", "01_linear_regression",
+     "ridge-fit", _ridge("np.linalg.tensorinv(A.T @ A, ind=1) @ A.T"), "failed",
+     "must not use numpy.linalg.inv", ("ridge-grad", "sgd", "lr")),
+    ("recorder: importlib", "01_linear_regression", "ridge-fit", {"answer-ridge-fit": """
+import importlib
+def ridge_fit(X, y, lam):
+    Ridge = importlib.import_module("sk" + "learn.linear_" + "model").Ridge
+    m = Ridge(alpha=len(y) * lam, solver="svd").fit(X, y)
+    return m.coef_, float(m.intercept_)
+"""}, "failed", "must not use sklearn", RIDGE_KEPT),
+    ("recorder: code built at run time under a library's file name", "01_linear_regression",
+     "ridge-fit", {"answer-ridge-fit": r"""
+import numpy as np
+_src = ("def ridge_fit(X, y, lam):\n    import numpy as np\n    N, D = X.shape\n"
+        "    A = np.vstack([np.c_[X, np.ones(N)], np.c_[np.sqrt(N * lam) * np.eye(D), "
+        "np.zeros(D)]])\n    t = getattr(np.linalg, 'pi' + 'nv')(A) @ np.r_[y, np.zeros(D)]\n"
+        "    return t[:-1], float(t[-1])\n")
+exec(compile(_src, np.__file__, "exec"))
+"""}, "failed", "must not use numpy.linalg.pinv; your code ran numpy.linalg._linalg.pinv "
+     "(in code your answer ran)", RIDGE_KEPT),
+    ("recorder: the attack: sys.setprofile(None) first", "01_linear_regression", "ridge-fit",
+     _ridge('getattr(np.linalg, "p" + "inv")(A)', before="sys.setprofile(None)"), "failed",
+     "the recorder of what runs was removed: sys.setprofile", RIDGE_KEPT),
+    ("recorder: the attack: the profile hook removed with ctypes", "01_linear_regression",
+     "ridge-fit", _ridge('getattr(np.linalg, "p" + "inv")(A)',
+                         before="__import__('ctypes').pythonapi.PyEval_SetProfile(None, None)"),
+     "failed", "the recorder of what runs was removed: the profile hook", RIDGE_KEPT),
+    ("recorder: torch and .backward by run-time names", "03_backprop", "linear",
+     {"answer-linear": """
+import sys
+def linear_backward(dZ, cache):
+    X, W, b = cache
+    t = sys.modules["to" + "rch"]
+    Xt, Wt, bt = (t.tensor(a, requires_grad=True) for a in (X, W, b))
+    getattr(Xt @ Wt.T + bt, "back" + "ward")(t.tensor(dZ))
+    return Xt.grad.numpy(), Wt.grad.numpy(), bt.grad.numpy()
+"""}, "failed", "must not use torch; your code ran torch.", ("relu", "softmax_ce")),
 ]
 
 
@@ -413,3 +485,84 @@ def test_silence_is_a_timeout_and_a_closed_channel_a_death():
     assert (got.status, got.at, got.limit) == ("timeout", 0, 0.2)
     got = _read({"cell": 0}, {"cell": 1})
     assert got.status == "dead" and "exited with code 3" in got.detail and got.at == 1
+
+
+# ----------------------------------------------------------------------------- the recorder, ATen
+CONV_SOLUTION = """def conv(x, w):
+    \"\"\"x [H, W], w [k, k] (float64 tensors): the valid cross-correlation, [H-k+1, W-k+1].\"\"\"
+    ### BEGIN SOLUTION
+    k = w.shape[0]
+    out = torch.zeros(x.shape[0] - k + 1, x.shape[1] - k + 1, dtype=x.dtype)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (x[i:i + k, j:j + k] * w).sum()
+    return out
+    ### END SOLUTION"""
+CONV_PROBES = """
+import torch
+from coursekit.probe import need, probe
+
+@probe("conv", rtol=1e-9, ops=("aten::convolution",))
+def conv(ns, rng):
+    f = need(ns, "conv")
+    x, w = torch.tensor(rng.standard_normal((7, 6))), torch.tensor(rng.standard_normal((3, 3)))
+    ref = torch.nn.functional.conv2d(x[None, None], w[None, None])  # the probe may: not counted
+    return {"conv of a 7 x 6 image with a 3 x 3 kernel": f(x, w), "shape": list(ref.shape)}
+"""
+CONV_STUDENTS = {  # student: (answer, the words of the message; '' = passes)
+    "loops": (CONV_SOLUTION.replace("    ### BEGIN SOLUTION\n", "").replace(
+        "\n    ### END SOLUTION", ""), ""),
+    "aten": ("def conv(x, w):\n    return torch.ops.aten.convolution(x[None, None], w[None, None], "
+             "None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1)[0, 0]",
+             "must not use aten::convolution; your code ran aten.convolution.default (in your "
+             "cell 'answer-conv', line 2)"),
+    "conv1d": ("import importlib\ndef conv(x, w):\n"
+               "    F = importlib.import_module('torch.nn.' + 'functional')\n"
+               "    rows = [sum(F.conv1d(x[i + a][None, None], w[a][None, None])[0, 0] "
+               "for a in range(w.shape[0])) for i in range(x.shape[0] - w.shape[0] + 1)]\n"
+               "    return torch.stack(rows)", "must not use aten::convolution"),
+    "pop": ("from torch.utils import _python_dispatch as _pd\ndef conv(x, w):\n    _pd._pop_mode()\n"
+            "    return torch.ops.aten.convolution(x[None, None], w[None, None], None, [1, 1], "
+            "[0, 0], [1, 1], False, [0, 0], 1)[0, 0]",
+            "the recorder of what runs was removed"),
+}
+
+
+@pytest.mark.slow
+def test_the_recorder_of_aten_operators_in_the_grader(tmp_path):
+    """A synthetic seminar whose probe declares ops=("aten::convolution",): the operator
+    reached by torch.ops.aten, by conv1d row by row, or after popping the dispatch mode
+    loses the task through the grader; loops keep it (the probe's own conv2d is not theirs)."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    def code(cid, source, **meta):
+        cell = new_code_cell(source)
+        cell.id = cid
+        if meta:
+            cell.metadata["course"] = meta
+        return cell
+
+    sol = new_notebook(cells=[
+        code("setup", "import torch"),
+        new_markdown_cell("## Task 1: conv\n\n**Not allowed:** `torch.nn.functional.conv2d`."),
+        code("answer-conv", CONV_SOLUTION),
+        code("test-conv", "x = torch.ones(4, 4, dtype=torch.float64)\n"
+             "assert conv(x, torch.ones(2, 2, dtype=torch.float64)).shape == (3, 3)",
+             task="conv", points=2, forbid=["torch.nn.functional.conv2d"]),
+    ])
+    notebook.write(sol, tmp_path / "solutions" / "01_conv.ipynb")
+    (tmp_path / "solutions" / "probes").mkdir()
+    (tmp_path / "solutions" / "probes" / "01_conv.py").write_text(CONV_PROBES)
+    for student, (answer, _) in CONV_STUDENTS.items():
+        nb = notebook.read(tmp_path / "solutions" / "01_conv.ipynb")
+        nb.cells[2].source = answer
+        notebook.write(nb, tmp_path / "class" / student / "01_conv.ipynb")
+    book = grading.grade(tmp_path / "class", tmp_path / "solutions", grading.Options(timeout=60),
+                         jobs=1, echo=lambda *_: None)
+    for student, (_, says) in CONV_STUDENTS.items():
+        (task,) = book[student]["01_conv"]["tasks"]
+        if not says:
+            assert task["status"] == "passed", (student, task["message"])
+        else:
+            assert task["status"] == "failed" and says in task["message"], (student, task)
+            assert "Not allowed: `torch.nn.functional.conv2d`" in task["message"], task

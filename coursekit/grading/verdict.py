@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from .. import bwrap, plain, probe
+from .. import bwrap, plain, probe, record
 from ..sandbox import exit_reason
 from .assemble import Assembly, Seminar, segments
 from .common import DEFAULT_TIMEOUT, THREADS, Options, denied_paths, sandbox_for
@@ -57,6 +57,7 @@ class Report:
     detail: str = ""
     at: int = -1  # the cell (index) it was running; len(cells): the probe
     limit: float = 0.0
+    record: list | None = None  # what the recorder saw run (coursekit/recorder.py)
 
 
 _ERROR_KEYS = {"ename", "evalue", "cell", "line", "phase", "at"}
@@ -72,8 +73,12 @@ def _checked_error(err, answers) -> dict:
     return err
 
 
-def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers) -> Report:
+def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers,
+          rules=None) -> Report:
+    """``rules``: the job's forbid rules and ops when it has a recorder (its record must
+    arrive before the result), else None."""
     at, deadline, limit = -1, time.monotonic() + STARTUP, float(STARTUP)
+    seen = None  # the record of what ran
     while True:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
@@ -92,8 +97,15 @@ def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers) 
                 at = i
                 limit = probe_limit if i == n else limits[i]
                 deadline = time.monotonic() + limit
+            elif set(msg) == {"record"} and rules is not None and seen is None:
+                try:
+                    seen = record.check(msg["record"], rules, answers)
+                except ValueError as exc:
+                    raise plain.Malformed(str(exc)) from None
             elif set(msg) == {"result"}:
-                return Report("result", value=plain.decode(msg["result"]), at=at)
+                if rules is not None and seen is None:
+                    raise plain.Malformed("a result without the record of what ran")
+                return Report("result", value=plain.decode(msg["result"]), at=at, record=seen)
             elif set(msg) == {"error"}:
                 return Report("error", error=_checked_error(msg["error"], answers), at=at)
             else:
@@ -115,8 +127,10 @@ def run_probe(job: dict, limits: list, probe_limit: float, opts: Options) -> Rep
     pid, sock = zygote.fork(cwd, opts.memory_mb, probe={"deny": denied_paths(opts)})
     try:
         probe.send(sock, {"job": job})
+        rules = list(job["forbid"]) + list(job["ops"]) if job["forbid"] or job["ops"] \
+            else None
         return _read(sock, pid, zygote, len(job["cells"]), limits, probe_limit,
-                     set(job["answers"]))
+                     set(job["answers"]), rules)
     except OSError as exc:  # it closed its end before the job arrived
         return Report("dead", detail=f"{exit_reason(zygote.wait(pid, timeout=5))} ({exc})")
     finally:
@@ -136,7 +150,8 @@ _EXPECTED: dict = {}  # (seminar digest, seed, task) -> the solution's Report (a
 def _job(sem: Seminar, cells, tid: str, seed: int, own) -> dict:
     return {"cells": cells, "probes": sem.probes.source, "task": tid,
             "seed": seed_for(seed, tid), "answers": [s.id for s in sem.answers],
-            "own": list(own)}
+            "own": list(own), "forbid": list(sem.forbid.get(tid, ())),
+            "ops": list(sem.probes.specs[tid]["ops"])}
 
 
 def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
@@ -196,6 +211,12 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assem
         why = (_error_message(want.error, sem, asm, opts) if want.status == "error"
                else want.detail or want.status)
         return "error", f"the grader could not compute the expected values ({why})", False
+    if want.record:  # the instructor's error: the solution runs what its task forbids
+        return "error", "the solution breaks its own rule: " + record.message(want.record), \
+            False
+    if got.status == "result" and got.record:  # what ran outweighs what it computed
+        return "failed", record.message(got.record, record.not_allowed_line(
+            sem.nb, spec["task"])), True
     if got.status == "result":
         expected, value = want.value, got.value
         if isinstance(expected, dict) and isinstance(value, dict) and list(value) == \
