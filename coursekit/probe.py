@@ -60,15 +60,54 @@ def probe(task: str, rtol: float = 1e-6, atol: float = 1e-9, reveal: bool = Fals
     key, "metric": "accuracy" | "bits", "at_least" | "at_most": bar}``: the result's
     ``predictions`` (the student's) are scored against the *solution's* ``truth`` instead of
     being compared; other keys are compared as usual. ``timed``: the student's probe may
-    take at most this many times the solution's CPU time, measured by the grader."""
+    take at most this many times the solution's CPU time, measured by the grader.
+
+    A score may also say ``"examples": "images"`` (the noun of its message) and ``"hint":
+    "start from an untrained model"`` (said when the bound fails). ``"accuracy"``: the
+    predictions are labels (ints, the truth's shape) or scores (floats, the truth's shape +
+    (C,): argmax); ``"bits"``: logits (floats, the truth's shape + (V,)), scored as the mean
+    of -log2 softmax at the truth (``coursekit/grading/measure.py``). A mark that breaks
+    this contract raises ValueError when the module loads."""
+    scores = [] if score is None else [score] if isinstance(score, dict) else list(score)
+    scores = [_score_spec(s, task) for s in scores]
+    if timed is not None and not (isinstance(timed, (int, float)) and timed >= 1):
+        raise ValueError(f"probe {task!r}: timed={timed!r} is not a factor >= 1")
+
     def mark(fn):
-        scores = [] if score is None else [score] if isinstance(score, dict) else list(score)
         fn.__probe__ = {"task": str(task), "rtol": float(rtol), "atol": float(atol),
                         "reveal": bool(reveal), "ops": tuple(str(o) for o in ops),
                         "score": [dict(s) for s in scores],
                         "timed": None if timed is None else float(timed)}
         return fn
     return mark
+
+
+METRICS = ("accuracy", "bits")
+_SCORE_KEYS = {"predictions", "truth", "metric", "at_least", "at_most", "examples", "hint"}
+
+
+def _score_spec(s, task) -> dict:
+    """``s`` checked against the contract of ``probe``'s ``score`` (ValueError)."""
+    where = f"probe {task!r}: score {s!r}"
+    if not isinstance(s, dict):
+        raise ValueError(f"{where} is not a dict")
+    if set(s) - _SCORE_KEYS:
+        raise ValueError(f"{where} has unknown keys {sorted(set(s) - _SCORE_KEYS)}")
+    for key in ("predictions", "truth"):
+        if not isinstance(s.get(key), str):
+            raise ValueError(f"{where} needs {key!r}: the result's key (a str)")
+    if s["predictions"] == s["truth"]:
+        raise ValueError(f"{where}: predictions and truth are the same key")
+    if s.get("metric") not in METRICS:
+        raise ValueError(f"{where}: metric {s.get('metric')!r} is not one of {METRICS}")
+    bounds = [k for k in ("at_least", "at_most") if k in s]
+    if len(bounds) != 1 or isinstance(s[bounds[0]], bool) or \
+            not isinstance(s[bounds[0]], (int, float)) or s[bounds[0]] != s[bounds[0]]:
+        raise ValueError(f"{where} needs one bound: at_least or at_most, a number")
+    for key in ("examples", "hint"):
+        if key in s and not isinstance(s[key], str):
+            raise ValueError(f"{where}: {key!r} is not a str")
+    return dict(s, **{bounds[0]: float(s[bounds[0]])})
 
 
 def need(ns: dict, name: str):

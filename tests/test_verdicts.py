@@ -413,3 +413,167 @@ def test_silence_is_a_timeout_and_a_closed_channel_a_death():
     assert (got.status, got.at, got.limit) == ("timeout", 0, 0.2)
     got = _read({"cell": 0}, {"cell": 1})
     assert got.status == "dead" and "exited with code 3" in got.detail and got.at == 1
+
+
+# ----------------------------------------------------------------------------- budget tasks
+# A synthetic probe module with scored results (coursekit/grading/measure.py): the probes
+# run here on a student's and a solution's namespace, their results cross as plain data
+# (_wire), and the grader's judge decides.
+SCORED = '''
+import numpy as np
+from coursekit.probe import need, probe
+
+@probe("fit", score=[
+    {"predictions": "before training", "truth": "labels", "metric": "accuracy",
+     "at_most": 0.7, "examples": "points", "hint": "start from an untrained model"},
+    {"predictions": "after training", "truth": "labels", "metric": "accuracy",
+     "at_least": 0.9, "examples": "points"}])
+def fit(ns, rng):
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = need(ns, "build")()
+    before = need(ns, "predict")(model, X)
+    model = need(ns, "train")(model, X, y)
+    return {"labels": y, "before training": before, "model type": type(model).__name__,
+            "after training": need(ns, "predict")(model, X)}
+
+@probe("lm", score={"predictions": "logits", "truth": "next", "metric": "bits",
+                    "at_most": 1.5, "examples": "characters"})
+def lm(ns, rng):
+    nxt = rng.integers(0, 6, size=(3, 50))
+    return {"next": nxt, "logits": need(ns, "logits")(nxt)}
+'''
+
+
+def _solution_ns():
+    def predict(w, X):  # scores, (N, 2)
+        return np.stack([-(X @ w), X @ w], axis=1)
+
+    def logits(nxt):  # sure of the right character, float32 like a model's
+        return (np.eye(6)[nxt] * 4.0).astype(np.float32)
+    return {"build": lambda: np.zeros(2), "predict": predict,
+            "train": lambda w, X, y: np.array([1.0, 0.0]), "logits": logits}
+
+
+def _scored(task, student=None, seed=7, forge=None):
+    """(status, message) of ``task`` for a student namespace (changes to the solution's)."""
+    from types import SimpleNamespace
+
+    found, _ = probe.load(SCORED, "scored probes")
+    fn, spec = found[task]
+    want = _wire(fn(_solution_ns(), np.random.default_rng(seed)))
+    got = _wire(fn(dict(_solution_ns(), **(student or {})), np.random.default_rng(seed)))
+    if forge:
+        got = forge(got)
+    status, message, _ = verdict.judge(verdict.Report("result", value=got),
+                                       verdict.Report("result", value=want), spec, [],
+                                       SimpleNamespace(stem="99_synthetic"), None, None)
+    return status, message
+
+
+def test_a_budget_task_is_scored_against_the_solutions_truth():
+    assert _scored("fit") == ("passed", "")
+    assert _scored("lm") == ("passed", "")
+    # labels instead of scores are scored too; a model a little off misses the bar
+    assert _scored("fit", {"predict": lambda w, X: (X @ w > 0).astype(np.int64)}) == \
+        ("passed", "")
+    status, message = _scored("fit", {"train": lambda w, X, y: np.array([1.0, 1.5])})
+    assert status == "failed" and message.startswith("after training: accuracy 0.") and \
+        " of 400 points the grader chose), the bar is 0.9" in message, message
+
+
+def test_an_already_trained_model_fails_the_bound_before_training():
+    status, message = _scored("fit", {"build": lambda: np.array([1.0, 0.0])})
+    assert (status, message) == (
+        "failed", "before training: accuracy 1 (400 of 400 points the grader chose), at "
+        "most 0.7 is allowed: start from an untrained model")
+
+
+def test_a_student_who_sends_their_own_truth_is_scored_on_the_solutions():
+    def own_truth(got):  # a forged result: "truth" made to agree with the predictions
+        got = dict(got)
+        after = got["after training"].value
+        got["labels"] = plain.Array(np.argmax(after, axis=1).astype(np.int64), "ndarray")
+        return got
+    wrong = {"train": lambda w, X, y: np.array([0.0, 1.0])}  # trained on the wrong feature
+    assert _scored("fit", wrong, forge=None)[0] == "failed"
+    status, message = _scored("fit", wrong, forge=own_truth)
+    assert status == "failed" and "the bar is 0.9" in message, message
+    # and a made-up result of perfect predictions is scored like any other: it must hold
+    # the solution's labels on the grader's points
+    status, message = _scored("fit", forge=lambda got: dict(got, **{
+        "after training": plain.Array(np.zeros(400, np.int64), "ndarray")}))
+    assert status == "failed" and "after training: accuracy 0." in message
+
+
+def test_bits_are_the_mean_cross_entropy_in_base_2():
+    torch = pytest.importorskip("torch")
+    from coursekit.grading import measure
+
+    rng = np.random.default_rng(0)
+    logits, truth = rng.normal(0, 3, size=(2, 9, 11)).astype(np.float32), \
+        rng.integers(0, 11, size=(2, 9))
+    logits[0, 0, 3] = -np.inf  # a masked logit is fine (not at the truth)
+    truth[0, 0] = 4
+    spec = {"metric": "bits", "predictions": "p", "truth": "t", "at_most": 9.0}
+    got, why = measure.score(spec, plain.Array(logits, "tensor"), truth, "p")
+    ref = torch.nn.functional.cross_entropy(torch.from_numpy(logits.astype(np.float64))
+                                            .reshape(-1, 11), torch.from_numpy(truth)
+                                            .reshape(-1)).item() / np.log(2)
+    assert why == "" and abs(got - ref) < 1e-12, (got, ref)
+    status, message = _scored("lm", {"logits": lambda nxt: np.zeros(nxt.shape + (6,))})
+    assert (status, message) == ("failed", "logits: 2.585 bits per example (the mean of "
+                                 "-log2 softmax at the truth, on 150 characters the grader "
+                                 "chose), at most 1.5 is allowed")
+
+
+@pytest.mark.parametrize("task, student, says", [
+    ("fit", {"predict": lambda w, X: np.zeros((399, 2))},
+     "before training: shape (399, 2), expected (400, C): a row of scores (one per class)"),
+    ("fit", {"predict": lambda w, X: np.zeros((400, 2, 1))}, "shape (400, 2, 1)"),
+    ("fit", {"predict": lambda w, X: np.zeros(400, bool)}, "array of dtype bool"),
+    ("fit", {"predict": lambda w, X: "0" * 400}, "got a str, expected labels"),
+    ("fit", {"predict": lambda w, X: np.zeros(401, np.int64)}, "one label per example"),
+    ("lm", {"logits": lambda nxt: np.zeros(nxt.shape + (5,))},
+     "5 columns, but the labels go up to 5"),
+    ("lm", {"logits": lambda nxt: np.zeros(nxt.shape, np.int64)}, "got integers"),
+    ("lm", {"logits": lambda nxt: np.full(nxt.shape + (6,), np.nan)}, "contain NaN"),
+])
+def test_predictions_of_the_wrong_form_fail_with_a_message(task, student, says):
+    status, message = _scored(task, student)
+    assert status == "failed" and says in message, message
+
+
+def test_nan_scores_are_never_right():
+    def predict(w, X):
+        s = np.stack([-(X @ w), X @ w], axis=1)
+        s[: 200] = np.nan
+        return s
+    status, message = _scored("fit", {"predict": predict})
+    assert status == "failed" and "accuracy 0.5 (200 of 400" in message, message
+
+
+def test_the_instructors_score_errors_are_said_as_such():
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="metric 'f1' is not one of"):
+        probe.load(SCORED.replace('"bits"', '"f1"'))
+    with pytest.raises(ValueError, match="needs one bound"):
+        probe.load(SCORED.replace('"at_most": 1.5', '"at_most": 1.5, "at_least": 0'))
+    with pytest.raises(ValueError, match="unknown keys"):
+        probe.load(SCORED.replace('"at_most": 1.5', '"at_most": 1.5, "bar": 0'))
+    found, _ = probe.load(SCORED)
+    fn, spec = found["lm"]
+    want = _wire({"logits": np.zeros((2, 6))})  # the solution's result lacks the truth
+    with pytest.raises(notebook.CourseError, match="probes/99_synthetic.py, task 'lm': the "
+                       "solution's result has no key 'next'"):
+        verdict.judge(verdict.Report("result", value=want), verdict.Report("result", value=want),
+                      spec, [], SimpleNamespace(stem="99_synthetic"), None, None)
+    # a bar the solution itself misses is the instructor's error, not the student's
+    weak = {"train": lambda w, X, y: np.array([1.0, 1.5])}
+    found["fit"][1]["score"][1]["at_least"] = 1.0
+    from coursekit.grading import measure
+    want = _wire(found["fit"][0](dict(_solution_ns(), **weak), np.random.default_rng(1)))
+    status, message = measure.scored(found["fit"][1]["score"][1], want, want, "x")
+    assert status == "error" and message.startswith("the solution's own predictions do not "
+                                                    "pass (after training: accuracy 0.")

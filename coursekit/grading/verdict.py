@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import bwrap, plain, probe
 from ..sandbox import exit_reason
+from . import measure
 from .assemble import Assembly, Seminar, segments
 from .common import DEFAULT_TIMEOUT, THREADS, Options, denied_paths, sandbox_for
 
@@ -182,6 +183,27 @@ def _error_message(err: dict, sem: Seminar, asm: Assembly, opts: Options) -> str
     return what
 
 
+def _compared(value: dict, expected: dict, spec: dict, where: str) -> tuple[str, str]:
+    """(status, message) of a result dict against the expected one, key by key in the
+    expected order: a score's predictions scored against the solution's truth (the
+    student's is not read; coursekit/grading/measure.py), the other keys compared."""
+    scores, truths = {}, {s["truth"] for s in spec.get("score", ())}
+    where = f"{where}, task {spec['task']!r}"
+    for s in spec.get("score", ()):  # a key the solution's result lacks: the instructor's
+        measure.truth_of(s, expected, where)
+        scores.setdefault(s["predictions"], []).append(s)
+    for label, w in expected.items():
+        for s in scores.get(label, ()):
+            status, message = measure.scored(s, value, expected, where)
+            if message:
+                return status, message
+        if label not in scores and label not in truths and \
+                (message := plain.compare(value[label], w, label, spec["rtol"], spec["atol"],
+                                          spec["reveal"])):
+            return "failed", message
+    return "passed", ""
+
+
 def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assembly,
           opts: Options) -> tuple:
     """(status, message, own) of a task from the student's and the solution's Reports."""
@@ -200,12 +222,7 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assem
         expected, value = want.value, got.value
         if isinstance(expected, dict) and isinstance(value, dict) and list(value) == \
                 list(expected):
-            for label, w in expected.items():
-                message = plain.compare(value[label], w, label, spec["rtol"], spec["atol"],
-                                        spec["reveal"])
-                if message:
-                    return "failed", message, False
-            return "passed", "", False
+            return (*_compared(value, expected, spec, f"probes/{sem.stem}.py"), False)
         message = plain.compare(value, expected, "the result", spec["rtol"], spec["atol"],
                                 spec["reveal"])
         if isinstance(expected, dict):
