@@ -4,8 +4,8 @@ The grader (``coursekit/grading/verdict.py``) starts one *probe process* per tas
 of the warm zygote (``coursekit/warm.py``), in the OS sandbox, bounded like a kernel. It
 sends the process a job (JSON): the notebook's code cells up to the task (setup, data and
 answer cells; never a test cell), the source of the seminar's probe module
-(``solutions/probes/NN_topic.py``), the task and a seed the grader picked. The process
-runs the cells, then the task's probe on inputs drawn from the seed, and sends back the
+(``solutions/probes/NN_topic.py``) and the task; after the cells, a seed the grader picked.
+The process runs the cells, then the task's probe on inputs drawn from the seed, and sends back the
 probe's result as plain data (``coursekit/plain.py``) - or the exception that stopped it.
 The same job with the solution's answer cells, in another process, gives the expected
 values. Nothing decides here: the grader compares.
@@ -29,7 +29,9 @@ keys: a student's process cannot rename them). A probe returns what the student'
 computed (and cheap facts about it, such as a type's name), never a pass or a fail.
 
 Messages (length-prefixed JSON, both ways): grader -> process ``{"job": ...}``; process ->
-grader ``{"cell": i}`` before cell i (and i = the number of cells before the probe), then
+grader ``{"cell": i}`` before cell i (and i = the number of cells before the probe); grader
+-> process ``{"seed": s}`` (after the cells: none of them can know the probe's inputs; the
+grader reads the process's CPU time here and at the result); process -> grader
 ``{"result": <tagged data>}`` or ``{"error": {ename, evalue, cell, line, phase}}``.
 """
 from __future__ import annotations
@@ -189,6 +191,20 @@ def recv(sock) -> dict:
 
 
 # ----------------------------------------------------------------------------- the process
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` (all its threads, and its children it
+    waited for), from ``/proc/<pid>/stat``: what the kernel counted, which nothing in the
+    process can change; None where there is no such file."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        fields = raw[raw.rindex(b")") + 2:].split()  # after the name, which may hold ")"
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _text(exc) -> str:
     try:
         text = str(exc)
@@ -238,7 +254,8 @@ def run(sock) -> int:
                 plt.close("all")
     send(sock, {"cell": len(job["cells"])})
     try:
-        result = plain.encode(fn(ns, np.random.default_rng(job["seed"])))
+        seed = recv(sock)["seed"]  # only now: no cell knows the probe's inputs
+        result = plain.encode(fn(ns, np.random.default_rng(seed)))
     except BaseException as exc:  # noqa: BLE001 - reported, and the task fails
         send(sock, {"error": _error(exc, "probe", job["task"], answers)})
         return 0

@@ -281,14 +281,19 @@ for _fd in _channels():
         os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
 """}, "failed", "no valid report", ()),
-    ("forged reply: a well-formed result with the probe's labels, made up", "02_logistic_regression",
-     "questions", {"answer-questions": FIND_CHANNEL + """
-import json
+    ("forged reply: a well-formed result with the probe's labels, made up, after a forged "
+     "progress message to the probe (the job's cells counted from the calling frame)",
+     "02_logistic_regression", "questions", {"answer-questions": FIND_CHANNEL + """
+import json, sys
+_f = sys._getframe()
+while "job" not in _f.f_locals:
+    _f = _f.f_back
 _made_up = {"t": "dict", "v": [["ANSWER_XOR_ACC", {"t": "float", "v": "0.5"}],
                                 ["ANSWER_SEPARABLE", {"t": "str", "v": "A"}]]}
 for _fd in _channels():
-    _blob = json.dumps({"result": _made_up}).encode()
-    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+    for _msg in ({"cell": len(_f.f_locals["job"]["cells"])}, {"result": _made_up}):
+        _blob = json.dumps(_msg).encode()
+        os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
 """}, "failed", "ANSWER_XOR_ACC", ("softmax-grad", "wbce", "train", "tune")),
     ("exit: the process leaves while the grader calls the function, before any report",
@@ -364,8 +369,16 @@ def test_probe_load_reads_the_marks():
 
 # ----------------------------------------------------------------------------- the grader's reading
 class _Zygote:
+    """A zygote's answers: the child exited with code 3; its CPU clock ticks 0.5 s a read."""
+    def __init__(self):
+        self.clock = 0.0
+
     def wait(self, pid, timeout=0.0):
         return 3
+
+    def cpu(self, pid):
+        self.clock += 0.5
+        return self.clock
 
 
 def _read(*messages, close=True, limits=(5.0, 5.0)):
@@ -387,7 +400,7 @@ ERROR = {"ename": "ValueError", "evalue": "boom", "cell": "answer-x", "line": 2,
 
 def test_the_grader_reads_progress_then_one_result():
     got = _read({"cell": 0}, {"cell": 1}, {"cell": 2}, {"result": plain.encode({"a": 1.0})})
-    assert (got.status, got.value, got.at) == ("result", {"a": 1.0}, 2)
+    assert (got.status, got.value, got.at, got.cpu) == ("result", {"a": 1.0}, 2, 0.5)
     got = _read({"cell": 0}, {"error": ERROR})
     assert (got.status, got.error) == ("error", ERROR)
 
@@ -398,7 +411,8 @@ def test_the_grader_reads_progress_then_one_result():
     (({"cell": True},), "out of order"),
     (({"error": dict(ERROR, cell="not-an-answer")},), "error report of the wrong form"),
     (({"error": dict(ERROR, line="2")},), "error report of the wrong form"),
-    (({"result": {"t": "float", "v": "x"}},), "malformed float"),
+    (({"cell": 2}, {"result": {"t": "float", "v": "x"}},), "malformed float"),
+    (({"cell": 1}, {"result": plain.encode(1.0)},), "a result before the grader called"),
     (({"verdict": "passed"},), "does not know"),
     ((b"\x00\x00\x00\x05hello",), "not JSON"),
     ((b"\xff\xff\xff\xff",), "a message of"),
@@ -577,3 +591,100 @@ def test_the_instructors_score_errors_are_said_as_such():
     status, message = measure.scored(found["fit"][1]["score"][1], want, want, "x")
     assert status == "error" and message.startswith("the solution's own predictions do not "
                                                     "pass (after training: accuracy 0.")
+
+
+# ----------------------------------------------------------------------------- speed tasks
+def _judged_time(got_cpu, want_cpu, timed=3.0, value=1.0, expected=1.0):
+    from types import SimpleNamespace
+
+    spec = {"task": "t", "rtol": 1e-9, "atol": 0.0, "reveal": False, "ops": (), "score": [],
+            "timed": timed}
+    return verdict.judge(verdict.Report("result", value={"x": value}, cpu=got_cpu),
+                         verdict.Report("result", value={"x": expected}, cpu=want_cpu), spec,
+                         [], SimpleNamespace(stem="99_synthetic"), None, None)[:2]
+
+
+def test_a_speed_task_fails_when_its_cpu_time_is_over_the_factor():
+    slack = verdict.TIME_SLACK
+    assert _judged_time(3 * 0.4 + slack, 0.4) == ("passed", "")
+    assert _judged_time(3 * 0.4 + slack + 0.01, 0.4) == ("failed", (
+        f"too slow: the grader's calls of your functions took {1.2 + slack + 0.01:.2f} s of "
+        f"CPU time, the solution's 0.40 s (at most 3 times the solution's + {slack:g} s is "
+        "allowed)"))
+    assert _judged_time(None, 0.4) == ("failed", "the grader could not measure the CPU time "
+                                                 "of your code")
+    assert _judged_time(0.1, None)[0] == "error"
+    # a wrong value says so first; an untimed task ignores the times
+    assert _judged_time(9.0, 0.1, value=2.0)[1].startswith("x: 1 of 1 entries differ")
+    assert _judged_time(9.0, 0.1, timed=None) == ("passed", "")
+
+
+def test_the_zygote_reads_a_childs_cpu_time_from_proc():
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc")
+    import time
+
+    start = probe.cpu_seconds(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.3:
+        pass
+    spent = probe.cpu_seconds(os.getpid()) - start
+    assert 0.25 <= spent <= 0.6, spent
+    assert probe.cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+SPEED_PROBES = '''
+import numpy as np
+from coursekit.probe import need, probe
+
+@probe("total", rtol=1e-9, timed=3)
+def total(ns, rng):
+    f = need(ns, "total")
+    xs = rng.normal(size=2_000_000)
+    return {"sums of 2000000 numbers": [f(xs * k) for k in (1.0, -1.0, 2.0, 0.5, 3.0, 4.0)]}
+'''
+SLOW_LOOP = "def total(xs):\n    s = 0.0\n    for i in range(len(xs)):\n        s += xs[i]\n" \
+            "    return float(s)\n"
+
+
+def _speed_seminar():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(cid, src, **course):
+        c = new_code_cell(src)
+        c.id = cid
+        if course:
+            c.metadata["course"] = course
+        return c
+    return new_notebook(cells=[
+        cell("setup", "import numpy as np"),
+        cell("answer-total", "def total(xs):\n    ### BEGIN SOLUTION\n"
+                             "    return float(np.sum(xs))\n    ### END SOLUTION\n"),
+        cell("test-total", "assert abs(total(np.ones(3)) - 3) < 1e-12", task="total", points=1),
+    ])
+
+
+@pytest.mark.slow
+def test_a_speed_task_is_timed_from_outside_the_students_process(tmp_path):
+    """A loop in Python fails the task that the solution's np.sum passes with a factor of 3,
+    also when the student's process stops its own clocks; a vectorized answer passes."""
+    sols = tmp_path / "solutions"
+    notebook.write(_speed_seminar(), sols / "01_speed.ipynb")
+    (sols / "probes").mkdir()
+    (sols / "probes" / "01_speed.py").write_text(SPEED_PROBES)
+    stopped = "import time\n_t = time.monotonic()\nfor _n in ('monotonic', 'perf_counter', " \
+              "'time', 'process_time', 'thread_time'):\n    setattr(time, _n, lambda: _t)\n"
+    students = {"vectorized": "import numpy as np\ndef total(xs):\n    return float(xs.sum())\n",
+                "loops": SLOW_LOOP, "stops_the_clock": stopped + SLOW_LOOP}
+    for name, src in students.items():
+        nb = _speed_seminar()
+        nb.cells[1].source = src
+        notebook.write(nb, tmp_path / "class" / name / "01_speed.ipynb")
+    opts = grading.Options(timeout=60)
+    book = grading.grade(tmp_path / "class", sols, opts, jobs=1, echo=lambda *_: None)
+    got = {s: book[s]["01_speed"]["tasks"][0] for s in students}
+    assert got["vectorized"]["status"] == "passed", got
+    for name in ("loops", "stops_the_clock"):
+        assert (got[name]["status"], got[name]["points"]) == ("failed", 0), got
+        assert got[name]["message"].startswith("too slow: the grader's calls of your "
+                                               "functions took "), got
