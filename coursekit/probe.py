@@ -166,6 +166,79 @@ def load_probes(solution: Path, sem_tasks, steps) -> Probes | None:
     return Probes(source, {t: spec for t, (_, spec) in found.items()}, tuple(skip))
 
 
+# ----------------------------------------------------------------------------- the meta run
+class DeviceError(RuntimeError):
+    """A tensor on the CPU met one on the model's device in a run on ``meta``."""
+
+
+def on_meta(run, *modules):
+    """``run()`` once as on a GPU that holds no numbers: ``modules`` (``nn.Module``s, e.g.
+    the student's model) are moved to the ``meta`` device first, and ``run`` must move
+    everything it computes with there (call the student's loop with ``device="meta"``).
+    An operator that gets a tensor on ``meta`` and one elsewhere (other than a 0-d tensor,
+    or an index: a GPU takes those too) raises DeviceError, also when the student's code
+    catches it; its text says which operator. As on a GPU, ``.item()``, ``float(t)``,
+    ``.tolist()``, ``.cpu()`` and copies into CPU tensors work, but there are no numbers:
+    they give NaN (floats), 0 or False, so control flow on values (an early stop, a NaN
+    check) may take another path than on real data. Returns what ``run()`` returned (its
+    tensors on ``meta``: report facts, such as shapes or ``"ran on meta": True``)::
+
+        model = need(ns, "make_model")()
+        on_meta(lambda: need(ns, "train")(model, X, y, epochs=1, device="meta"), model)
+    """
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    aten = torch.ops.aten
+    indexing = {aten.index.Tensor, aten.index_put_.default, aten.index_put.default,
+                aten._index_put_impl_.default}
+
+    def blank(t, device, out=None):  # what a copy off the device holds: no numbers
+        fill = float("nan") if t.is_floating_point() or t.is_complex() else 0
+        if out is not None:
+            return out.fill_(fill)
+        return torch.full(t.shape, fill, dtype=t.dtype, device=device)
+
+    class Meta(TorchDispatchMode):
+        error = None
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+            if func is aten._local_scalar_dense.default and tensors[0].is_meta:
+                t = tensors[0]
+                return float("nan") if t.is_floating_point() else bool(0) \
+                    if t.dtype == torch.bool else 0
+            if func is aten._to_copy.default and tensors[0].is_meta and \
+                    torch.device(kwargs.get("device") or "meta").type != "meta":
+                out = func(*args, **dict(kwargs, device="meta"))
+                return blank(out, kwargs["device"])
+            if func is aten.copy_.default and not tensors[0].is_meta and tensors[1].is_meta:
+                return blank(tensors[0], None, out=tensors[0])
+            devices = {t.device.type for t in tensors if t.is_meta or t.dim() > 0}
+            if "meta" in devices and len(devices) > 1 and func not in indexing and \
+                    func is not aten.copy_.default:
+                others = sorted(devices - {"meta"})
+                self.error = DeviceError(
+                    f"aten::{func.__name__.split('.')[0]} got a tensor on {' and '.join(others)} "
+                    "and one on the model's device (meta): a batch or a "
+                    "tensor your code made was not moved to the model's device "
+                    "(the grader runs your loop once with the model on the meta device; "
+                    "use .to(device))")
+                raise self.error
+            return func(*args, **kwargs)
+
+    for m in modules:
+        m.to("meta")
+    mode = Meta()
+    with mode:
+        out = run()
+    if mode.error is not None:  # caught by the student's code: still the loop's error
+        raise DeviceError(str(mode.error))
+    return out
+
+
 # ----------------------------------------------------------------------------- framing
 def send(sock, message: dict) -> None:
     data = plain.dumps(message)

@@ -688,3 +688,136 @@ def test_a_speed_task_is_timed_from_outside_the_students_process(tmp_path):
         assert (got[name]["status"], got[name]["points"]) == ("failed", 0), got
         assert got[name]["message"].startswith("too slow: the grader's calls of your "
                                                "functions took "), got
+
+
+# ----------------------------------------------------------------------------- the meta run
+STUDENT_LOOP = '''
+import torch
+import torch.nn.functional as F
+
+def train(model, X, y, epochs=1, lr=0.1, device="cpu", careful=False):
+    model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for epoch in range(epochs):
+        for i in range(0, len(X), 8):
+            xb, yb = X[i:i + 8], y[i:i + 8]
+            if MOVE_X:
+                xb = xb.to(device)
+            if MOVE_Y:
+                yb = yb.to(device)
+            try:
+                loss = F.cross_entropy(model(xb), yb)
+            except RuntimeError:
+                if not careful:
+                    raise
+                continue  # "careful": a batch that fails is skipped
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            float(loss.detach())
+    with torch.no_grad():
+        pred = model(X.to(device)).argmax(1).cpu()
+    return losses, float((pred == y).float().mean()), pred.tolist()[:3]
+'''
+
+
+def _student_train(move_x=True, move_y=True):
+    ns = {"MOVE_X": move_x, "MOVE_Y": move_y}
+    exec(compile(STUDENT_LOOP, "<cell answer-train>", "exec"), ns)
+    return ns["train"]
+
+
+def _meta_data():
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+
+
+def _meta_case(train, **kw):
+    torch = pytest.importorskip("torch")
+    X, y = _meta_data()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    return model, probe.on_meta(lambda: train(model, X, y, epochs=2, device="meta", **kw),
+                                model)
+
+
+def test_a_loop_that_moves_its_batches_runs_on_meta():
+    torch = pytest.importorskip("torch")
+    model, (losses, acc, first) = _meta_case(_student_train())
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    # no numbers on meta: .item(), float(), .cpu() and .tolist() work and hold NaN / 0
+    assert len(losses) == 6 and all(v != v for v in losses) and first == [0, 0, 0]
+    assert acc == float((torch.zeros(24, dtype=torch.long) == _meta_data()[1]).float().mean())
+    X, y = _meta_data()  # the same loop trains for real on the CPU
+    losses, acc, _ = _student_train()(torch.nn.Linear(4, 3), X, y, epochs=2)
+    assert all(v == v for v in losses) and 0 <= acc <= 1
+
+
+@pytest.mark.parametrize("move_x, move_y, op", [(False, True, "addmm"),
+                                                (True, False, "nll_loss_forward")])
+def test_a_loop_that_forgets_to_move_a_batch_fails_on_meta(move_x, move_y, op):
+    with pytest.raises(probe.DeviceError) as err:
+        _meta_case(_student_train(move_x, move_y))
+    assert str(err.value).startswith(f"aten::{op} got a tensor on cpu and one on the model's "
+                                     "device (meta): a batch or a tensor your code made was "
+                                     "not moved to the model's device"), err.value
+    # what the grader tells the student: the error, in their cell, at their line
+    where = probe._error(err.value, "probe", "train", {"answer-train"})
+    line = "loss = F.cross_entropy(model(xb), yb)"
+    assert where["cell"] == "answer-train" and \
+        STUDENT_LOOP.splitlines()[where["line"] - 1].strip() == line
+
+
+def test_a_device_error_the_students_code_catches_still_fails():
+    with pytest.raises(probe.DeviceError, match="aten::addmm got a tensor on cpu"):
+        _meta_case(_student_train(move_x=False), careful=True)
+    _meta_case(_student_train(), careful=True)  # nothing to catch: passes
+
+
+META_PROBES = '''
+import torch
+from coursekit.probe import need, on_meta, probe
+
+@probe("train")
+def train(ns, rng):
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    X, y = torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+    model = torch.nn.Linear(4, 3)
+    losses, _, _ = on_meta(lambda: need(ns, "train")(model, X, y, device="meta"), model)
+    return {"losses on the meta device (one per batch)": len(losses)}
+'''
+
+
+@pytest.mark.slow
+def test_the_meta_run_in_the_graders_probe_process(tmp_path):
+    """The helper a probe author calls, in a real probe process (sandboxed, forked from the
+    zygote): a loop that moves its batches passes, one that forgets to fails, with the
+    operator and the student's cell and line."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def seminar(src):
+        answer, test = new_code_cell(src), new_code_cell("assert callable(train)")
+        answer.id, test.id = "answer-train", "test-train"
+        test.metadata["course"] = {"task": "train", "points": 1}
+        setup = new_code_cell("MOVE_X, MOVE_Y = True, True")
+        setup.id = "setup"
+        return new_notebook(cells=[setup, answer, test])
+    solution = STUDENT_LOOP.replace("    model.to(device)", "    ### BEGIN SOLUTION\n    model.to(device)") \
+        .replace("    return losses,", "    ### END SOLUTION\n    return losses,")
+    sols = tmp_path / "solutions"
+    notebook.write(seminar(solution), sols / "01_meta.ipynb")
+    (sols / "probes").mkdir()
+    (sols / "probes" / "01_meta.py").write_text(META_PROBES)
+    forgot = STUDENT_LOOP.replace("if MOVE_X:\n                xb = xb.to(device)", "pass")
+    for name, src in {"moves": STUDENT_LOOP, "forgets": forgot}.items():
+        notebook.write(seminar(src), tmp_path / "class" / name / "01_meta.ipynb")
+    book = grading.grade(tmp_path / "class", sols, grading.Options(timeout=60), jobs=1,
+                         echo=lambda *_: None)
+    got = {s: book[s]["01_meta"]["tasks"][0] for s in ("moves", "forgets")}
+    assert got["moves"]["status"] == "passed", got
+    line = forgot.splitlines().index("                loss = F.cross_entropy(model(xb), yb)") + 1
+    assert (got["forgets"]["status"], got["forgets"]["points"]) == ("failed", 0), got
+    assert got["forgets"]["message"].startswith("DeviceError: aten::addmm got a tensor on cpu"), got
+    assert got["forgets"]["message"].endswith(f"(in your cell 'answer-train', line {line})"), got
