@@ -13,14 +13,13 @@ from utils.optim import _loss
 
 SKIP = ("schedule-helper",)  # the visible test's helper (it runs torch.optim's schedulers)
 
-# What torch.optim dispatches and a hand-written step does not: Optimizer.step runs inside
-# a profiler record_function (profiler::_record_function_enter_new, on every path), the
-# multi-tensor path (foreach=True) the _foreach_ kernels, the fused path (fused=True) the
-# _fused_ ones. torch.optim's functional forms (torch.optim.adam.adam, ...) on one tensor
-# dispatch the operators a hand-written step does: the recorder's record of torch.optim's
-# Python code (the task's forbid rule) covers them.
-OPTIM = ("profiler::_record_function_enter_new",
-         "aten::_foreach_add", "aten::_foreach_add_", "aten::_foreach_mul", "aten::_foreach_mul_",
+# What torch.optim dispatches and a hand-written step does not: the multi-tensor path
+# (foreach=True) the _foreach_ kernels, the fused path (fused=True) the _fused_ ones. Its
+# default single-tensor path on CPU (and its functional forms, torch.optim.adam.adam, ...)
+# dispatches the operators a hand-written step does: the recorder's record of torch.optim's
+# Python code (the task's forbid rule) covers it. (Optimizer.step also enters a profiler
+# record_function, profiler::_record_function_enter_new: not an ATen operator.)
+OPTIM = ("aten::_foreach_add", "aten::_foreach_add_", "aten::_foreach_mul", "aten::_foreach_mul_",
          "aten::_foreach_addcmul", "aten::_foreach_addcmul_", "aten::_foreach_addcdiv",
          "aten::_foreach_addcdiv_", "aten::_foreach_sqrt", "aten::_foreach_sqrt_",
          "aten::_foreach_lerp_", "aten::_foreach_div", "aten::_foreach_div_",
