@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import utils.data
 import utils.functional
-from coursekit.probe import need, probe
+from coursekit.probe import DeviceError, need, on_meta, probe
 from utils.checks import call_unchanged
 
 # the tests' helpers and the hidden reference loop (never sent to a student's process); a plot
@@ -107,7 +107,30 @@ def early_stopping(ns, rng):
             "weights)"] = val_now
         out[f"{tag}: the returned model's weights"] = [t.detach().clone() for t in
                                                         net.state_dict().values()]
+    out["the loop with the model on the meta device (every batch moved with .to(device))"] = \
+        _on_meta(f, int(rng.integers(2**31)))
     return out
+
+
+def _on_meta(train_fn, seed):
+    """The student's loop run once as on a GPU (coursekit.probe.on_meta): a batch not moved
+    to ``device`` raises DeviceError at the student's line. There are no numbers on meta
+    (the losses are NaN, so no epoch is ever the best): any other error is not the loop's."""
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(30, 6, generator=g), torch.randint(0, 3, (30,), generator=g)
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    tr = DataLoader(TensorDataset(X[:20], y[:20]), batch_size=8, shuffle=True,
+                    generator=torch.Generator().manual_seed(seed))
+    va = DataLoader(TensorDataset(X[20:], y[20:]), batch_size=4)
+    try:
+        on_meta(lambda: train_fn(net, tr, va, nn.CrossEntropyLoss(),
+                                 torch.optim.SGD(net.parameters(), lr=0.1), 2, 5,
+                                 device="meta"), net)
+    except DeviceError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. no best weights to load: NaN is never lower
+        pass
+    return "ran"
 
 
 @probe("logsumexp", rtol=1e-8, atol=1e-10, ops=(
