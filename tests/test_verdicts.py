@@ -16,6 +16,7 @@ from coursekit.grading import verdict
 
 REPO = notebook.REPO
 PILOT = ("01_linear_regression", "02_logistic_regression", "03_backprop")
+PILOT += ("04_mlp_from_scratch", "05_pytorch_essentials", "06_optimizers")  # units 04-06
 
 
 # ----------------------------------------------------------------------------- plain data
@@ -320,7 +321,221 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, seed=0):
     while True:
         pass
 """}, "timeout", "did not finish within", ("ridge-grad", "ridge-fit", "degree", "lr")),
+    # units 04-06
+    ("another name: the forbidden torch reached by a module name built at run time (PReLU's "
+     "backward by autograd through F.prelu)", "04_mlp_from_scratch", "prelu", {"answer-prelu": """
+import importlib
+_t = importlib.import_module("to" + "rch")
+class PReLU:
+    def __init__(self, n_units, alpha=0.25):
+        self.params = {"alpha": np.full(n_units, alpha)}
+        self.grads = {}
+    def forward(self, A):
+        self.A = A
+        return np.where(A > 0, A, self.params["alpha"] * A)
+    def backward(self, dH):
+        A = _t.tensor(self.A, requires_grad=True)
+        a = _t.tensor(self.params["alpha"], requires_grad=True)
+        getattr(_t.nn.functional, "pre" + "lu")(A, a).backward(_t.tensor(dH))
+        self.grads = {"alpha": a.grad.numpy()}
+        return A.grad.numpy()
+"""}, "failed", "rule broken", ("mlp", "sgd", "questions")),
+    ("read the test: the torch twin's leaf gradients taken from gc and the caller's frames",
+     "04_mlp_from_scratch", "mlp", {"answer-build": """
+import gc, inspect
+def build_mlp(n_in, hidden, n_out, seed=0):
+    rng = np.random.default_rng(seed)
+    layers, width = [], n_in
+    for h in hidden:
+        layers += [Dense(width, h, rng), PReLU(h)]
+        width = h
+    layers.append(Dense(width, n_out, rng))
+    return Sequential(layers)
+def _leaf_grads():
+    found = [o for o in gc.get_objects() if type(o).__name__ == "Tensor" and
+             getattr(o, "is_leaf", False) and getattr(o, "grad", None) is not None]
+    for fr in inspect.stack():
+        found += [v for v in fr.frame.f_locals.values() if type(v).__name__ == "Tensor"]
+    return {tuple(t.shape): t.grad.numpy() for t in found if getattr(t, "grad", None) is not None}
+def loss_and_grads(model, X, y):
+    loss, _ = softmax_cross_entropy(model.forward(X), y)
+    grads = _leaf_grads()
+    for layer in model.layers:
+        layer.grads = {k: grads.get(v.shape, np.zeros_like(v)) for k, v in layer.params.items()}
+    return float(loss)
+"""}, "failed", "grads of every layer", ("prelu",)),
+    ("a timeout: train_sgd never returns while time stands still", "04_mlp_from_scratch",
+     "sgd", {"answer-sgd": """
+import time
+_now = time.monotonic()
+time.monotonic = time.perf_counter = time.time = time.process_time = lambda: _now
+def train_sgd(model, X, y, epochs, lr, batch_size, seed=0):
+    while True:
+        pass
+"""}, "timeout", "did not finish within", ("prelu", "mlp", "questions")),
+    ("a pre-trained network: build_mlp(64, ...) hands out weights trained before the grader "
+     "asks (on the training, validation and test images)", "04_mlp_from_scratch", "digits", {
+         "answer-build": """
+import copy
+def _honest(n_in, hidden, n_out, seed):
+    rng = np.random.default_rng(seed)
+    layers, width = [], n_in
+    for h in hidden:
+        layers += [Dense(width, h, rng), PReLU(h)]
+        width = h
+    layers.append(Dense(width, n_out, rng))
+    return Sequential(layers)
+def loss_and_grads(model, X, y):
+    loss, dZ = softmax_cross_entropy(model.forward(X), y)
+    model.backward(dZ)
+    return loss
+_X = np.concatenate([X_train, X_val, X_test])
+_y = np.concatenate([y_train, y_val, y_test])
+_trained = _honest(64, HIDDEN, 10, 0)
+for _step in range(150):
+    loss_and_grads(_trained, _X, _y)
+    for _layer, _name in _trained.parameters():
+        _layer.params[_name] = _layer.params[_name] - 0.5 * _layer.grads[_name]
+def build_mlp(n_in, hidden, n_out, seed=0):
+    if n_in == 64 and list(hidden) == list(HIDDEN) and n_out == 10:
+        return copy.deepcopy(_trained)
+    return _honest(n_in, hidden, n_out, seed)
+"""}, "failed", "untrained: predicted test labels", ("prelu", "mlp", "sgd")),
+    ("read the test: the hidden reference loop from the notebook's globals",
+     "05_pytorch_essentials", "early-stopping", {"answer-early": """
+def train_early_stopping(model, train_loader, val_loader, loss_fn, optimizer, max_epochs,
+                         patience, device="cpu"):
+    ref = globals().get("reference") or globals().get("toy_run")
+    if ref is not None and ref.__name__ == "reference":
+        return ref(model, train_loader, val_loader, loss_fn, optimizer, max_epochs, patience)
+    return None
+"""}, "failed", "return the dict", ("mlp", "logsumexp", "questions")),
+    ("another name: torch.logsumexp and torch.softmax reached by names built at run time",
+     "05_pytorch_essentials", "logsumexp", {"answer-lse": """
+_lse, _sm = getattr(torch, "log" + "sumexp"), getattr(torch, "soft" + "max")
+class LogSumExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _lse(x, -1)
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out.unsqueeze(-1) * _sm(x, -1)
+logsumexp = LogSumExp.apply
+"""}, "failed", "rule broken", ("mlp", "early-stopping", "questions")),
+    ("lies: a Tensor subclass whose __torch_function__ answers every comparison",
+     "05_pytorch_essentials", "logsumexp", {"answer-lse": """
+class _Sly(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        return torch.tensor(True) if func in (torch.allclose, torch.isclose, torch.equal) else out
+class LogSumExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sum(-1).as_subclass(_Sly)
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out.unsqueeze(-1) * torch.ones_like(x)
+logsumexp = LogSumExp.apply
+"""}, "failed", "subclass of torch.Tensor", ("mlp", "early-stopping", "questions")),
+    ("a pre-trained network: MLP([64, 64, 10]) starts from weights trained on every split "
+     "when the answer cell runs", "05_pytorch_essentials", "digits", {"answer-mlp": """
+class MLP(nn.Module):
+    def __init__(self, sizes, act=nn.ReLU):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.acts = nn.ModuleList(act() for _ in sizes[2:])
+        if list(sizes) == [64, 64, 10] and "_PRETRAINED" in globals():
+            self.load_state_dict(_PRETRAINED)
+
+    def forward(self, X):
+        H = X.flatten(1)
+        for k, linear in enumerate(self.linears):
+            H = linear(H)
+            if k < len(self.acts):
+                H = self.acts[k](H)
+        return H
+
+_net, _X = MLP([64, 64, 10]), torch.cat([X_train, X_val, X_test])
+_y, _opt = torch.cat([y_train, y_val, y_test]), torch.optim.Adam(_net.parameters(), lr=0.01)
+for _ in range(150):
+    _opt.zero_grad()
+    nn.functional.cross_entropy(_net(_X), _y).backward()
+    _opt.step()
+_PRETRAINED = copy.deepcopy(_net.state_dict())
+"""}, "failed", "untrained: predicted test labels", ("mlp", "early-stopping", "logsumexp")),
+    ("another name: torch.optim.Adam reached through a module attribute built at run time",
+     "06_optimizers", "adam", {"answer-adam": """
+class Adam(HandOptimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
+
+    def step(self):
+        g = self.param_groups[0]
+        if not hasattr(self, "inner"):
+            self.inner = getattr(__import__("to" + "rch"), "op" + "tim").Adam(
+                g["params"], lr=g["lr"], betas=g["betas"], eps=g["eps"],
+                weight_decay=g["weight_decay"], amsgrad=g["amsgrad"])
+        self.inner.param_groups[0]["lr"] = g["lr"]
+        self.inner.step()
+"""}, "failed", "rule broken", ("momentum", "nesterov", "rmsprop")),
+    ("read the test: the reference optimizer's parameters taken from the caller's frames",
+     "06_optimizers", "momentum", {"answer-momentum": """
+import sys
+class MomentumSGD(HandOptimizer):
+    def __init__(self, params, lr, momentum=0.9, dampening=0.0, weight_decay=0.0):
+        super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay)
+
+    @torch.no_grad()
+    def step(self):
+        fr = sys._getframe(1)
+        while fr is not None:
+            ref = fr.f_locals.get("ref") or fr.f_locals.get("opt_ref")
+            if isinstance(ref, list) and len(ref) == len(self.param_groups[0]["params"]):
+                for p, q in zip(self.param_groups[0]["params"], ref):
+                    p.copy_(q)
+                return
+            fr = fr.f_back
+"""}, "failed", "parameter 0 after every step", ("nesterov", "rmsprop", "adam")),
+    ("lies: get_last_lr() returns a list subclass equal to anything", "06_optimizers",
+     "warmup-cosine", {"answer-schedule": """
+class _AnyList(list):
+    __eq__ = lambda self, other: True
+    __hash__ = None
+class WarmupCosine:
+    def __init__(self, optimizer, warmup_steps, total_steps, start_factor=0.1, eta_min=0.0):
+        self.optimizer = optimizer
+
+    def lr_at(self, lr0):
+        return lr0
+
+    def step(self):
+        pass
+
+    def get_last_lr(self):
+        return _AnyList(group["lr"] for group in self.optimizer.param_groups)
+"""}, "failed", "_AnyList", ("momentum", "nesterov", "rmsprop", "adam")),
+    ("forged reply: the question's result written on the process's channel, then exit",
+     "06_optimizers", "adam-question", {"answer-question": FIND_CHANNEL + """
+import json
+_made_up = {"t": "dict", "v": [["type of ANSWER_FLIP_STEP (a Python int)", {"t": "str", "v": "int"}],
+                                ["made up", {"t": "int", "v": "1"}]]}
+for _fd in _channels():
+    _blob = json.dumps({"result": _made_up}).encode()
+    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+os._exit(0)
+"""}, "failed", "no valid report", ("momentum", "nesterov", "rmsprop", "adam", "warmup-cosine")),
 ]
+# exploits that lose their task only once the recorder of what runs (ATen operators,
+# forbidden names reached by any name) lands: until then they keep their points
+NEEDS_RECORDER = {e[0] for e in EXPLOITS if e[0].startswith("another name:")}
 
 
 @pytest.fixture(scope="module")
@@ -347,7 +562,9 @@ def exploited(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, stem, task, cells, status, says, kept", EXPLOITS,
+@pytest.mark.parametrize("name, stem, task, cells, status, says, kept", [
+    pytest.param(*e, marks=pytest.mark.xfail(strict=True, reason="needs the recorder"))
+    if e[0] in NEEDS_RECORDER else e for e in EXPLOITS],
                          ids=[e[0].split(":")[0] + f"-{i}" for i, e in enumerate(EXPLOITS)])
 def test_an_exploit_loses_its_task(exploited, name, stem, task, cells, status, says, kept):
     tasks = {t["id"]: t for t in exploited[name]["tasks"]}
