@@ -151,6 +151,9 @@ WRONG = [  # (task id, description, {answer cell id: replacement source})
      early(('best_loss, history["best_epoch"] = history["val_loss"][-1], epoch',
             'best_loss, history["best_epoch"] = history["val_loss"][-1], epoch - 1'),
            ('epoch - history["best_epoch"] >= patience', 'epoch - 1 - history["best_epoch"] >= patience'))),
+    ("early-stopping", "training batches not moved to the device (fails on a GPU)",
+     early(("            X, y = X.to(device), y.to(device)\n            optimizer.zero_grad()",
+            "            optimizer.zero_grad()"))),
     ("early-stopping", "shortcut: utils.training.fit and evaluate",
      {"answer-early": '''
 def train_early_stopping(model, train_loader, val_loader, loss_fn, optimizer, max_epochs,
