@@ -217,6 +217,9 @@ def _read(*messages, rules=(INV,)):
         def wait(self, pid, timeout=0.0):
             return 3
 
+        def cpu(self, pid):  # the probe phase's CPU time (issue 25's timed tasks)
+            return 0.0
+
     grader, child = socket.socketpair()
     with grader, child:
         for m in messages:
@@ -233,14 +236,15 @@ RESULT = {"result": {"t": "float", "v": "1.0"}}
 def test_the_record_arrives_before_the_result_or_the_result_is_refused():
     got = _read({"cell": 0}, {"cell": 1}, {"record": [ENTRY]}, RESULT)
     assert (got.status, got.value, got.record) == ("result", 1.0, [ENTRY])
-    assert _read({"cell": 0}, {"record": []}, RESULT).record == []
-    got = _read({"cell": 0}, RESULT)  # a process that skipped its recorder
+    assert _read({"cell": 0}, {"cell": 1}, {"record": []}, RESULT).record == []
+    got = _read({"cell": 0}, {"cell": 1}, RESULT)  # a process that skipped its recorder
     assert got.status == "malformed" and "without the record" in got.detail
-    got = _read({"cell": 0}, {"record": [dict(ENTRY, cell="not-an-answer")]}, RESULT)
+    got = _read({"cell": 0}, {"cell": 1}, {"record": [dict(ENTRY, cell="not-an-answer")]},
+                RESULT)
     assert got.status == "malformed" and "record entry" in got.detail
-    got = _read({"cell": 0}, {"record": []}, {"record": []}, RESULT)  # only one record
+    got = _read({"cell": 0}, {"cell": 1}, {"record": []}, {"record": []}, RESULT)  # only one
     assert got.status == "malformed"
-    got = _read({"cell": 0}, {"record": [ENTRY]}, RESULT, rules=None)  # no recorder, no record
+    got = _read({"cell": 0}, {"cell": 1}, {"record": [ENTRY]}, RESULT, rules=None)  # no recorder
     assert got.status == "malformed"
 
 
@@ -250,8 +254,9 @@ def test_what_ran_outweighs_what_it_computed_and_the_solution_must_not_trip_it()
     spec = {"task": "t", "rtol": 1e-6, "atol": 1e-9, "reveal": False}
     clean = Report("result", value={"x": 1.0}, record=[])
 
-    class Sem:  # judge reads only the notebook's markdown here
+    class Sem:  # judge reads only the notebook's markdown and the seminar's name here
         nb = __import__("nbformat").v4.new_notebook(cells=[])
+        stem = "01_t"
 
     status, text, own = judge(Report("result", value={"x": 1.0}, record=[ENTRY]), clean, spec,
                               [], Sem, None, None)
