@@ -50,14 +50,20 @@ def _t(rng, *shape):
     return torch.from_numpy(rng.standard_normal(shape))
 
 
+def _said(answer):
+    """An int answer as its text: compared exactly, and a wrong one's message does not
+    reveal the expected number."""
+    return str(answer) if type(answer) is int else answer
+
+
 @probe("shapes-question", rtol=0, atol=0)
 def shapes_question(ns, rng):
     size, params = need(ns, "ANSWER_SIZE"), need(ns, "ANSWER_PARAMS")
     return {"type of ANSWER_SIZE (an int)": type(size).__name__,
             "type of ANSWER_PARAMS (an int)": type(params).__name__,
             "ANSWER_SIZE (floor((n + 2p - d(k-1) - 1) / s) + 1: padding on both sides, "
-            "dilation widens the kernel, floor, then + 1)": size,
-            "ANSWER_PARAMS (F * C * k * k weights plus F biases)": params}
+            "dilation widens the kernel, floor, then + 1)": _said(size),
+            "ANSWER_PARAMS (F * C * k * k weights plus F biases)": _said(params)}
 
 
 @probe("conv2d", rtol=1e-10, atol=1e-12, ops=CONV_OPS, timed=10.0)

@@ -52,7 +52,7 @@ def questions(ns, rng):
     shape, means = need(ns, "ANSWER_CROSS_SHAPE"), need(ns, "ANSWER_LN_MEANS")
     return {"ANSWER_CROSS_SHAPE": shape.strip().upper() if type(shape) is str else shape,
             "type of ANSWER_LN_MEANS (an int)": type(means).__name__,
-            "ANSWER_LN_MEANS": means}
+            "ANSWER_LN_MEANS": str(means) if type(means) is int else means}
 
 
 def _padding(rng, B, S):
@@ -228,11 +228,11 @@ def _train(model, train_ids, steps, context, lr, seed, text):
 
 @probe("char-model", rtol=0, atol=0, ops=ATTENTION_OPS + RNN_OPS, score=[
     {"predictions": "logits after training", "truth": "next characters", "metric": "bits",
-     "at_most": 2.8, "examples": "held-out characters",
+     "at_most": 2.73, "examples": "validation characters",
      "hint": "trained LM_STEPS steps with LM_LR under the grader's seed; another design or "
              "LM_LR, chosen on validation?"},
     {"predictions": "logits before training", "truth": "next characters", "metric": "bits",
-     "at_least": 4.0, "examples": "held-out characters",
+     "at_least": 4.0, "examples": "validation characters",
      "hint": "build_char_model must return an untrained model: the grader trains it"}])
 def char_model(ns, rng):
     """build_char_model(V, CONTEXT) under the grader's seed: its structure, then trained
@@ -254,7 +254,7 @@ def char_model(ns, rng):
     # held-out text: windows of the validation split (never trained on; the bar is set on
     # it), drawn by rng
     vx, vy = need(ns, "val_windows")
-    pick = torch.from_numpy(rng.choice(len(vx), min(len(vx), 128), replace=False))
+    pick = torch.from_numpy(rng.choice(len(vx), min(len(vx), 400), replace=False))
     x, y = vx[pick], vy[pick]
     out["next characters"] = y.reshape(-1).numpy()
     out["logits before training"] = _logits(model, x)
