@@ -193,48 +193,42 @@ def _classes(net, X):
         return np.asarray(net(X).argmax(1).cpu().numpy(), dtype=np.int64)
 
 
-SEEDS = 6  # networks trained per grading: one seed's accuracy does not tell 1e-2 from 3e-3
+SEEDS = (0, 1)  # the statement's: "for the seed below and for another seed" (the hidden test's)
 
 
 @probe("digit-net", rtol=0, atol=0, score=[
-    {"predictions": "classes after training", "truth": "labels, once per seed",
-     "metric": "accuracy", "at_least": 0.978, "examples": f"validation digits ({SEEDS} seeds)",
-     "hint": "trained by train_cnn with TRAIN under the grader's seeds; another design or "
-             "learning rate within the budget, chosen on validation?"},
+    {"predictions": f"classes after training with seed {seed}", "truth": "labels",
+     "metric": "accuracy", "at_least": 0.975, "examples": "validation digits",
+     "hint": "trained by train_cnn with TRAIN; another design or learning rate within the "
+             "budget, chosen on validation?"} for seed in SEEDS] + [
     {"predictions": "classes before training", "truth": "labels", "metric": "accuracy",
      "at_most": 0.5, "examples": "validation digits",
      "hint": "make_digit_net() must return an untrained network: the grader trains it"}])
 def digit_net(ns, rng):
-    """make_digit_net() built under SEEDS seeds of the grader, each trained with TRAIN by the
-    lecture's train_cnn on the training split, scored together on the validation split
-    (the hidden test's bar, 0.975 for two seeds, as a mean over SEEDS seeds: measured over
-    8 seeds, the solution reaches 0.978-0.993 alone, the lecture's lr 3e-3 0.967-0.981)."""
+    """make_digit_net() built and trained with TRAIN by the lecture's train_cnn under each of
+    the statement's seeds, scored on the validation split (the hidden test's bar, 0.975 for
+    each seed). Fresh seeds would not do: over 8 of them the solution reaches 0.978-0.993 on
+    validation, the lecture's learning rate 3e-3 (a known-wrong answer) 0.967-0.981."""
     make, TRAIN = need(ns, "make_digit_net"), need(ns, "TRAIN")
     count_params, train_cnn = need(ns, "count_params"), need(ns, "train_cnn")
     max_epochs, max_params = need(ns, "MAX_EPOCHS"), need(ns, "MAX_PARAMS")
     X, y = _digits_subset(ns, rng)
-    seeds = [int(s) for s in rng.integers(2**31, size=SEEDS)]
-    torch.manual_seed(seeds[0])
-    net = make()
-    ok = {f"TRAIN has at most MAX_EPOCHS = {max_epochs} epochs":
-          isinstance(TRAIN, dict) and TRAIN.get("epochs", 30) <= max_epochs,
-          "the network has at least one nn.Conv2d":
-          any(isinstance(m, torch.nn.Conv2d) for m in net.modules()),
-          f"the network has at most MAX_PARAMS = {max_params:,} parameters":
-          count_params(net) <= max_params}
-    out = dict(ok)
-    out["labels"] = y.numpy().astype(np.int64)
-    out["labels, once per seed"] = np.tile(out["labels"], SEEDS)
-    out["classes before training"] = _classes(net, X)
-    after = []
-    for seed in seeds:
-        if seed != seeds[0]:
-            torch.manual_seed(seed)
-            net = make()
+    out = {"labels": y.numpy().astype(np.int64)}
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        net = make()
+        ok = {f"TRAIN has at most MAX_EPOCHS = {max_epochs} epochs":
+              isinstance(TRAIN, dict) and TRAIN.get("epochs", 30) <= max_epochs,
+              "the network has at least one nn.Conv2d":
+              any(isinstance(m, torch.nn.Conv2d) for m in net.modules()),
+              f"the network has at most MAX_PARAMS = {max_params:,} parameters":
+              count_params(net) <= max_params}
+        out.update(ok)
+        if seed == SEEDS[0]:
+            out["classes before training"] = _classes(net, X)
         if all(ok.values()):  # the budget holds: train (else the facts above lose the task)
             train_cnn(net, need(ns, "X_train"), need(ns, "y_train"), seed=seed, device="cpu",
                       **{k: v for k, v in TRAIN.items()
                          if k not in ("seed", "device", "progress")})
-        after.append(_classes(net, X))
-    out["classes after training"] = np.concatenate(after)
+        out[f"classes after training with seed {seed}"] = _classes(net, X)
     return out

@@ -195,7 +195,7 @@ def _logits(model, x):
 
 @probe("char-gru", rtol=0, atol=0, ops=LSTM_OPS, score=[
     {"predictions": "logits after training", "truth": "next characters", "metric": "bits",
-     "at_most": 2.25, "examples": "validation characters",
+     "at_most": 2.21, "examples": "validation characters",
      "hint": "trained LM_STEPS steps with LM_LR under the grader's seed; check the model, "
              "or choose another LM_LR or sizes on validation"},
     {"predictions": "logits before training", "truth": "next characters", "metric": "bits",
@@ -211,7 +211,9 @@ def char_gru(ns, rng):
                             (200, 1, 4, {"emb": 16, "hidden": 32}),
                             (30, 2, 6, {"emb": 8, "hidden": 8})]:
         out.update(_model_facts(CharGRU, rng, vocab, B, T, **kw))
-    seed = int(rng.integers(2**31))
+    # the statement's training (the notebook's lm-train cell): seed 0. Fresh seeds would not
+    # do: the solution's bits per character on validation vary by about 0.2 with the seed
+    seed = 0
     torch.manual_seed(seed)
     lm = CharGRU(V, hidden=need(ns, "LM_HIDDEN"))
     budget = {"CharGRU(V, hidden=LM_HIDDEN) has at most 150,000 parameters":
@@ -219,10 +221,10 @@ def char_gru(ns, rng):
               "CharGRU has an nn.GRU inside": any(isinstance(m, torch.nn.GRU)
                                                   for m in lm.modules())}
     out.update(budget)
-    # held-out text: windows of the validation split (never trained on; the bar is set on
-    # it), drawn by rng
+    # the whole validation split (never trained on; the bar is set on it), in an order drawn
+    # by rng
     vx, vy = need(ns, "val_windows")
-    pick = torch.from_numpy(rng.choice(len(vx), min(len(vx), 64), replace=False))
+    pick = torch.from_numpy(rng.permutation(len(vx)))
     x, y = vx[pick], vy[pick]
     out["next characters"] = y.reshape(-1).numpy()
     out["logits before training"] = _logits(lm, x)

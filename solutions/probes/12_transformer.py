@@ -243,7 +243,10 @@ def char_model(ns, rng):
     torch.manual_seed(int(rng.integers(2**31)))
     small = build(7, 12)
     out.update(_causal_facts(small, 7, 12, rng, " (vocabulary 7, context 12)"))
-    seed = int(rng.integers(2**31))
+    # the statement's training (the notebook's lm-train cell): seed 0. Fresh seeds would not
+    # do: over 3 of them the solution reaches 2.61-2.69 bits on validation windows, the
+    # lecture's GPT (a known-wrong answer) 2.75-2.79, the bar being 2.73
+    seed = 0
     torch.manual_seed(seed)
     model = build(V, context)
     budget = {"the model uses your MultiHeadAttention":
@@ -251,10 +254,10 @@ def char_model(ns, rng):
               f"the model has at most MAX_PARAMS = {max_params:,} parameters":
               sum(p.numel() for p in model.parameters()) <= max_params}
     out.update(budget)
-    # held-out text: windows of the validation split (never trained on; the bar is set on
-    # it), drawn by rng
+    # the whole validation split (never trained on; the bar is set on it), in an order drawn
+    # by rng
     vx, vy = need(ns, "val_windows")
-    pick = torch.from_numpy(rng.choice(len(vx), min(len(vx), 400), replace=False))
+    pick = torch.from_numpy(rng.permutation(len(vx)))
     x, y = vx[pick], vy[pick]
     out["next characters"] = y.reshape(-1).numpy()
     out["logits before training"] = _logits(model, x)
