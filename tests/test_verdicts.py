@@ -17,6 +17,7 @@ from coursekit.grading import verdict
 REPO = notebook.REPO
 PILOT = ("01_linear_regression", "02_logistic_regression", "03_backprop")
 PILOT += ("04_mlp_from_scratch", "05_pytorch_essentials", "06_optimizers")  # units 04-06
+PILOT += ("10_cnn", "11_rnn", "12_transformer")  # units 10-12
 
 
 # ----------------------------------------------------------------------------- plain data
@@ -607,32 +608,157 @@ def linear_backward(dZ, cache):
 ]
 
 
+EXPLOITS += [
+    # units 10-12
+    (
+        "another name: conv2d by torch.ops.aten.convolution, its name built at run time",
+        "10_cnn", "conv2d", {"answer-conv": """
+import torch
+_op = getattr(getattr(torch.ops, "at" + "en"), "convo" + "lution")
+def conv2d(X, Wt, b=None, stride=1, padding=0):
+    return _op(X, Wt, b, [stride] * 2, [padding] * 2, [1, 1], False, [0, 0], 1)
+"""}, "failed", "convolution", ("shapes-question", "maxpool-forward")),
+    (
+        "a patched clock: conv2d's loop over output positions while every clock stands still",
+        "10_cnn", "conv2d", {"answer-conv": """
+import time
+_t = time.perf_counter()
+for _name in ("monotonic", "perf_counter", "time", "process_time", "thread_time"):
+    setattr(time, _name, lambda: _t)
+def conv2d(X, Wt, b=None, stride=1, padding=0):
+    N, C, H, W = X.shape
+    F_, _, kh, kw = Wt.shape
+    Xp = torch.nn.functional.pad(X, (padding,) * 4)
+    H_out, W_out = (H + 2 * padding - kh) // stride + 1, (W + 2 * padding - kw) // stride + 1
+    Y = torch.zeros(N, F_, H_out, W_out, dtype=X.dtype)
+    for i in range(H_out):
+        for j in range(W_out):
+            patch = Xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            Y[:, :, i, j] = torch.tensordot(patch, Wt, dims=([1, 2, 3], [1, 2, 3]))
+    return Y if b is None else Y + b.view(1, F_, 1, 1)
+"""}, "failed", "time", ("shapes-question", "maxpool-forward")),
+    ("a pre-trained network: make_digit_net trains its network before handing it over",
+     "10_cnn", "digit-net", {"answer-train": """
+_trained = {}
+def make_digit_net():
+    net = nn.Sequential(
+        nn.Conv2d(1, 10, 3, padding=1), nn.ReLU(), nn.Conv2d(10, 10, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(10, 20, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(20 * 2 * 2, 10))
+    train_cnn(net, X_train, y_train, epochs=15, lr=1e-2, seed=len(_trained))
+    _trained[len(_trained)] = net
+    return net
+TRAIN = dict(epochs=1, lr=1e-6)  # the grader's training changes nothing
+"""}, "failed", "classes before training: accuracy", ("shapes-question", "conv2d", "cnn-module")),
+    ("lies: gru_cell returns a Tensor subclass whose comparisons and conversions agree with "
+     "anything", "11_rnn", "gru-cell", {"answer-gru": """
+class _Agree(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func.__name__ in ("allclose", "equal", "__eq__", "isclose"):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+    def numpy(self, *a, **k):
+        return torch.zeros(self.shape, dtype=torch.float64).numpy()
+def gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh):
+    return torch.zeros_like(h).as_subclass(_Agree)
+"""}, "failed", "a subclass of torch.Tensor", ("rnn-cell", "rnn-backward", "gru-params")),
+    ("forged reply: sample_next's cell writes a well-formed result of its own making on the "
+     "process's channel, then exits", "11_rnn", "sample", {"answer-sample": FIND_CHANNEL + """
+import json
+def sample_next(logits, temperature, generator=None, top_k=None):
+    return logits.argmax(dim=-1)
+_made_up = {"t": "dict", "v": [["ids", {"t": "list", "v": [{"t": "int", "v": "0"}]}]]}
+for _fd in _channels():
+    _blob = json.dumps({"result": _made_up}).encode()
+    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+os._exit(0)
+"""}, "failed", "results it did not ask for", ("rnn-cell", "gru-cell", "forget-bias")),
+    ("read the test: attention takes the reference's output and weights from the callers' "
+     "frames, gc and the notebook's globals (sdpa_reference, check_attention)",
+     "12_transformer", "attention", {"answer-attention": """
+import gc, inspect
+def attention(q, k, v, attn_mask=None, key_padding_mask=None):
+    shape_out, shape_w = (*q.shape[:-1], v.shape[-1]), (*q.shape[:-1], k.shape[-2])
+    found = {}
+    for fr in inspect.stack():
+        for name, val in fr.frame.f_locals.items():
+            if isinstance(val, torch.Tensor) and name in ("ref_out", "ref_w", "expected", "want"):
+                found.setdefault(tuple(val.shape), val)
+    for o in gc.get_objects():
+        if type(o) is torch.Tensor and tuple(o.shape) in (shape_out, shape_w) and o.dtype == q.dtype:
+            found.setdefault(tuple(o.shape), o)
+    ref = globals().get("sdpa_reference")
+    if ref is not None:
+        out, w = ref(q, k, v, attn_mask, key_padding_mask)
+        return out, w
+    return found.get(shape_out, torch.zeros(shape_out)), found.get(shape_w, torch.zeros(shape_w))
+"""}, "failed", "weights (", ("questions", "positional")),
+    ("state: the questions' answer cell patches torch's comparisons, the checks and "
+     "softmax's module; the next task's wrong answer (no 1/sqrt(d_k))", "12_transformer",
+     "attention", {"answer-question": """
+import torch, utils.checks
+ANSWER_CROSS_SHAPE = "B"
+ANSWER_LN_MEANS = 256
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+utils.checks.check_close = lambda *a, **k: None
+torch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)
+""", "answer-attention": """
+def attention(q, k, v, attn_mask=None, key_padding_mask=None):
+    scores = q @ k.transpose(-2, -1)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    if key_padding_mask is not None:
+        B, S = key_padding_mask.shape
+        scores = scores.masked_fill(key_padding_mask.view(B, *([1] * (scores.dim() - 2)), S), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return weights @ v, weights
+"""}, "failed", "weights (", ("questions", "positional")),
+]
+
+
 @pytest.fixture(scope="module")
 def exploited(tmp_path_factory):
     """Every exploit as one student's submission (the solution with those answer cells
     replaced), graded in one run; {name: record}."""
     folder = tmp_path_factory.mktemp("exploits")
-    jobs = []
-    for n, (_name, stem, _task, cells, *_rest) in enumerate(EXPLOITS):
+    seminars = grading.load_solutions(REPO / "solutions")
+    jobs, long_jobs = [], []
+    for n, (_name, stem, task, cells, _status, _says, kept) in enumerate(map(_values, EXPLOITS)):
         nb = notebook.read(REPO / "solutions" / f"{stem}.ipynb")
         for cell in nb.cells:
             if cell.get("id") in cells:
                 cell.source = cells[cell.id].strip("\n")
         path = folder / f"x{n:02d}" / f"{stem}.ipynb"
         notebook.write(nb, path)
-        jobs.append(grading.Job(f"x{n:02d}", str(path), stem, stem))
-    opts = grading.Options(timeout=15)
-    grading.preflight(opts)
+        order = [t for t, _ in seminars[stem].tasks]
+        until = max((task, *kept), key=order.index)  # later tasks cannot change these
+        (long_jobs if stem in LONG else jobs).append(
+            grading.Job(f"x{n:02d}", str(path), stem, stem, until=until))
     out = {}
-    for student, _, rec, _ in grading.grade_jobs(jobs, str(REPO / "solutions"), opts,
-                                                  jobs=min(2, os.cpu_count() or 1)):
-        out[EXPLOITS[int(student[1:])][0]] = rec
+    # units 10-12 train networks: their seminars' own per-cell limit, not 15 s
+    for opts, group in ((grading.Options(timeout=15), jobs), (grading.Options(), long_jobs)):
+        if not group:
+            continue
+        grading.preflight(opts)
+        for student, _, rec, _ in grading.grade_jobs(group, str(REPO / "solutions"), opts,
+                                                      jobs=min(2, os.cpu_count() or 1)):
+            out[_values(EXPLOITS[int(student[1:])])[0]] = rec
     return out
+
+
+def _values(entry):
+    """An EXPLOITS entry's fields (a pytest.param's values)."""
+    return getattr(entry, "values", entry)
+
+
+LONG = ("10_cnn", "11_rnn", "12_transformer")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, stem, task, cells, status, says, kept", EXPLOITS,
-                         ids=[e[0].split(":")[0] + f"-{i}" for i, e in enumerate(EXPLOITS)])
+                         ids=[_values(e)[0].split(":")[0] + f"-{i}" for i, e in enumerate(EXPLOITS)])
 def test_an_exploit_loses_its_task(exploited, name, stem, task, cells, status, says, kept):
     tasks = {t["id"]: t for t in exploited[name]["tasks"]}
     got = tasks[task]
