@@ -16,21 +16,17 @@ SKIP = ("conv-check", "pool-check", "pool-backward-check", "module-check", "pred
 
 # What F.conv2d, nn.Conv2d, torch.conv2d, F.unfold and their aliases dispatch (measured
 # under a TorchDispatchMode), and the other dimensionalities and backends of the primitive.
-CONV_OPS = ("aten::convolution", "aten::_convolution", "aten::conv1d", "aten::conv2d",
-            "aten::conv3d", "aten::_convolution_mode", "aten::conv_transpose1d",
-            "aten::conv_transpose2d", "aten::conv_transpose3d", "aten::convolution_overrideable",
-            "aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::thnn_conv2d",
-            "aten::slow_conv3d", "aten::slow_conv3d_forward", "aten::slow_conv_dilated2d",
+CONV_OPS = ("aten::convolution", "aten::_convolution", "aten::convolution_overrideable",
+            "aten::mkldnn_convolution", "aten::_slow_conv2d_forward", "aten::slow_conv3d_forward", "aten::slow_conv_dilated2d",
             "aten::slow_conv_dilated3d", "aten::slow_conv_transpose2d",
             "aten::slow_conv_transpose3d", "aten::_nnpack_spatial_convolution",
             "aten::cudnn_convolution", "aten::miopen_convolution", "aten::im2col",
             "aten::col2im", "aten::_conv_depthwise2d", "aten::conv_tbc")
-POOL_OPS = ("aten::max_pool1d", "aten::max_pool2d", "aten::max_pool3d",
-            "aten::max_pool1d_with_indices", "aten::max_pool2d_with_indices",
+POOL_OPS = ("aten::max_pool2d_with_indices",
             "aten::max_pool3d_with_indices", "aten::mkldnn_max_pool2d",
             "aten::mkldnn_max_pool3d", "aten::quantized_max_pool1d",
             "aten::quantized_max_pool2d", "aten::quantized_max_pool3d",
-            "aten::adaptive_max_pool1d", "aten::adaptive_max_pool2d",
+            "aten::adaptive_max_pool2d",
             "aten::adaptive_max_pool3d", "aten::fractional_max_pool2d",
             "aten::fractional_max_pool3d", "aten::max_unpool2d", "aten::max_unpool3d")
 # autograd's formulas of max-pooling (and of the unfold/max a student's forward may use)
@@ -38,8 +34,7 @@ POOL_BACKWARD_OPS = POOL_OPS + (
     "aten::max_pool2d_with_indices_backward", "aten::max_pool3d_with_indices_backward",
     "aten::max_pool2d_backward", "aten::adaptive_max_pool2d_backward",
     "aten::adaptive_max_pool3d_backward", "aten::fractional_max_pool2d_backward",
-    "aten::mkldnn_max_pool2d_backward", "aten::unfold_backward",
-    "aten::value_selecting_reduction_backward")
+    "aten::mkldnn_max_pool2d_backward", "aten::unfold_backward")
 
 
 def _seed(rng):

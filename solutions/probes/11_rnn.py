@@ -15,19 +15,15 @@ SKIP = ("cell-check", "backward-check", "gru-check", "lengths-check", "sample-ch
 
 # torch._VF's recurrent kernels (what nn.RNN/RNNCell/GRU/GRUCell/LSTM and torch.rnn_tanh_cell,
 # torch.gru_cell ... dispatch), measured under a TorchDispatchMode
-RNN_OPS = ("aten::rnn_tanh_cell", "aten::rnn_relu_cell", "aten::rnn_tanh", "aten::rnn_relu",
-           "aten::gru_cell", "aten::gru", "aten::lstm_cell", "aten::lstm",
-           "aten::_thnn_fused_gru_cell", "aten::_thnn_fused_lstm_cell",
-           "aten::quantized_rnn_tanh_cell", "aten::quantized_rnn_relu_cell",
-           "aten::quantized_gru_cell", "aten::quantized_lstm_cell", "aten::mkldnn_rnn_layer",
+RNN_OPS = ("aten::_thnn_fused_gru_cell", "aten::_thnn_fused_lstm_cell",
+           "aten::mkldnn_rnn_layer",
            "aten::_cudnn_rnn", "aten::miopen_rnn")
 # autograd's formula of tanh (what .backward / torch.autograd.grad through the step runs)
 BACKWARD_OPS = ("aten::tanh_backward", "aten::_thnn_fused_gru_cell_backward",
-                "aten::_thnn_fused_lstm_cell_backward", "aten::mkldnn_rnn_layer_backward")
-PACK_OPS = ("aten::_pack_padded_sequence", "aten::_pad_packed_sequence",
-            "aten::_pack_padded_sequence_backward")
-LSTM_OPS = ("aten::lstm", "aten::lstm_cell", "aten::_thnn_fused_lstm_cell",
-            "aten::quantized_lstm_cell", "aten::mkldnn_rnn_layer")
+                "aten::mkldnn_rnn_layer_backward")
+PACK_OPS = ("aten::_pack_padded_sequence")
+LSTM_OPS = ("aten::_thnn_fused_lstm_cell",
+            "aten::mkldnn_rnn_layer")
 
 
 def _t(rng, *shape, scale=1.0):

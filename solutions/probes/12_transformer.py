@@ -17,8 +17,7 @@ SKIP = ("attention-check", "mha-twin", "mha-check", "pe-check", "block-names", "
 # What F.scaled_dot_product_attention, nn.MultiheadAttention's fast path and
 # F.multi_head_attention_forward dispatch (measured under a TorchDispatchMode), and the
 # other kernels behind them
-ATTENTION_OPS = ("aten::scaled_dot_product_attention", "aten::_fused_sdp_choice",
-                 "aten::_scaled_dot_product_attention_math",
+ATTENTION_OPS = ("aten::_fused_sdp_choice",
                  "aten::_scaled_dot_product_attention_math_for_mps",
                  "aten::_scaled_dot_product_flash_attention",
                  "aten::_scaled_dot_product_flash_attention_for_cpu",
@@ -29,9 +28,7 @@ ATTENTION_OPS = ("aten::scaled_dot_product_attention", "aten::_fused_sdp_choice"
                  "aten::_native_multi_head_attention", "aten::_masked_softmax", "aten::_safe_softmax",
                  "aten::_transformer_encoder_layer_fwd", "aten::_triton_multi_head_attention",
                  "aten::_triton_scaled_dot_attention")
-RNN_OPS = ("aten::rnn_tanh_cell", "aten::rnn_relu_cell", "aten::rnn_tanh", "aten::rnn_relu",
-           "aten::gru_cell", "aten::gru", "aten::lstm_cell", "aten::lstm",
-           "aten::_thnn_fused_gru_cell", "aten::_thnn_fused_lstm_cell",
+RNN_OPS = ("aten::_thnn_fused_gru_cell", "aten::_thnn_fused_lstm_cell",
            "aten::mkldnn_rnn_layer", "aten::_cudnn_rnn")
 
 
