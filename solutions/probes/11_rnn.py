@@ -21,7 +21,7 @@ RNN_OPS = ("aten::_thnn_fused_gru_cell", "aten::_thnn_fused_lstm_cell",
 # autograd's formula of tanh (what .backward / torch.autograd.grad through the step runs)
 BACKWARD_OPS = ("aten::tanh_backward", "aten::_thnn_fused_gru_cell_backward",
                 "aten::mkldnn_rnn_layer_backward")
-PACK_OPS = ("aten::_pack_padded_sequence")
+PACK_OPS = ("aten::_pack_padded_sequence",)
 LSTM_OPS = ("aten::_thnn_fused_lstm_cell",
             "aten::mkldnn_rnn_layer")
 
