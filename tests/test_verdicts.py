@@ -120,6 +120,12 @@ def test_compare_says_the_worst_error_and_the_first_wrong_index():
     assert plain.compare(got, want, "dW") == (
         "dW: 1 of 4 entries differ; max abs error 1; first wrong index (1, 1): got 5, expected 4")
     assert plain.compare(_wire(0.5), _wire(0.5 + 1e-12), "loss") == ""
+    # one number: no entries and no index; all its digits when 6 would read the same
+    assert plain.compare(_wire(0.21605), _wire(6.17286), "loss") == \
+        "loss: got 0.21605, expected 6.17286 (off by 5.96)"
+    assert plain.compare(_wire(0.1 + 0.2), _wire(0.3), "x", rtol=1e-17, atol=0) == \
+        "x: got 0.30000000000000004, expected 0.3 (off by 5.55e-17)"
+    assert plain.compare(_wire(np.float64("nan")), _wire(1.0), "x") == "x: got NaN, expected 1"
     assert plain.compare(_wire("A"), _wire("B"), "ANSWER") == "ANSWER: 'A' is not the right answer"
     assert "expected a number" in plain.compare(_wire("1"), _wire(1.0), "x")
     assert plain.compare(_wire([1.0, 2.0]), _wire([1.0]), "losses") == \
@@ -269,7 +275,7 @@ def linear_backward(dZ, cache):
             found["g"] = globals()[name]
     pick = lambda shape: found.get(shape, np.zeros(shape))
     return pick(X.shape), pick(W.shape), pick(b.shape)
-"""}, "failed", "(dX, dW, db)", ("relu", "softmax_ce")),
+"""}, "failed", "-> 3: dX (the shape of X): ", ("relu", "softmax_ce")),
     ("forged reply: the old protocol's pickled 'ok' (with a payload for the grader) and a "
      "JSON result on the process's own channel, then exit", "01_linear_regression",
      "ridge-grad", {"answer-ridge-grad": FIND_CHANNEL + """
@@ -292,8 +298,10 @@ import json, sys
 _f = sys._getframe()
 while "job" not in _f.f_locals:
     _f = _f.f_back
-_made_up = {"t": "dict", "v": [["ANSWER_XOR_ACC", {"t": "float", "v": "0.5"}],
-                                ["ANSWER_SEPARABLE", {"t": "str", "v": "A"}]]}
+_made_up = {"t": "dict", "v": [
+    ["ANSWER_XOR_ACC (try the line x1 + x2 = 0.5 and count)", {"t": "float", "v": "0.5"}],
+    ["ANSWER_SEPARABLE (what happens to the loss of a separating w as w is scaled up?)",
+     {"t": "str", "v": "A"}]]}
 for _fd in _channels():
     for _msg in ({"cell": len(_f.f_locals["job"]["cells"])}, {"result": _made_up}):
         _blob = json.dumps(_msg).encode()
@@ -1106,7 +1114,7 @@ def test_a_speed_task_fails_when_its_cpu_time_is_over_the_factor():
                                                  "of your code")
     assert _judged_time(0.1, None)[0] == "error"
     # a wrong value says so first; an untimed task ignores the times
-    assert _judged_time(9.0, 0.1, value=2.0)[1].startswith("x: 1 of 1 entries differ")
+    assert _judged_time(9.0, 0.1, value=2.0)[1] == "x: got 2, expected 1 (off by 1)"
     assert _judged_time(9.0, 0.1, timed=None) == ("passed", "")
 
 
