@@ -15,7 +15,8 @@ from coursekit import grading, notebook, plain, probe
 from coursekit.grading import verdict
 
 REPO = notebook.REPO
-PILOT = ("01_linear_regression", "02_logistic_regression", "03_backprop")
+PROBED = ("01_linear_regression", "02_logistic_regression", "03_backprop",
+          "07_init_batchnorm", "08_regularization", "09_vanishing_gradients")
 
 
 # ----------------------------------------------------------------------------- plain data
@@ -130,8 +131,8 @@ def test_seeds_are_per_run_and_task():
     assert verdict.seed_for(1, "a") != verdict.seed_for(1, "b")
 
 
-@pytest.mark.parametrize("stem", PILOT)
-def test_pilot_units_have_a_probe_per_task(stem):
+@pytest.mark.parametrize("stem", PROBED)
+def test_probed_units_have_a_probe_per_task(stem):
     sem = grading.load_solutions(REPO / "solutions")[stem]
     assert sem.probes is not None and set(sem.probes.specs) == {t for t, _ in sem.tasks}
 
@@ -315,7 +316,98 @@ def minibatch_sgd(X, y, lr, epochs, batch_size, seed=0):
     while True:
         pass
 """}, "timeout", "did not finish within", ("ridge-grad", "ridge-fit", "degree", "lr")),
+    # units 07, 08, 09
+    ("budget: a pre-trained network (make_bn_net hands out a copy of a net trained on the "
+     "digits while the cell ran)", "07_init_batchnorm", "bn-net", {"answer-net": """
+def _fresh(n_in, width, depth, n_out):
+    layers = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), nn.BatchNorm1d(width), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(width if depth else n_in, n_out))
+_trained = _fresh(64, 48, 5, 10)
+_opt = torch.optim.SGD(_trained.parameters(), lr=0.1, momentum=0.9)
+for _ in range(15):
+    for _i in range(0, len(X_train) - 43 + 1, 43):
+        _loss = F.cross_entropy(_trained(X_train[_i:_i + 43].cpu()), y_train[_i:_i + 43].cpu())
+        _opt.zero_grad()
+        _loss.backward()
+        _opt.step()
+def make_bn_net(n_in, width, depth, n_out):
+    if (n_in, width, depth, n_out) == (64, 48, 5, 10):
+        return copy.deepcopy(_trained)
+    return _fresh(n_in, width, depth, n_out)
+def train_bn_net(net, X, y, epochs, lr, batch_size, seed=0):
+    opt, gen, history = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9), torch.Generator().manual_seed(seed), []
+    for _ in range(epochs):
+        net.train()
+        order, losses = torch.randperm(len(X), generator=gen), []
+        for i in range(0, len(X) - batch_size + 1, batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(net(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        history.append(sum(losses) / len(losses))
+    return history
+"""}, "failed", "before training", ("init", "question", "bn-forward", "bn-backward", "bn-question")),
+    ("read the test: the reference gradient and mask from the caller's frames and gc",
+     "08_regularization", "dropout-backward", {"answer-dropout-backward": """
+import gc, inspect
+def dropout_backward(dout, cache):
+    for fr in inspect.stack():
+        for k in ("dx_ref", "expected", "want", "ref"):
+            if k in fr.frame.f_locals and torch.is_tensor(fr.frame.f_locals[k]):
+                return fr.frame.f_locals[k].clone()
+    for o in gc.get_objects():
+        if torch.is_tensor(o) and o.shape == dout.shape and o is not dout and o.dtype == dout.dtype:
+            return o.clone()
+    return torch.zeros_like(dout)
+"""}, "failed", "dx at p = ", ("dropout-forward",)),
+    ("lies: a float subclass equal to anything, and a str subclass", "09_vanishing_gradients",
+     "chain-question", {"answer-question": """
+class _Any(float):
+    __eq__ = lambda self, other: True
+    __hash__ = float.__hash__
+    __sub__ = __rsub__ = lambda self, other: 0.0
+    __abs__ = lambda self: 0.0
+ANSWER_CHAIN = _Any(0.5)
+"""}, "failed", "a subclass of float", ("growth-question", "probe", "block", "residual-backward",
+                                         "clip-norm", "clip-value")),
+    ("forged reply: a well-formed made-up result on the channel, then exit", "07_init_batchnorm",
+     "bn-question", {"answer-bn-question": FIND_CHANNEL + """
+import json
+_made_up = {"t": "dict", "v": [["type of ANSWER_ZERO_GRAD (a str)", {"t": "str", "v": "str"}],
+                                ["ANSWER_ZERO_GRAD", {"t": "str", "v": "a"}]]}
+for _fd in _channels():
+    _blob = json.dumps({"result": _made_up}).encode()
+    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+os._exit(0)
+"""}, "failed", "ANSWER_ZERO_GRAD", ("init", "question", "bn-forward", "bn-backward")),
+    ("state: a right answer whose call patches torch.equal and the checks; the next task's "
+     "wrong answer", "08_regularization", "question", {"answer-dropout-backward": """
+import utils.checks
+def dropout_backward(dout, cache):
+    torch.equal = lambda *a, **k: True
+    utils.checks.check_close = lambda *a, **k: None
+    mask, p = cache
+    if mask is None:
+        return dout.clone()
+    return torch.where(mask, dout / (1 - p), torch.zeros_like(dout))
+""", "answer-question": "ANSWER_SECOND_MOMENT = 3.0\n"}, "failed", "ANSWER_SECOND_MOMENT",
+     ("dropout-forward", "dropout-backward")),
+    pytest.param(
+        "forbidden by another name: softshrink reached through a name built at run time",
+        "08_regularization", "elastic-net-prox", {"answer-prox": """
+import importlib
+_shrink = getattr(importlib.import_module("torch.nn." + "functional"), "soft" + "shrink")
+def elastic_net_prox(v, eta, l1, l2):
+    return _shrink(v, eta * l1) / (1 + 2 * eta * l2)
+"""}, "failed", "softshrink", ("dropout-forward", "dropout-backward", "question"),
+        marks=pytest.mark.xfail(strict=True, reason="needs the recorder (i25-rec)")),
 ]
+
+_FIELDS = [getattr(e, "values", e) for e in EXPLOITS]  # a pytest.param's fields too
 
 
 @pytest.fixture(scope="module")
@@ -324,7 +416,7 @@ def exploited(tmp_path_factory):
     replaced), graded in one run; {name: record}."""
     folder = tmp_path_factory.mktemp("exploits")
     jobs = []
-    for n, (_name, stem, _task, cells, *_rest) in enumerate(EXPLOITS):
+    for n, (_name, stem, _task, cells, *_rest) in enumerate(_FIELDS):
         nb = notebook.read(REPO / "solutions" / f"{stem}.ipynb")
         for cell in nb.cells:
             if cell.get("id") in cells:
@@ -337,13 +429,13 @@ def exploited(tmp_path_factory):
     out = {}
     for student, _, rec, _ in grading.grade_jobs(jobs, str(REPO / "solutions"), opts,
                                                   jobs=min(2, os.cpu_count() or 1)):
-        out[EXPLOITS[int(student[1:])][0]] = rec
+        out[_FIELDS[int(student[1:])][0]] = rec
     return out
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, stem, task, cells, status, says, kept", EXPLOITS,
-                         ids=[e[0].split(":")[0] + f"-{i}" for i, e in enumerate(EXPLOITS)])
+                         ids=[e[0].split(":")[0] + f"-{i}" for i, e in enumerate(_FIELDS)])
 def test_an_exploit_loses_its_task(exploited, name, stem, task, cells, status, says, kept):
     tasks = {t["id"]: t for t in exploited[name]["tasks"]}
     got = tasks[task]
