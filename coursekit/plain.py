@@ -220,8 +220,12 @@ def _as_array(x) -> np.ndarray:
     return a if a.dtype.kind == "c" else a.astype(np.float64)
 
 
-def _fmt(v) -> str:
-    return f"{v:.6g}"
+def _fmt(v, other=None) -> str:
+    """``v`` in 6 digits, or all of them when ``other`` would read the same."""
+    text = f"{v:.6g}"
+    if other is not None and text == f"{other:.6g}":
+        return repr(complex(v) if isinstance(v, complex) or np.iscomplexobj(v) else float(v))
+    return text
 
 
 def close(got, want, name: str, rtol: float, atol: float) -> str:
@@ -230,6 +234,8 @@ def close(got, want, name: str, rtol: float, atol: float) -> str:
     if a.shape != e.shape:
         return f"{name}: shape {a.shape}, expected {e.shape}"
     if np.isnan(a).any() and not np.isnan(e).any():
+        if a.shape == ():
+            return f"{name}: got NaN, expected {_fmt(e)}"
         first = tuple(int(i) for i in np.argwhere(np.isnan(a))[0])
         return f"{name}: contains NaN (first at index {first})"
     bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
@@ -238,9 +244,13 @@ def close(got, want, name: str, rtol: float, atol: float) -> str:
     err = np.abs(a - e)
     first = tuple(int(i) for i in np.argwhere(bad)[0])
     worst = float(np.nanmax(err)) if not np.isnan(err).all() else math.nan
+    g, w = _fmt(a[first], e[first]), _fmt(e[first], a[first])
+    if a.shape == ():  # one number: no entries, no index
+        ints = all(type(x) is int or (isinstance(x, Array) and x.value.dtype.kind in "iu")
+                   for x in (got, want))
+        return f"{name}: got {g}, expected {w}" + ("" if ints else f" (off by {worst:.3g})")
     return (f"{name}: {int(bad.sum())} of {bad.size} entries differ; max abs error "
-            f"{worst:.3g}; first wrong index {first}: got {_fmt(a[first])}, "
-            f"expected {_fmt(e[first])}")
+            f"{worst:.3g}; first wrong index {first}: got {g}, expected {w}")
 
 
 def compare(got, want, name: str, rtol: float = 1e-6, atol: float = 1e-9,

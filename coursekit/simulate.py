@@ -185,6 +185,8 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
     "sandbox" field (determinism: serial = parallel = warm = cold = sandboxed or not)."""
     solutions_dir = Path(solutions_dir or notebook.REPO / "solutions")
     sols = sorted(solutions_dir.glob("*.ipynb"))
+    probed = {k for k, sem in grading.load_solutions(solutions_dir).items()
+              if sem.probes is not None}
     rows, first = [], None
     strip = lambda recs: {k: {f: v for f, v in r.items() if f != "sandbox"}  # noqa: E731
                           for k, r in recs.items()}
@@ -198,10 +200,11 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
                     (sub / f"student{i:02d}").mkdir(parents=True)
                     for sol in sols:
                         shutil.copy2(sol, sub / f"student{i:02d}" / sol.name)
-            t0 = time.perf_counter()
+            t0, lines = time.perf_counter(), []
             book = grading.grade(sub, solutions_dir, grading.Options(warm=warm, sandbox=sandbox),
-                                 jobs=j, echo=lambda *_: None)
+                                 jobs=j, echo=lines.append)
             secs = time.perf_counter() - t0
+            by = _seconds_by_verdict(lines, probed, j)
             first = first or strip(book["student00"])
             full = all(r["points"] == r["max_points"] for recs in book.values()
                        for r in recs.values())
@@ -210,6 +213,7 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
             count = students * len(sols)
             rows.append(f"| {'warm' if warm else 'cold'} | {'/'.join(sorted(used))} | "
                         f"{students} | {count} | {j} | {secs:.0f} | {secs / count:.2f} | "
+                        f"{by['probes']} | {by['test cells']} | "
                         f"{'yes' if full else 'NO'} | {'yes' if same else 'NO'} |")
     return "\n".join([
         "## Grading", "",
@@ -219,7 +223,28 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
         "notebook in a process forked from a zygote that imported torch once per grading "
         "process (the default); *cold*: a fresh Jupyter kernel per notebook (`--cold`). "
         "*bubblewrap*: in the OS sandbox (the default where it works); *none*: "
-        "`--sandbox off`.", "",
+        "`--sandbox off`. *probes* and *test cells*: the mean seconds one notebook took in its "
+        f"worker (the grader's progress line), for the seminars graded by probes ({len(probed)}: "
+        "their verdicts out of the student's process) and for those graded by their test "
+        "cells in the kernel, each worker's first notebook (which starts its zygote) left "
+        "out.", "",
         "| kernels | sandbox | submissions | notebooks | --jobs | seconds | seconds per "
-        "notebook | all full marks | records identical to the first serial run |",
-        "|---|---|---:|---:|---:|---:|---:|---|---|", *rows, ""])
+        "notebook | probes | test cells | all full marks | records identical to the first "
+        "serial run |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|", *rows, ""])
+
+
+def _seconds_by_verdict(lines, probed: set, jobs: int) -> dict:
+    """{"probes" | "test cells": mean seconds per notebook ('-' when none)} from the
+    grader's progress lines ("graded student/NN_topic.ipynb: 10/10 (1.3 s)"), the ``jobs``
+    slowest (each worker's first notebook: the zygote's start) left out."""
+    import re
+
+    times = [(m[1] in probed, float(m[2])) for line in lines
+             if (m := re.match(r"graded [^/]+/(.+?)\.ipynb: .* \(([\d.]+) s\)$", line))]
+    kept = sorted(times, key=lambda t: t[1])[:max(0, len(times) - jobs)]
+    out = {}
+    for name, flag in (("probes", True), ("test cells", False)):
+        group = [t for f, t in kept if f == flag]
+        out[name] = f"{sum(group) / len(group):.2f}" if group else "-"
+    return out

@@ -228,6 +228,10 @@ def serve(fd: int, scratch: str | None = None) -> None:
                 except OSError:
                     sent = False
             _send(sock, {"sent": sent})
+        elif msg["op"] == "cpu":  # a child's CPU seconds, as the kernel counts them
+            from .probe import cpu_seconds
+
+            _send(sock, {"cpu": cpu_seconds(msg["pid"]) if msg["pid"] in children else None})
         elif msg["op"] == "wait":  # the exit status of a child that is gone (or None)
             pid = msg["pid"]
             deadline = time.monotonic() + msg.get("timeout", 0)
@@ -314,6 +318,11 @@ class Zygote:
         """Send ``signum`` to the child ``pid`` (a pid of the zygote's namespace)."""
         _send(self.sock, {"op": "signal", "pid": pid, "signum": int(signum)})
         return _recv(self.sock)["sent"]
+
+    def cpu(self, pid: int) -> float | None:
+        """The child's CPU seconds so far (``cpu_seconds`` in the zygote's namespace)."""
+        _send(self.sock, {"op": "cpu", "pid": pid})
+        return _recv(self.sock)["cpu"]
 
     def wait(self, pid: int, timeout: float = 0.0) -> int | None:
         """The child's exit code (negative: killed by that signal), None if it runs."""

@@ -173,10 +173,14 @@ BENCH_HEAD = (
     "limit 3072 MB. *warm*: each notebook in a process forked from a zygote that imported "
     "torch once per grading process (the default); *cold*: a fresh Jupyter kernel per "
     "notebook (`--cold`). *bubblewrap*: in the OS sandbox (the default where it works); "
-    "*none*: `--sandbox off`.\n\n"
+    "*none*: `--sandbox off`. *probes* and *test cells*: the mean seconds one notebook took "
+    "in its worker (the grader's progress line), for the seminars graded by probes (0: their "
+    "verdicts out of the student's process) and for those graded by their test cells in the "
+    "kernel, each worker's first notebook (which starts its zygote) left out.\n\n"
     "| kernels | sandbox | submissions | notebooks | --jobs | seconds | seconds per "
-    "notebook | all full marks | records identical to the first serial run |\n"
-    "|---|---|---:|---:|---:|---:|---:|---|---|\n")
+    "notebook | probes | test cells | all full marks | records identical to the first "
+    "serial run |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 
 
 @pytest.fixture()
@@ -209,11 +213,11 @@ def test_bench_section_defaults(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(notebook, "REPO", tmp_path)
     text = simulate.bench_section()
     assert text == BENCH_HEAD + (
-        "| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | yes | yes |\n"
-        "| warm | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
-        "| warm | none | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
-        "| cold | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n"
-        "| cold | none | 10 | 20 | 2 | 4 | 0.20 | yes | yes |\n")
+        "| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | - | - | yes | yes |\n"
+        "| warm | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| warm | none | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| cold | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| cold | none | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n")
     both = ["01_units.ipynb", "02_more.ipynb"]
     assert [r[:3] + r[4:] for r in bench.runs] == [
         (bench.sols, True, 1, "auto"), (bench.sols, True, 2, "auto"),
@@ -230,11 +234,24 @@ def test_bench_section_says_no_when_marks_or_records_differ(bench):
         return {"points": 1 if run_ == 2 else 2, "max_points": 2}
     bench.record = record
     text = simulate.bench_section(bench.sols, n=2, jobs=1)
-    assert text.split("\n")[-6:] == ["| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | yes | yes |",
-                                     "| warm | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | yes | NO |",
-                                     "| warm | none | 2 | 4 | 1 | 4 | 1.00 | NO | NO |",
-                                     "| cold | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | yes | yes |",
-                                     "| cold | none | 2 | 4 | 1 | 4 | 1.00 | yes | yes |", ""]
+    assert text.split("\n")[-6:] == ["| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | - | - | yes | yes |",
+                                     "| warm | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | NO |",
+                                     "| warm | none | 2 | 4 | 1 | 4 | 1.00 | - | - | NO | NO |",
+                                     "| cold | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | yes |",
+                                     "| cold | none | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | yes |", ""]
+
+
+def test_seconds_by_verdict_from_the_progress_lines():
+    lines = ["probe seed 5 (--probe-seed 5 grades with the same inputs again)",
+             "graded s0/01_a.ipynb: 2/2 (9.0 s)", "graded s0/02_b.ipynb: 1/2 (1.0 s)",
+             "graded s1/01_a.ipynb: 2/2 (2.0 s)", "graded s1/02_b (1).ipynb: 2/2 (3.0 s)",
+             "graded s2/01_a.ipynb: 0/2 (1.5 s)"]
+    assert simulate._seconds_by_verdict(lines, {"01_a"}, 1) == {"probes": "1.75",
+                                                                "test cells": "2.00"}
+    assert simulate._seconds_by_verdict(lines, {"01_a"}, 2) == {"probes": "1.75",
+                                                                "test cells": "1.00"}
+    assert simulate._seconds_by_verdict(lines[:2], set(), 1) == {"probes": "-",
+                                                                 "test cells": "-"}
 
 
 def test_bench_section_prints_nothing_of_the_grading(tmp_path, monkeypatch, capsys):

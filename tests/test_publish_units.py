@@ -603,7 +603,7 @@ def test_bench_section(course):
     lines = text.split("\n")
     assert lines[0] == "## Grading" and lines[-1] == ""
     rows = [line.split(" | ") for line in lines if line.startswith(("| warm", "| cold"))]
-    assert [(r[0], r[1], r[2], r[3], r[4], r[7], r[8]) for r in rows] == [
+    assert [(r[0], r[1], r[2], r[3], r[4], r[9], r[10]) for r in rows] == [
         ("| warm", "bubblewrap", "1", "2", "1", "yes", "yes |"),
         ("| warm", "bubblewrap", "2", "4", "1", "yes", "yes |"),
         ("| warm", "none", "2", "4", "1", "yes", "yes |"),

@@ -119,6 +119,12 @@ def test_compare_says_the_worst_error_and_the_first_wrong_index():
     assert plain.compare(got, want, "dW") == (
         "dW: 1 of 4 entries differ; max abs error 1; first wrong index (1, 1): got 5, expected 4")
     assert plain.compare(_wire(0.5), _wire(0.5 + 1e-12), "loss") == ""
+    # one number: no entries and no index; all its digits when 6 would read the same
+    assert plain.compare(_wire(0.21605), _wire(6.17286), "loss") == \
+        "loss: got 0.21605, expected 6.17286 (off by 5.96)"
+    assert plain.compare(_wire(0.1 + 0.2), _wire(0.3), "x", rtol=1e-17, atol=0) == \
+        "x: got 0.30000000000000004, expected 0.3 (off by 5.55e-17)"
+    assert plain.compare(_wire(np.float64("nan")), _wire(1.0), "x") == "x: got NaN, expected 1"
     assert plain.compare(_wire("A"), _wire("B"), "ANSWER") == "ANSWER: 'A' is not the right answer"
     assert "expected a number" in plain.compare(_wire("1"), _wire(1.0), "x")
     assert plain.compare(_wire([1.0, 2.0]), _wire([1.0]), "losses") == \
@@ -266,7 +272,7 @@ def linear_backward(dZ, cache):
             found["g"] = globals()[name]
     pick = lambda shape: found.get(shape, np.zeros(shape))
     return pick(X.shape), pick(W.shape), pick(b.shape)
-"""}, "failed", "(dX, dW, db)", ("relu", "softmax_ce")),
+"""}, "failed", "-> 3: dX (the shape of X): ", ("relu", "softmax_ce")),
     ("forged reply: the old protocol's pickled 'ok' (with a payload for the grader) and a "
      "JSON result on the process's own channel, then exit", "01_linear_regression",
      "ridge-grad", {"answer-ridge-grad": FIND_CHANNEL + """
@@ -282,14 +288,21 @@ for _fd in _channels():
         os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
 """}, "failed", "no valid report", ()),
-    ("forged reply: a well-formed result with the probe's labels, made up", "02_logistic_regression",
-     "questions", {"answer-questions": FIND_CHANNEL + """
-import json
-_made_up = {"t": "dict", "v": [["ANSWER_XOR_ACC", {"t": "float", "v": "0.5"}],
-                                ["ANSWER_SEPARABLE", {"t": "str", "v": "A"}]]}
+    ("forged reply: a well-formed result with the probe's labels, made up, after a forged "
+     "progress message to the probe (the job's cells counted from the calling frame)",
+     "02_logistic_regression", "questions", {"answer-questions": FIND_CHANNEL + """
+import json, sys
+_f = sys._getframe()
+while "job" not in _f.f_locals:
+    _f = _f.f_back
+_made_up = {"t": "dict", "v": [
+    ["ANSWER_XOR_ACC (try the line x1 + x2 = 0.5 and count)", {"t": "float", "v": "0.5"}],
+    ["ANSWER_SEPARABLE (what happens to the loss of a separating w as w is scaled up?)",
+     {"t": "str", "v": "A"}]]}
 for _fd in _channels():
-    _blob = json.dumps({"result": _made_up}).encode()
-    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+    for _msg in ({"cell": len(_f.f_locals["job"]["cells"])}, {"result": _made_up}):
+        _blob = json.dumps(_msg).encode()
+        os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
 """}, "failed", "ANSWER_XOR_ACC", ("softmax-grad", "wbce", "train", "tune")),
     ("exit: the process leaves while the grader calls the function, before any report",
@@ -456,8 +469,16 @@ def test_probe_load_reads_the_marks():
 
 # ----------------------------------------------------------------------------- the grader's reading
 class _Zygote:
+    """A zygote's answers: the child exited with code 3; its CPU clock ticks 0.5 s a read."""
+    def __init__(self):
+        self.clock = 0.0
+
     def wait(self, pid, timeout=0.0):
         return 3
+
+    def cpu(self, pid):
+        self.clock += 0.5
+        return self.clock
 
 
 def _read(*messages, close=True, limits=(5.0, 5.0)):
@@ -479,7 +500,7 @@ ERROR = {"ename": "ValueError", "evalue": "boom", "cell": "answer-x", "line": 2,
 
 def test_the_grader_reads_progress_then_one_result():
     got = _read({"cell": 0}, {"cell": 1}, {"cell": 2}, {"result": plain.encode({"a": 1.0})})
-    assert (got.status, got.value, got.at) == ("result", {"a": 1.0}, 2)
+    assert (got.status, got.value, got.at, got.cpu) == ("result", {"a": 1.0}, 2, 0.5)
     got = _read({"cell": 0}, {"error": ERROR})
     assert (got.status, got.error) == ("error", ERROR)
 
@@ -490,7 +511,8 @@ def test_the_grader_reads_progress_then_one_result():
     (({"cell": True},), "out of order"),
     (({"error": dict(ERROR, cell="not-an-answer")},), "error report of the wrong form"),
     (({"error": dict(ERROR, line="2")},), "error report of the wrong form"),
-    (({"result": {"t": "float", "v": "x"}},), "malformed float"),
+    (({"cell": 2}, {"result": {"t": "float", "v": "x"}},), "malformed float"),
+    (({"cell": 1}, {"result": plain.encode(1.0)},), "a result before the grader called"),
     (({"verdict": "passed"},), "does not know"),
     ((b"\x00\x00\x00\x05hello",), "not JSON"),
     ((b"\xff\xff\xff\xff",), "a message of"),
@@ -505,3 +527,397 @@ def test_silence_is_a_timeout_and_a_closed_channel_a_death():
     assert (got.status, got.at, got.limit) == ("timeout", 0, 0.2)
     got = _read({"cell": 0}, {"cell": 1})
     assert got.status == "dead" and "exited with code 3" in got.detail and got.at == 1
+
+
+# ----------------------------------------------------------------------------- budget tasks
+# A synthetic probe module with scored results (coursekit/grading/measure.py): the probes
+# run here on a student's and a solution's namespace, their results cross as plain data
+# (_wire), and the grader's judge decides.
+SCORED = '''
+import numpy as np
+from coursekit.probe import need, probe
+
+@probe("fit", score=[
+    {"predictions": "before training", "truth": "labels", "metric": "accuracy",
+     "at_most": 0.7, "examples": "points", "hint": "start from an untrained model"},
+    {"predictions": "after training", "truth": "labels", "metric": "accuracy",
+     "at_least": 0.9, "examples": "points"}])
+def fit(ns, rng):
+    X = rng.normal(size=(400, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = need(ns, "build")()
+    before = need(ns, "predict")(model, X)
+    model = need(ns, "train")(model, X, y)
+    return {"labels": y, "before training": before, "model type": type(model).__name__,
+            "after training": need(ns, "predict")(model, X)}
+
+@probe("lm", score={"predictions": "logits", "truth": "next", "metric": "bits",
+                    "at_most": 1.5, "examples": "characters"})
+def lm(ns, rng):
+    nxt = rng.integers(0, 6, size=(3, 50))
+    return {"next": nxt, "logits": need(ns, "logits")(nxt)}
+'''
+
+
+def _solution_ns():
+    def predict(w, X):  # scores, (N, 2)
+        return np.stack([-(X @ w), X @ w], axis=1)
+
+    def logits(nxt):  # sure of the right character, float32 like a model's
+        return (np.eye(6)[nxt] * 4.0).astype(np.float32)
+    return {"build": lambda: np.zeros(2), "predict": predict,
+            "train": lambda w, X, y: np.array([1.0, 0.0]), "logits": logits}
+
+
+def _scored(task, student=None, seed=7, forge=None):
+    """(status, message) of ``task`` for a student namespace (changes to the solution's)."""
+    from types import SimpleNamespace
+
+    found, _ = probe.load(SCORED, "scored probes")
+    fn, spec = found[task]
+    want = _wire(fn(_solution_ns(), np.random.default_rng(seed)))
+    got = _wire(fn(dict(_solution_ns(), **(student or {})), np.random.default_rng(seed)))
+    if forge:
+        got = forge(got)
+    status, message, _ = verdict.judge(verdict.Report("result", value=got),
+                                       verdict.Report("result", value=want), spec, [],
+                                       SimpleNamespace(stem="99_synthetic"), None, None)
+    return status, message
+
+
+def test_a_budget_task_is_scored_against_the_solutions_truth():
+    assert _scored("fit") == ("passed", "")
+    assert _scored("lm") == ("passed", "")
+    # labels instead of scores are scored too; a model a little off misses the bar
+    assert _scored("fit", {"predict": lambda w, X: (X @ w > 0).astype(np.int64)}) == \
+        ("passed", "")
+    status, message = _scored("fit", {"train": lambda w, X, y: np.array([1.0, 1.5])})
+    assert status == "failed" and message.startswith("after training: accuracy 0.") and \
+        " of 400 points the grader chose), the bar is 0.9" in message, message
+
+
+def test_an_already_trained_model_fails_the_bound_before_training():
+    status, message = _scored("fit", {"build": lambda: np.array([1.0, 0.0])})
+    assert (status, message) == (
+        "failed", "before training: accuracy 1 (400 of 400 points the grader chose), at "
+        "most 0.7 is allowed: start from an untrained model")
+
+
+def test_a_student_who_sends_their_own_truth_is_scored_on_the_solutions():
+    def own_truth(got):  # a forged result: "truth" made to agree with the predictions
+        got = dict(got)
+        after = got["after training"].value
+        got["labels"] = plain.Array(np.argmax(after, axis=1).astype(np.int64), "ndarray")
+        return got
+    wrong = {"train": lambda w, X, y: np.array([0.0, 1.0])}  # trained on the wrong feature
+    assert _scored("fit", wrong, forge=None)[0] == "failed"
+    status, message = _scored("fit", wrong, forge=own_truth)
+    assert status == "failed" and "the bar is 0.9" in message, message
+    # and a made-up result of perfect predictions is scored like any other: it must hold
+    # the solution's labels on the grader's points
+    status, message = _scored("fit", forge=lambda got: dict(got, **{
+        "after training": plain.Array(np.zeros(400, np.int64), "ndarray")}))
+    assert status == "failed" and "after training: accuracy 0." in message
+
+
+def test_bits_are_the_mean_cross_entropy_in_base_2():
+    torch = pytest.importorskip("torch")
+    from coursekit.grading import measure
+
+    rng = np.random.default_rng(0)
+    logits, truth = rng.normal(0, 3, size=(2, 9, 11)).astype(np.float32), \
+        rng.integers(0, 11, size=(2, 9))
+    logits[0, 0, 3] = -np.inf  # a masked logit is fine (not at the truth)
+    truth[0, 0] = 4
+    spec = {"metric": "bits", "predictions": "p", "truth": "t", "at_most": 9.0}
+    got, why = measure.score(spec, plain.Array(logits, "tensor"), truth, "p")
+    ref = torch.nn.functional.cross_entropy(torch.from_numpy(logits.astype(np.float64))
+                                            .reshape(-1, 11), torch.from_numpy(truth)
+                                            .reshape(-1)).item() / np.log(2)
+    assert why == "" and abs(got - ref) < 1e-12, (got, ref)
+    status, message = _scored("lm", {"logits": lambda nxt: np.zeros(nxt.shape + (6,))})
+    assert (status, message) == ("failed", "logits: 2.585 bits per example (the mean of "
+                                 "-log2 softmax at the truth, on 150 characters the grader "
+                                 "chose), at most 1.5 is allowed")
+
+
+@pytest.mark.parametrize("task, student, says", [
+    ("fit", {"predict": lambda w, X: np.zeros((399, 2))},
+     "before training: shape (399, 2), expected (400, C): a row of scores (one per class)"),
+    ("fit", {"predict": lambda w, X: np.zeros((400, 2, 1))}, "shape (400, 2, 1)"),
+    ("fit", {"predict": lambda w, X: np.zeros(400, bool)}, "array of dtype bool"),
+    ("fit", {"predict": lambda w, X: "0" * 400}, "got a str, expected labels"),
+    ("fit", {"predict": lambda w, X: np.zeros(401, np.int64)}, "one label per example"),
+    ("lm", {"logits": lambda nxt: np.zeros(nxt.shape + (5,))},
+     "5 columns, but the labels go up to 5"),
+    ("lm", {"logits": lambda nxt: np.zeros(nxt.shape, np.int64)}, "got integers"),
+    ("lm", {"logits": lambda nxt: np.full(nxt.shape + (6,), np.nan)}, "contain NaN"),
+])
+def test_predictions_of_the_wrong_form_fail_with_a_message(task, student, says):
+    status, message = _scored(task, student)
+    assert status == "failed" and says in message, message
+
+
+def test_nan_scores_are_never_right():
+    def predict(w, X):
+        s = np.stack([-(X @ w), X @ w], axis=1)
+        s[: 200] = np.nan
+        return s
+    status, message = _scored("fit", {"predict": predict})
+    assert status == "failed" and "accuracy 0.5 (200 of 400" in message, message
+
+
+def test_the_instructors_score_errors_are_said_as_such():
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="metric 'f1' is not one of"):
+        probe.load(SCORED.replace('"bits"', '"f1"'))
+    with pytest.raises(ValueError, match="needs one bound"):
+        probe.load(SCORED.replace('"at_most": 1.5', '"at_most": 1.5, "at_least": 0'))
+    with pytest.raises(ValueError, match="unknown keys"):
+        probe.load(SCORED.replace('"at_most": 1.5', '"at_most": 1.5, "bar": 0'))
+    found, _ = probe.load(SCORED)
+    fn, spec = found["lm"]
+    want = _wire({"logits": np.zeros((2, 6))})  # the solution's result lacks the truth
+    with pytest.raises(notebook.CourseError, match="probes/99_synthetic.py, task 'lm': the "
+                       "solution's result has no key 'next'"):
+        verdict.judge(verdict.Report("result", value=want), verdict.Report("result", value=want),
+                      spec, [], SimpleNamespace(stem="99_synthetic"), None, None)
+    # a bar the solution itself misses is the instructor's error, not the student's
+    weak = {"train": lambda w, X, y: np.array([1.0, 1.5])}
+    found["fit"][1]["score"][1]["at_least"] = 1.0
+    from coursekit.grading import measure
+    want = _wire(found["fit"][0](dict(_solution_ns(), **weak), np.random.default_rng(1)))
+    status, message = measure.scored(found["fit"][1]["score"][1], want, want, "x")
+    assert status == "error" and message.startswith("the solution's own predictions do not "
+                                                    "pass (after training: accuracy 0.")
+
+
+# ----------------------------------------------------------------------------- speed tasks
+def _judged_time(got_cpu, want_cpu, timed=3.0, value=1.0, expected=1.0):
+    from types import SimpleNamespace
+
+    spec = {"task": "t", "rtol": 1e-9, "atol": 0.0, "reveal": False, "ops": (), "score": [],
+            "timed": timed}
+    return verdict.judge(verdict.Report("result", value={"x": value}, cpu=got_cpu),
+                         verdict.Report("result", value={"x": expected}, cpu=want_cpu), spec,
+                         [], SimpleNamespace(stem="99_synthetic"), None, None)[:2]
+
+
+def test_a_speed_task_fails_when_its_cpu_time_is_over_the_factor():
+    slack = verdict.TIME_SLACK
+    assert _judged_time(3 * 0.4 + slack, 0.4) == ("passed", "")
+    assert _judged_time(3 * 0.4 + slack + 0.01, 0.4) == ("failed", (
+        f"too slow: the grader's calls of your functions took {1.2 + slack + 0.01:.2f} s of "
+        f"CPU time, the solution's 0.40 s (at most 3 times the solution's + {slack:g} s is "
+        "allowed)"))
+    assert _judged_time(None, 0.4) == ("failed", "the grader could not measure the CPU time "
+                                                 "of your code")
+    assert _judged_time(0.1, None)[0] == "error"
+    # a wrong value says so first; an untimed task ignores the times
+    assert _judged_time(9.0, 0.1, value=2.0)[1] == "x: got 2, expected 1 (off by 1)"
+    assert _judged_time(9.0, 0.1, timed=None) == ("passed", "")
+
+
+def test_the_zygote_reads_a_childs_cpu_time_from_proc():
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc")
+    import time
+
+    start = probe.cpu_seconds(os.getpid())
+    t = time.process_time()
+    while time.process_time() - t < 0.3:
+        pass
+    spent = probe.cpu_seconds(os.getpid()) - start
+    assert 0.25 <= spent <= 0.6, spent
+    assert probe.cpu_seconds(2**22 + 12345) is None  # no such process
+
+
+SPEED_PROBES = '''
+import numpy as np
+from coursekit.probe import need, probe
+
+@probe("total", rtol=1e-9, timed=3)
+def total(ns, rng):
+    f = need(ns, "total")
+    xs = rng.normal(size=2_000_000)
+    return {"sums of 2000000 numbers": [f(xs * k) for k in (1.0, -1.0, 2.0, 0.5, 3.0, 4.0)]}
+'''
+SLOW_LOOP = "def total(xs):\n    s = 0.0\n    for i in range(len(xs)):\n        s += xs[i]\n" \
+            "    return float(s)\n"
+
+
+def _speed_seminar():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def cell(cid, src, **course):
+        c = new_code_cell(src)
+        c.id = cid
+        if course:
+            c.metadata["course"] = course
+        return c
+    return new_notebook(cells=[
+        cell("setup", "import numpy as np"),
+        cell("answer-total", "def total(xs):\n    ### BEGIN SOLUTION\n"
+                             "    return float(np.sum(xs))\n    ### END SOLUTION\n"),
+        cell("test-total", "assert abs(total(np.ones(3)) - 3) < 1e-12", task="total", points=1),
+    ])
+
+
+@pytest.mark.slow
+def test_a_speed_task_is_timed_from_outside_the_students_process(tmp_path):
+    """A loop in Python fails the task that the solution's np.sum passes with a factor of 3,
+    also when the student's process stops its own clocks; a vectorized answer passes."""
+    sols = tmp_path / "solutions"
+    notebook.write(_speed_seminar(), sols / "01_speed.ipynb")
+    (sols / "probes").mkdir()
+    (sols / "probes" / "01_speed.py").write_text(SPEED_PROBES)
+    stopped = "import time\n_t = time.monotonic()\nfor _n in ('monotonic', 'perf_counter', " \
+              "'time', 'process_time', 'thread_time'):\n    setattr(time, _n, lambda: _t)\n"
+    students = {"vectorized": "import numpy as np\ndef total(xs):\n    return float(xs.sum())\n",
+                "loops": SLOW_LOOP, "stops_the_clock": stopped + SLOW_LOOP}
+    for name, src in students.items():
+        nb = _speed_seminar()
+        nb.cells[1].source = src
+        notebook.write(nb, tmp_path / "class" / name / "01_speed.ipynb")
+    opts = grading.Options(timeout=60)
+    book = grading.grade(tmp_path / "class", sols, opts, jobs=1, echo=lambda *_: None)
+    got = {s: book[s]["01_speed"]["tasks"][0] for s in students}
+    assert got["vectorized"]["status"] == "passed", got
+    for name in ("loops", "stops_the_clock"):
+        assert (got[name]["status"], got[name]["points"]) == ("failed", 0), got
+        assert got[name]["message"].startswith("too slow: the grader's calls of your "
+                                               "functions took "), got
+
+
+# ----------------------------------------------------------------------------- the meta run
+STUDENT_LOOP = '''
+import torch
+import torch.nn.functional as F
+
+def train(model, X, y, epochs=1, lr=0.1, device="cpu", careful=False):
+    model.to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for epoch in range(epochs):
+        for i in range(0, len(X), 8):
+            xb, yb = X[i:i + 8], y[i:i + 8]
+            if MOVE_X:
+                xb = xb.to(device)
+            if MOVE_Y:
+                yb = yb.to(device)
+            try:
+                loss = F.cross_entropy(model(xb), yb)
+            except RuntimeError:
+                if not careful:
+                    raise
+                continue  # "careful": a batch that fails is skipped
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            float(loss.detach())
+    with torch.no_grad():
+        pred = model(X.to(device)).argmax(1).cpu()
+    return losses, float((pred == y).float().mean()), pred.tolist()[:3]
+'''
+
+
+def _student_train(move_x=True, move_y=True):
+    ns = {"MOVE_X": move_x, "MOVE_Y": move_y}
+    exec(compile(STUDENT_LOOP, "<cell answer-train>", "exec"), ns)
+    return ns["train"]
+
+
+def _meta_data():
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+
+
+def _meta_case(train, **kw):
+    torch = pytest.importorskip("torch")
+    X, y = _meta_data()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    return model, probe.on_meta(lambda: train(model, X, y, epochs=2, device="meta", **kw),
+                                model)
+
+
+def test_a_loop_that_moves_its_batches_runs_on_meta():
+    torch = pytest.importorskip("torch")
+    model, (losses, acc, first) = _meta_case(_student_train())
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    # no numbers on meta: .item(), float(), .cpu() and .tolist() work and hold NaN / 0
+    assert len(losses) == 6 and all(v != v for v in losses) and first == [0, 0, 0]
+    assert acc == float((torch.zeros(24, dtype=torch.long) == _meta_data()[1]).float().mean())
+    X, y = _meta_data()  # the same loop trains for real on the CPU
+    losses, acc, _ = _student_train()(torch.nn.Linear(4, 3), X, y, epochs=2)
+    assert all(v == v for v in losses) and 0 <= acc <= 1
+
+
+@pytest.mark.parametrize("move_x, move_y, op", [(False, True, "addmm"),
+                                                (True, False, "nll_loss_forward")])
+def test_a_loop_that_forgets_to_move_a_batch_fails_on_meta(move_x, move_y, op):
+    with pytest.raises(probe.DeviceError) as err:
+        _meta_case(_student_train(move_x, move_y))
+    assert str(err.value).startswith(f"aten::{op} got a tensor on cpu and one on the model's "
+                                     "device (meta): a batch or a tensor your code made was "
+                                     "not moved to the model's device"), err.value
+    # what the grader tells the student: the error, in their cell, at their line
+    where = probe._error(err.value, "probe", "train", {"answer-train"})
+    line = "loss = F.cross_entropy(model(xb), yb)"
+    assert where["cell"] == "answer-train" and \
+        STUDENT_LOOP.splitlines()[where["line"] - 1].strip() == line
+
+
+def test_a_device_error_the_students_code_catches_still_fails():
+    with pytest.raises(probe.DeviceError, match="aten::addmm got a tensor on cpu"):
+        _meta_case(_student_train(move_x=False), careful=True)
+    _meta_case(_student_train(), careful=True)  # nothing to catch: passes
+
+
+META_PROBES = '''
+import torch
+from coursekit.probe import need, on_meta, probe
+
+@probe("train")
+def train(ns, rng):
+    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    X, y = torch.randn(24, 4, generator=g), torch.randint(0, 3, (24,), generator=g)
+    model = torch.nn.Linear(4, 3)
+    losses, _, _ = on_meta(lambda: need(ns, "train")(model, X, y, device="meta"), model)
+    return {"losses on the meta device (one per batch)": len(losses)}
+'''
+
+
+@pytest.mark.slow
+def test_the_meta_run_in_the_graders_probe_process(tmp_path):
+    """The helper a probe author calls, in a real probe process (sandboxed, forked from the
+    zygote): a loop that moves its batches passes, one that forgets to fails, with the
+    operator and the student's cell and line."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    def seminar(src):
+        answer, test = new_code_cell(src), new_code_cell("assert callable(train)")
+        answer.id, test.id = "answer-train", "test-train"
+        test.metadata["course"] = {"task": "train", "points": 1}
+        setup = new_code_cell("MOVE_X, MOVE_Y = True, True")
+        setup.id = "setup"
+        return new_notebook(cells=[setup, answer, test])
+    solution = STUDENT_LOOP.replace("    model.to(device)", "    ### BEGIN SOLUTION\n    model.to(device)") \
+        .replace("    return losses,", "    ### END SOLUTION\n    return losses,")
+    sols = tmp_path / "solutions"
+    notebook.write(seminar(solution), sols / "01_meta.ipynb")
+    (sols / "probes").mkdir()
+    (sols / "probes" / "01_meta.py").write_text(META_PROBES)
+    forgot = STUDENT_LOOP.replace("if MOVE_X:\n                xb = xb.to(device)", "pass")
+    for name, src in {"moves": STUDENT_LOOP, "forgets": forgot}.items():
+        notebook.write(seminar(src), tmp_path / "class" / name / "01_meta.ipynb")
+    book = grading.grade(tmp_path / "class", sols, grading.Options(timeout=60), jobs=1,
+                         echo=lambda *_: None)
+    got = {s: book[s]["01_meta"]["tasks"][0] for s in ("moves", "forgets")}
+    assert got["moves"]["status"] == "passed", got
+    line = forgot.splitlines().index("                loss = F.cross_entropy(model(xb), yb)") + 1
+    assert (got["forgets"]["status"], got["forgets"]["points"]) == ("failed", 0), got
+    assert got["forgets"]["message"].startswith("DeviceError: aten::addmm got a tensor on cpu"), got
+    assert got["forgets"]["message"].endswith(f"(in your cell 'answer-train', line {line})"), got

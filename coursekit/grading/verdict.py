@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import bwrap, plain, probe
 from ..sandbox import exit_reason
+from . import measure
 from .assemble import Assembly, Seminar, segments
 from .common import DEFAULT_TIMEOUT, THREADS, Options, denied_paths, sandbox_for
 
@@ -57,6 +58,7 @@ class Report:
     detail: str = ""
     at: int = -1  # the cell (index) it was running; len(cells): the probe
     limit: float = 0.0
+    cpu: float | None = None  # CPU seconds of the probe phase (from the seed to the result)
 
 
 _ERROR_KEYS = {"ename", "evalue", "cell", "line", "phase", "at"}
@@ -72,8 +74,12 @@ def _checked_error(err, answers) -> dict:
     return err
 
 
-def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers) -> Report:
-    at, deadline, limit = -1, time.monotonic() + STARTUP, float(STARTUP)
+def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers,
+          seed: int = 0) -> Report:
+    """The Report of a probe process from its messages; at the probe's progress message
+    the grader reads the process's CPU time (``/proc``, through the zygote), sends the
+    seed, and reads it again when the result arrives."""
+    at, deadline, limit, start = -1, time.monotonic() + STARTUP, float(STARTUP), None
     while True:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
         try:
@@ -92,18 +98,29 @@ def _read(sock, pid, zygote, n: int, limits: list, probe_limit: float, answers) 
                 at = i
                 limit = probe_limit if i == n else limits[i]
                 deadline = time.monotonic() + limit
+                if i == n:
+                    start = zygote.cpu(pid)
+                    probe.send(sock, {"seed": seed})
             elif set(msg) == {"result"}:
-                return Report("result", value=plain.decode(msg["result"]), at=at)
+                end = zygote.cpu(pid)
+                if at != n:
+                    raise plain.Malformed("a result before the grader called the probe")
+                return Report("result", value=plain.decode(msg["result"]), at=at,
+                              cpu=None if None in (start, end) else end - start)
             elif set(msg) == {"error"}:
                 return Report("error", error=_checked_error(msg["error"], answers), at=at)
             else:
                 raise plain.Malformed("a message the grader does not know")
         except plain.Malformed as exc:
             return Report("malformed", detail=str(exc), at=at)
+        except OSError:  # it closed its end before the seed could go
+            return Report("dead", detail=exit_reason(zygote.wait(pid, timeout=5)), at=at)
 
 
-def run_probe(job: dict, limits: list, probe_limit: float, opts: Options) -> Report:
-    """Run ``job`` (coursekit/probe.py) in a fresh probe process; its Report."""
+def run_probe(job: dict, limits: list, probe_limit: float, opts: Options,
+              seed: int = 0) -> Report:
+    """Run ``job`` (coursekit/probe.py) in a fresh probe process, its probe on inputs drawn
+    from ``seed``; its Report."""
     from .. import warm
 
     box = sandbox_for(opts)
@@ -116,7 +133,7 @@ def run_probe(job: dict, limits: list, probe_limit: float, opts: Options) -> Rep
     try:
         probe.send(sock, {"job": job})
         return _read(sock, pid, zygote, len(job["cells"]), limits, probe_limit,
-                     set(job["answers"]))
+                     set(job["answers"]), seed)
     except OSError as exc:  # it closed its end before the job arrived
         return Report("dead", detail=f"{exit_reason(zygote.wait(pid, timeout=5))} ({exc})")
     finally:
@@ -133,10 +150,9 @@ def run_probe(job: dict, limits: list, probe_limit: float, opts: Options) -> Rep
 _EXPECTED: dict = {}  # (seminar digest, seed, task) -> the solution's Report (a result)
 
 
-def _job(sem: Seminar, cells, tid: str, seed: int, own) -> dict:
+def _job(sem: Seminar, cells, tid: str, own) -> dict:
     return {"cells": cells, "probes": sem.probes.source, "task": tid,
-            "seed": seed_for(seed, tid), "answers": [s.id for s in sem.answers],
-            "own": list(own)}
+            "answers": [s.id for s in sem.answers], "own": list(own)}
 
 
 def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
@@ -145,7 +161,8 @@ def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) ->
     key = (key, seed, tid)
     if key in _EXPECTED:
         return _EXPECTED[key]
-    report = run_probe(_job(sem, cells, tid, seed, own), limits, probe_limit, opts)
+    report = run_probe(_job(sem, cells, tid, own), limits, probe_limit, opts,
+                       seed_for(seed, tid))
     if report.status == "result":  # a failure (a loaded machine's timeout) is tried again
         _EXPECTED[key] = report
     return report
@@ -182,6 +199,45 @@ def _error_message(err: dict, sem: Seminar, asm: Assembly, opts: Options) -> str
     return what
 
 
+def _compared(value: dict, expected: dict, spec: dict, where: str) -> tuple[str, str]:
+    """(status, message) of a result dict against the expected one, key by key in the
+    expected order: a score's predictions scored against the solution's truth (the
+    student's is not read; coursekit/grading/measure.py), the other keys compared."""
+    scores, truths = {}, {s["truth"] for s in spec.get("score", ())}
+    where = f"{where}, task {spec['task']!r}"
+    for s in spec.get("score", ()):  # a key the solution's result lacks: the instructor's
+        measure.truth_of(s, expected, where)
+        scores.setdefault(s["predictions"], []).append(s)
+    for label, w in expected.items():
+        for s in scores.get(label, ()):
+            status, message = measure.scored(s, value, expected, where)
+            if message:
+                return status, message
+        if label not in scores and label not in truths and \
+                (message := plain.compare(value[label], w, label, spec["rtol"], spec["atol"],
+                                          spec["reveal"])):
+            return "failed", message
+    return "passed", ""
+
+
+TIME_SLACK = 0.25  # CPU seconds beyond timed x the solution's: /proc's ticks and noise
+
+
+def _timed(got: float | None, want: float | None, factor: float) -> tuple[str, str]:
+    """(status, message) of a speed task: the student's probe phase may take at most
+    ``factor`` x the solution's CPU time, + TIME_SLACK (both measured by the grader)."""
+    if want is None:
+        return "error", ("the grader could not measure the solution's CPU time (it reads "
+                         "/proc/<pid>/stat, which this system lacks)")
+    if got is None:
+        return "failed", "the grader could not measure the CPU time of your code"
+    if got > factor * want + TIME_SLACK:
+        return "failed", (f"too slow: the grader's calls of your functions took {got:.2f} s "
+                          f"of CPU time, the solution's {want:.2f} s (at most {factor:g} times "
+                          f"the solution's + {TIME_SLACK:g} s is allowed)")
+    return "passed", ""
+
+
 def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assembly,
           opts: Options) -> tuple:
     """(status, message, own) of a task from the student's and the solution's Reports."""
@@ -200,18 +256,16 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assem
         expected, value = want.value, got.value
         if isinstance(expected, dict) and isinstance(value, dict) and list(value) == \
                 list(expected):
-            for label, w in expected.items():
-                message = plain.compare(value[label], w, label, spec["rtol"], spec["atol"],
-                                        spec["reveal"])
-                if message:
-                    return "failed", message, False
-            return "passed", "", False
-        message = plain.compare(value, expected, "the result", spec["rtol"], spec["atol"],
-                                spec["reveal"])
-        if isinstance(expected, dict):
-            message = ("the grader got results it did not ask for: your code answered "
-                       "its calls with something other than their results")
-        return ("passed", "", False) if not message else ("failed", message, False)
+            status, message = _compared(value, expected, spec, f"probes/{sem.stem}.py")
+        else:
+            status, message = "failed", plain.compare(value, expected, "the result",
+                                                      spec["rtol"], spec["atol"], spec["reveal"])
+            if isinstance(expected, dict):
+                message = ("the grader got results it did not ask for: your code answered "
+                           "its calls with something other than their results")
+        if not message and spec.get("timed"):
+            status, message = _timed(got.cpu, want.cpu, spec["timed"])
+        return ("passed", "", False) if not message else (status, message, False)
     if got.status == "error":
         own = got.error["phase"] == "cell" or got.error["cell"] is not None
         return "failed", _error_message(got.error, sem, asm, opts), own
@@ -246,7 +300,7 @@ def probe_verdicts(sem: Seminar, asm: Assembly, opts: Options, until=None) -> di
             return s.seminar if s.task in stubbed or mine is None else mine
 
         cells = [[s.id, theirs(s)] for s in run]
-        got = run_probe(_job(sem, cells, tid, seed, own), limits, timeout, opts)
+        got = run_probe(_job(sem, cells, tid, own), limits, timeout, opts, seed_for(seed, tid))
         out[tid] = judge(got, want, sem.probes.specs[tid], cells, sem, asm, opts)
         if got.status in ("timeout", "dead"):
             stubbed.add(tid)  # later tasks' processes run its stubs instead

@@ -9,7 +9,7 @@ from utils.checks import call_unchanged
 SKIP = ("tune-plot",)  # a plot: no probe needs it
 
 
-@probe("softmax-grad", rtol=1e-8, atol=1e-12)
+@probe("softmax-grad", rtol=1e-8, atol=1e-12, reveal=True)  # strings: type names
 def softmax_grad(ns, rng):
     f, out = need(ns, "softmax_loss_grad"), {}
     for n, d, k, labels in [(8, 5, 4, None), (6, 3, 7, [0, 0, 2, 2, 5, 5]), (1, 2, 3, [2]),
@@ -19,7 +19,8 @@ def softmax_grad(ns, rng):
         tag = f"N={n}, K={k}, labels {sorted(set(y.tolist()))}"
         loss, dW, db = call_unchanged(f, X, y, W, b)
         out[f"type of the loss on {tag}"] = type(loss).__name__
-        out[f"loss on {tag}"], out[f"dW on {tag}"], out[f"db on {tag}"] = loss, dW, db
+        out[f"loss on {tag}"], out[f"db on {tag} (sum over the batch of (P - Y) / N)"] = loss, db
+        out[f"dW on {tag} (X^T (P - Y) / N; K = W.shape[1])"] = dW
     big = float(rng.uniform(800, 1200))
     with np.errstate(all="ignore"):
         loss = f(np.ones((1, 1)), np.array([1]), np.array([[big, -big]]), np.zeros(2))[0]
@@ -27,7 +28,7 @@ def softmax_grad(ns, rng):
     return out
 
 
-@probe("wbce", rtol=1e-8, atol=1e-12)
+@probe("wbce", rtol=1e-8, atol=1e-12, reveal=True)
 def wbce(ns, rng):
     f, out = need(ns, "weighted_bce"), {}
     z, y = rng.normal(0, 4, 40), rng.integers(0, 2, 40).astype(np.float64)
@@ -41,11 +42,13 @@ def wbce(ns, rng):
         with np.errstate(all="ignore"):
             loss, dz = call_unchanged(f, z_, y_, pw)
         out[f"type of the loss on {tag}"] = type(loss).__name__
-        out[f"loss on {tag}"], out[f"dL/dz on {tag}"] = loss, dz
+        out[f"loss on {tag} (from the logits: log(1 + e^z) = np.logaddexp(0, z), never "
+            "through the probabilities)"] = loss
+        out[f"dL/dz on {tag} (the mean: divide by N)"] = dz
     return out
 
 
-@probe("train", rtol=1e-7, atol=1e-10)
+@probe("train", rtol=1e-7, atol=1e-10, reveal=True)
 def train(ns, rng):
     f, out = need(ns, "train_softmax"), {}
     Xt, yt = need(ns, "X_train"), need(ns, "y_train")
@@ -56,7 +59,8 @@ def train(ns, rng):
     for X, y, k, lr, ep, bs, tag in cases:
         W, b, losses = call_unchanged(f, X, y, k, lr, ep, bs, seed=int(rng.integers(100)))
         out[f"types of the losses on {tag}"] = sorted({type(v).__name__ for v in losses})
-        out[f"losses on {tag} (one per batch, before the step)"] = losses
+        out[f"losses on {tag} (one per batch, the smaller last one included, each before "
+            "its step)"] = losses
         out[f"W on {tag}"], out[f"b on {tag}"] = W, b
     return out
 
@@ -72,5 +76,6 @@ def tune(ns, rng):
 
 @probe("questions", rtol=1e-9)
 def questions(ns, rng):
-    return {"ANSWER_XOR_ACC": need(ns, "ANSWER_XOR_ACC"),
-            "ANSWER_SEPARABLE": need(ns, "ANSWER_SEPARABLE")}
+    return {"ANSWER_XOR_ACC (try the line x1 + x2 = 0.5 and count)": need(ns, "ANSWER_XOR_ACC"),
+            "ANSWER_SEPARABLE (what happens to the loss of a separating w as w is scaled up?)":
+            need(ns, "ANSWER_SEPARABLE")}

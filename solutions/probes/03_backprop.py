@@ -15,7 +15,11 @@ def linear(ns, rng):
     for n, d, o in [(ns.get("B", 5), ns.get("D_IN", 4), ns.get("D_OUT", 3)), (1, 3, 2), (7, 2, 5)]:
         X, W, b = rng.standard_normal((n, d)), rng.standard_normal((o, d)), rng.standard_normal(o)
         grads = call_unchanged(f, rng.standard_normal((n, o)), forward(X, W, b)[1])
-        out[f"{n} x {d} -> {o}: (dX, dW, db)"] = grads
+        if not (isinstance(grads, tuple) and len(grads) == 3):
+            raise TypeError("return the tuple (dX, dW, db)")
+        for name, g in zip(("dX (the shape of X)", "dW (the shape of W: [outputs, features])",
+                            "db (the shape of b)"), grads, strict=True):
+            out[f"{n} x {d} -> {o}: {name}"] = g
     return out
 
 
@@ -32,7 +36,7 @@ def relu(ns, rng):
     return out
 
 
-@probe("softmax_ce", rtol=1e-7, atol=1e-12)
+@probe("softmax_ce", rtol=1e-7, atol=1e-12, reveal=True)  # strings: type names
 def softmax_ce(ns, rng):
     f, out = need(ns, "softmax_cross_entropy"), {}
     cases = [(rng.standard_normal((5, 6)), rng.integers(0, 6, 5), "5 x 6"),
@@ -47,7 +51,7 @@ def softmax_ce(ns, rng):
         if not (isinstance(result, tuple) and len(result) == 2):
             raise TypeError("return the tuple (loss, dZ)")
         out[f"{tag}: type of the loss"] = type(result[0]).__name__
-        out[f"{tag}: (loss, dZ)"] = result
+        out[f"{tag}: loss (the mean over the batch)"], out[f"{tag}: dZ"] = result
     return out
 
 
@@ -73,11 +77,11 @@ def value_tanh(ns, rng):
                 ns, lambda a, b: (a.tanh() * b + a).tanh() + a.tanh(), _point(rng, 2)),
             "tanh(a b) a: value, gradients": _expr(
                 ns, lambda a, b: (a * b).tanh() * a, _point(rng, 2)),
-            "tanh(400), tanh(-400): values, d/da": _expr(
+            "tanh(400), tanh(-400): values, d/da (math.tanh does not overflow)": _expr(
                 ns, lambda a, b: a.tanh() + b.tanh(), [400.0, -400.0])}
 
 
-@probe("value_log", rtol=1e-10, atol=1e-12)
+@probe("value_log", rtol=1e-10, atol=1e-12, reveal=True)  # strings: exception names
 def value_log(ns, rng):
     Value, out = need(ns, "Value"), {}
     out["log at a point: value, d/da"] = _expr(ns, lambda a: a.log(), _point(rng, 1, 0.1, 5))
@@ -106,7 +110,8 @@ def value_max(ns, rng):
     out["max(a, a number): value, d/da"] = _expr(ns, lambda a: a.maximum(c) * 3, _point(rng, 1))
     t = float(rng.uniform(-2, 2))
     out["max at a tie: value, gradients"] = _expr(ns, lambda a, b: a.maximum(b), [t, t])
-    out["max(a, a): value, d/da"] = _expr(ns, lambda a: a.maximum(a), _point(rng, 1))
+    out["max(a, a): value, d/da (both halves must add up: +=)"] = _expr(
+        ns, lambda a: a.maximum(a), _point(rng, 1))
     out["max(max(a, b) c, b c) + max(b, c): value, gradients"] = _expr(
         ns, lambda a, b, c: (a.maximum(b) * c).maximum(b * c) + b.maximum(c), _point(rng, 3))
     out["max(max(a, c) b, b) a: value, gradients"] = _expr(
@@ -149,9 +154,11 @@ def _letter(ns, name):
 
 @probe("h_wrong_band")
 def h_wrong_band(ns, rng):
-    return {"ANSWER_WRONG_BAND": _letter(ns, "ANSWER_WRONG_BAND")}
+    return {"ANSWER_WRONG_BAND (compare eps |f| / h with the derivative 0.2 for each dtype "
+            "and h)": _letter(ns, "ANSWER_WRONG_BAND")}
 
 
 @probe("h_best_float32")
 def h_best_float32(ns, rng):
-    return {"ANSWER_BEST_H32": _letter(ns, "ANSWER_BEST_H32")}
+    return {"ANSWER_BEST_H32 (in float32 the round-off term eps |f| / h is 1e9 times "
+            "larger than in float64)": _letter(ns, "ANSWER_BEST_H32")}
