@@ -186,7 +186,10 @@ def early_stopping(ns, rng):
 
 # ----------------------------------------------------------------------------- Task 7
 N_NOISY, NOISE = 20, 0.3
-VAL_LOSS_BAR, VAL_ACC_BAR = 0.78, 0.825  # the task's bars; the grader's run allows 0.05 and 0.03
+# the task's bars (its first run's; held here on a renamed, reordered set and another seed: the
+# solution measured 0.847-0.882 accuracy, 0.62-0.71 nats over 5 grader seeds, the lecture's p = 0.2
+# with L2 0.01 0.778-0.804)
+VAL_LOSS_BAR, VAL_ACC_BAR = 0.78, 0.825
 
 
 def _noisy_digits():
@@ -204,9 +207,9 @@ def _noisy_digits():
 
 @probe("regularized", rtol=1e-6, atol=1e-9, score=[
     {"predictions": "logits on held-out digits", "truth": "held-out digits: labels (renamed)",
-     "metric": "accuracy", "at_least": VAL_ACC_BAR - 0.03},
+     "metric": "accuracy", "at_least": VAL_ACC_BAR},
     {"predictions": "logits on held-out digits", "truth": "held-out digits: labels (renamed)",
-     "metric": "bits", "at_most": (VAL_LOSS_BAR + 0.05) / math.log(2)}])
+     "metric": "bits", "at_most": VAL_LOSS_BAR / math.log(2)}])
 def regularized(ns, rng):
     f = need(ns, "train_regularized")
     X, y, X_held, y_held = _noisy_digits()
