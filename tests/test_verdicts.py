@@ -385,7 +385,8 @@ class _Any(float):
     __sub__ = __rsub__ = lambda self, other: 0.0
     __abs__ = lambda self: 0.0
 ANSWER_CHAIN = _Any(0.5)
-"""}, "failed", "a subclass of float", ("growth-question", "probe", "block", "residual-backward",
+"""}, "failed", "'_Any' is not the right answer", ("growth-question", "probe", "block",
+                                                   "residual-backward",
                                          "clip-norm", "clip-value")),
     ("forged reply: a well-formed made-up result on the channel, then exit", "07_init_batchnorm",
      "bn-question", {"answer-bn-question": FIND_CHANNEL + """
@@ -396,7 +397,7 @@ for _fd in _channels():
     _blob = json.dumps({"result": _made_up}).encode()
     os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
-"""}, "failed", "ANSWER_ZERO_GRAD", ("init", "question", "bn-forward", "bn-backward")),
+"""}, "failed", "no valid report", ("init", "question", "bn-forward", "bn-backward")),
     ("state: a right answer whose call patches torch.equal and the checks; the next task's "
      "wrong answer", "08_regularization", "question", {"answer-dropout-backward": """
 import utils.checks
