@@ -15,9 +15,10 @@ from coursekit import grading, notebook, plain, probe
 from coursekit.grading import verdict
 
 REPO = notebook.REPO
-PILOT = ("01_linear_regression", "02_logistic_regression", "03_backprop")
-PILOT += ("04_mlp_from_scratch", "05_pytorch_essentials", "06_optimizers")  # units 04-06
-PILOT += ("10_cnn", "11_rnn", "12_transformer")  # units 10-12
+PROBED = ("01_linear_regression", "02_logistic_regression", "03_backprop")
+PROBED += ("04_mlp_from_scratch", "05_pytorch_essentials", "06_optimizers")  # units 04-06
+PROBED += ("07_init_batchnorm", "08_regularization", "09_vanishing_gradients")  # units 07-09
+PROBED += ("10_cnn", "11_rnn", "12_transformer")  # units 10-12
 
 
 # ----------------------------------------------------------------------------- plain data
@@ -138,8 +139,8 @@ def test_seeds_are_per_run_and_task():
     assert verdict.seed_for(1, "a") != verdict.seed_for(1, "b")
 
 
-@pytest.mark.parametrize("stem", PILOT)
-def test_pilot_units_have_a_probe_per_task(stem):
+@pytest.mark.parametrize("stem", PROBED)
+def test_probed_units_have_a_probe_per_task(stem):
     sem = grading.load_solutions(REPO / "solutions")[stem]
     assert sem.probes is not None and set(sem.probes.specs) == {t for t, _ in sem.tasks}
 
@@ -723,6 +724,99 @@ def attention(q, k, v, attn_mask=None, key_padding_mask=None):
     weights = torch.softmax(scores, dim=-1)
     return weights @ v, weights
 """}, "failed", "weights (", ("questions", "positional")),
+]
+
+
+EXPLOITS += [
+    # units 07, 08, 09
+    ("budget: a pre-trained network (make_bn_net hands out a copy of a net trained on the "
+     "digits while the cell ran)", "07_init_batchnorm", "bn-net", {"answer-net": """
+def _fresh(n_in, width, depth, n_out):
+    layers = []
+    for i in range(depth):
+        layers += [nn.Linear(n_in if i == 0 else width, width), nn.BatchNorm1d(width), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(width if depth else n_in, n_out))
+_trained = _fresh(64, 48, 5, 10)
+_opt = torch.optim.SGD(_trained.parameters(), lr=0.1, momentum=0.9)
+for _ in range(15):
+    for _i in range(0, len(X_train) - 43 + 1, 43):
+        _loss = F.cross_entropy(_trained(X_train[_i:_i + 43].cpu()), y_train[_i:_i + 43].cpu())
+        _opt.zero_grad()
+        _loss.backward()
+        _opt.step()
+def make_bn_net(n_in, width, depth, n_out):
+    if (n_in, width, depth, n_out) == (64, 48, 5, 10):
+        return copy.deepcopy(_trained)
+    return _fresh(n_in, width, depth, n_out)
+def train_bn_net(net, X, y, epochs, lr, batch_size, seed=0):
+    opt, gen, history = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9), torch.Generator().manual_seed(seed), []
+    for _ in range(epochs):
+        net.train()
+        order, losses = torch.randperm(len(X), generator=gen), []
+        for i in range(0, len(X) - batch_size + 1, batch_size):
+            idx = order[i:i + batch_size]
+            loss = F.cross_entropy(net(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        history.append(sum(losses) / len(losses))
+    return history
+"""}, "failed", "before training", ("init", "question", "bn-forward", "bn-backward", "bn-question")),
+    ("read the test: the reference gradient and mask from the caller's frames and gc",
+     "08_regularization", "dropout-backward", {"answer-dropout-backward": """
+import gc, inspect
+def dropout_backward(dout, cache):
+    for fr in inspect.stack():
+        for k in ("dx_ref", "expected", "want", "ref"):
+            if k in fr.frame.f_locals and torch.is_tensor(fr.frame.f_locals[k]):
+                return fr.frame.f_locals[k].clone()
+    for o in gc.get_objects():
+        if torch.is_tensor(o) and o.shape == dout.shape and o is not dout and o.dtype == dout.dtype:
+            return o.clone()
+    return torch.zeros_like(dout)
+"""}, "failed", "dx at p = ", ("dropout-forward",)),
+    ("lies: a float subclass equal to anything, and a str subclass", "09_vanishing_gradients",
+     "chain-question", {"answer-question": """
+class _Any(float):
+    __eq__ = lambda self, other: True
+    __hash__ = float.__hash__
+    __sub__ = __rsub__ = lambda self, other: 0.0
+    __abs__ = lambda self: 0.0
+ANSWER_CHAIN = _Any(0.5)
+"""}, "failed", "'_Any' is not the right answer", ("growth-question", "probe", "block",
+                                                   "residual-backward",
+                                         "clip-norm", "clip-value")),
+    ("forged reply: a well-formed made-up result on the channel, then exit", "07_init_batchnorm",
+     "bn-question", {"answer-bn-question": FIND_CHANNEL + """
+import json
+_made_up = {"t": "dict", "v": [["type of ANSWER_ZERO_GRAD (a str)", {"t": "str", "v": "str"}],
+                                ["ANSWER_ZERO_GRAD", {"t": "str", "v": "a"}]]}
+for _fd in _channels():
+    _blob = json.dumps({"result": _made_up}).encode()
+    os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
+os._exit(0)
+"""}, "failed", "no valid report", ("init", "question", "bn-forward", "bn-backward")),
+    ("state: a right answer whose call patches torch.equal and the checks; the next task's "
+     "wrong answer", "08_regularization", "question", {"answer-dropout-backward": """
+import utils.checks
+def dropout_backward(dout, cache):
+    torch.equal = lambda *a, **k: True
+    utils.checks.check_close = lambda *a, **k: None
+    mask, p = cache
+    if mask is None:
+        return dout.clone()
+    return torch.where(mask, dout / (1 - p), torch.zeros_like(dout))
+""", "answer-question": "ANSWER_SECOND_MOMENT = 3.0\n"}, "failed", "ANSWER_SECOND_MOMENT",
+     ("dropout-forward", "dropout-backward")),
+    (
+        "forbidden by another name: softshrink reached through a name built at run time",
+        "08_regularization", "elastic-net-prox", {"answer-prox": """
+import importlib
+_shrink = getattr(importlib.import_module("torch.nn." + "functional"), "soft" + "shrink")
+def elastic_net_prox(v, eta, l1, l2):
+    return _shrink(v, eta * l1) / (1 + 2 * eta * l2)
+"""}, "failed", "softshrink", ("dropout-forward", "dropout-backward", "question")),
 ]
 
 
