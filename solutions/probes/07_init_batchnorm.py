@@ -14,18 +14,14 @@ SKIP = ("train-digits", "train-plot")  # the notebook's own training run and its
 
 # the ATen operators behind the forbidden normalizations (by any name: torch.ops.aten.*,
 # F.batch_norm, nn.BatchNorm2d, instance/group/layer norm, their private variants)
-NORM_OPS = ("aten::batch_norm", "aten::native_batch_norm", "aten::_native_batch_norm_legit",
+NORM_OPS = ("aten::native_batch_norm", "aten::_native_batch_norm_legit",
             "aten::_native_batch_norm_legit_no_training",
-            "aten::_native_batch_norm_legit_functional", "aten::_batch_norm_impl_index",
-            "aten::_batch_norm_with_update", "aten::_batch_norm_with_update_functional",
+            "aten::_native_batch_norm_legit_functional", "aten::_batch_norm_with_update", "aten::_batch_norm_with_update_functional",
             "aten::_batch_norm_no_update", "aten::batch_norm_update_stats",
             "aten::batch_norm_stats", "aten::batch_norm_elemt",
             "aten::batch_norm_gather_stats", "aten::batch_norm_gather_stats_with_counts",
-            "aten::cudnn_batch_norm", "aten::miopen_batch_norm", "aten::instance_norm",
-            "aten::group_norm", "aten::native_group_norm", "aten::layer_norm",
-            "aten::native_layer_norm")
+            "aten::cudnn_batch_norm", "aten::miopen_batch_norm", "aten::native_group_norm", "aten::native_layer_norm")
 NORM_BACKWARD_OPS = ("aten::native_batch_norm_backward", "aten::batch_norm_backward",
-                     "aten::_batch_norm_impl_index_backward",
                      "aten::batch_norm_backward_reduce", "aten::batch_norm_backward_elemt",
                      "aten::cudnn_batch_norm_backward", "aten::miopen_batch_norm_backward",
                      "aten::native_group_norm_backward", "aten::native_layer_norm_backward")

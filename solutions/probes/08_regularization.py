@@ -14,11 +14,8 @@ SKIP = ("baseline",)  # the unregularized baseline's training run: no probe need
 
 # the ATen operators of torch's dropout, under every name (F.dropout, nn.Dropout,
 # torch.dropout, torch.native_dropout, torch.ops.aten.*, the feature/alpha variants)
-DROPOUT_OPS = ("aten::dropout", "aten::dropout_", "aten::native_dropout",
-               "aten::native_dropout_backward", "aten::feature_dropout",
-               "aten::feature_dropout_", "aten::alpha_dropout", "aten::alpha_dropout_",
-               "aten::feature_alpha_dropout", "aten::feature_alpha_dropout_",
-               "aten::_fused_dropout", "aten::_masked_scale")
+DROPOUT_OPS = ("aten::native_dropout",
+               "aten::native_dropout_backward", "aten::_fused_dropout", "aten::_masked_scale")
 
 
 # ----------------------------------------------------------------------------- Task 1
