@@ -85,6 +85,15 @@ def _owner(fn) -> str:
     return (s.__module__ if isinstance(s, type) else type(s).__module__) if s is not None else ""
 
 
+def _helper(fn, module: str) -> bool:
+    """A private builtin of another module imported into ``module`` (``torch.autograd``
+    holds ``torch._C._has_torch_function``, which every torch function calls): not the
+    module's own computation."""
+    owner = _owner(fn)
+    return getattr(fn, "__name__", "").startswith("_") and not (
+        owner == module or owner.startswith(module + "."))
+
+
 def _what(fn) -> str:
     return f"{_owner(fn)}.{getattr(fn, '__qualname__', None) or getattr(fn, '__name__', '?')}"
 
@@ -176,9 +185,10 @@ class Recorder:
                 v = vars(obj).get(name)  # (getattr could import a lazy submodule)
                 if isinstance(v, types.FunctionType):
                     self._add(v, rule)
-            for v in list(vars(obj).values()):  # its builtins, whatever module they name
+            for v in list(vars(obj).values()):  # its builtins, whatever module they name,
                 if isinstance(v, types.BuiltinFunctionType) and \
-                        isinstance(getattr(v, "__self__", None), types.ModuleType | type(None)):
+                        isinstance(getattr(v, "__self__", None), types.ModuleType | type(None)) \
+                        and not _helper(v, obj.__name__):  # but another's private helpers
                     self.builtins.setdefault(id(v), (rule, v))
             return
         if isinstance(obj, type):

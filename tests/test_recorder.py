@@ -300,3 +300,14 @@ def test_the_instructors_calls_then_the_students_from_the_same_helper():
                    answer="x = helper(np.linalg.inv)\ny = np.linalg.inv(np.eye(2))")
     assert rules(got) == [INV] and got[0]["line"] == 1, got
 
+
+
+def test_a_module_rule_holds_its_own_computation_not_anothers_private_helpers():
+    # torch.autograd's namespace holds torch._C._has_torch_function, which torch's own
+    # functions call for every tensor: a hand-written backward that uses torch must not
+    # break "no torch.autograd"; autograd itself still does
+    x = "import torch\nt = torch.ones(3, requires_grad=True)\n"
+    assert rules(recorded(["torch.autograd"], answer=x + "y = (1 - t ** 2) + t // 2  # Tensor.__rsub__\n"
+                          "z = torch.where(t > 0, t, 0 * t).sum()")) == []
+    got = recorded(["torch.autograd"], answer=x + "g = torch.autograd.grad((t * t).sum(), t)")
+    assert rules(got) == ["torch.autograd"]
