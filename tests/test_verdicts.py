@@ -354,7 +354,7 @@ class PReLU:
 """}, "failed", "rule broken", ("questions",)),  # mlp and sgd run this PReLU: they lose too
     ("read the test: the torch twin's leaf gradients taken from gc and the caller's frames",
      "04_mlp_from_scratch", "mlp", {"answer-build": """
-import gc, inspect
+import gc, sys
 def build_mlp(n_in, hidden, n_out, seed=0):
     rng = np.random.default_rng(seed)
     layers, width = [], n_in
@@ -366,8 +366,10 @@ def build_mlp(n_in, hidden, n_out, seed=0):
 def _leaf_grads():
     found = [o for o in gc.get_objects() if type(o).__name__ == "Tensor" and
              getattr(o, "is_leaf", False) and getattr(o, "grad", None) is not None]
-    for fr in inspect.stack():
-        found += [v for v in fr.frame.f_locals.values() if type(v).__name__ == "Tensor"]
+    fr = sys._getframe()  # (inspect.stack() would run torch's patched getfile: a torch rule)
+    while fr is not None:
+        found += [v for v in fr.f_locals.values() if type(v).__name__ == "Tensor"]
+        fr = fr.f_back
     return {tuple(t.shape): t.grad.numpy() for t in found if getattr(t, "grad", None) is not None}
 def loss_and_grads(model, X, y):
     loss, _ = softmax_cross_entropy(model.forward(X), y)
@@ -681,7 +683,7 @@ for _fd in _channels():
     _blob = json.dumps({"result": _made_up}).encode()
     os.write(_fd, struct.pack("!I", len(_blob)) + _blob)
 os._exit(0)
-"""}, "failed", "results it did not ask for", ("rnn-cell", "gru-cell", "forget-bias")),
+"""}, "failed", "no valid report", ("rnn-cell", "gru-cell", "forget-bias")),
     ("read the test: attention takes the reference's output and weights from the callers' "
      "frames, gc and the notebook's globals (sdpa_reference, check_attention)",
      "12_transformer", "attention", {"answer-attention": """
