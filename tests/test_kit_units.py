@@ -22,7 +22,17 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, feedback, guard, nbgrader_export, notebook, plain, sandbox, warm
+from coursekit import (
+    feedback,
+    generate,
+    guard,
+    leaks,
+    nbgrader_export,
+    notebook,
+    plain,
+    sandbox,
+    warm,
+)
 from coursekit.notebook import CourseError
 from coursekit.sandbox import BoundedKernel, Outcome
 
@@ -753,7 +763,7 @@ def test_rule_problems_exact():
         "notebook: task 'b': its '**Not allowed:**' line does not name numpy.linalg.inv"]
 
 
-def test_regions_and_solution_texts():
+def test_regions_and_region_lines():
     with pytest.raises(CourseError) as info:
         list(notebook._regions(["a", "### END SOLUTION"], notebook.BEGIN, notebook.END, "c 2"))
     assert str(info.value) == "c 2: '### END SOLUTION' without '### BEGIN SOLUTION' (line 2)"
@@ -771,7 +781,7 @@ def test_regions_and_solution_texts():
         new_markdown_cell("### BEGIN SOLUTION\n    a line of twenty chars\nshort\n### END SOLUTION"),
         new_code_cell("x\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'twenty+'\n"
                       "### END HIDDEN TESTS\nnot in a region, long enough")])
-    assert notebook.solution_texts(nb) == ["a line of twenty chars", "assert f(2) == 4, 'twenty+'"]
+    assert leaks.region_lines(nb) == ["a line of twenty chars", "assert f(2) == 4, 'twenty+'"]
     assert notebook.strip_source("a\n    ### BEGIN SOLUTION\n    x\n    ### END SOLUTION\nb\n"
                                  "### BEGIN HIDDEN TESTS\nh\n### END HIDDEN TESTS\nc") == \
         "a\n    # YOUR CODE HERE\n    raise NotImplementedError\nb\nc"
@@ -796,7 +806,7 @@ def test_selected_units_and_course_notebooks(monkeypatch):
 
 
 # ========================================================================== build
-def solution_for_build():
+def solution_to_generate():
     nb = new_notebook(cells=[new_markdown_cell("# T"),
                              new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n"
                                            "    return x * 2  # the answer\n    ### END SOLUTION\n"),
@@ -815,73 +825,73 @@ def solution_for_build():
 
 
 def test_make_seminar_exact():
-    sol = solution_for_build()
-    sem = build.make_seminar(sol)
+    sol = solution_to_generate()
+    sem = generate.make_seminar(sol)
     assert [c.source for c in sem.cells] == [
         "# T", "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError\n",
-        "assert f(1) == 2", build.CHECK_MARKDOWN, build.CHECK_CODE]
+        "assert f(1) == 2", generate.CHECK_MARKDOWN, generate.CHECK_CODE]
     assert sem.cells[2].metadata == {"course": {"task": "f", "points": 1, "hidden_tests": True}}
     assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
     assert "widgets" not in sem.metadata and sem.metadata["course"] == sol.metadata["course"]
     assert "widgets" in sol.metadata and sol.cells[2].outputs  # the solution is untouched
-    md = solution_for_build()
+    md = solution_to_generate()
     md.cells[0].source = "### BEGIN SOLUTION"
     with pytest.raises(CourseError) as info:
-        build.make_seminar(md)
+        generate.make_seminar(md)
     assert str(info.value) == "cell 0 (md): '### BEGIN SOLUTION' is never closed"
 
 
 def test_build_writes_every_seminar_and_reports_orphans_and_broken_ones(tmp_path):
-    notebook.write(solution_for_build(), tmp_path / "solutions" / "01_a.ipynb")
-    broken = solution_for_build()
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "01_a.ipynb")
+    broken = solution_to_generate()
     broken.cells[1].source = "### BEGIN SOLUTION\nx = 1"
     notebook.write(broken, tmp_path / "solutions" / "02_b.ipynb")
-    notebook.write(solution_for_build(), tmp_path / "seminars" / "03_orphan.ipynb")
-    problems = build.build(root=tmp_path)
+    notebook.write(solution_to_generate(), tmp_path / "seminars" / "03_orphan.ipynb")
+    problems = generate.generate(root=tmp_path)
     assert problems == [
         "cell 1 (answer-f): '### BEGIN SOLUTION' is never closed",
         f"{tmp_path / 'seminars' / '03_orphan.ipynb'} has no solution in solutions/: delete it "
         "or add one"]
     assert nbformat.writes(notebook.read(tmp_path / "seminars" / "01_a.ipynb")) == \
-        nbformat.writes(build.make_seminar(solution_for_build()))
+        nbformat.writes(generate.make_seminar(solution_to_generate()))
     assert not (tmp_path / "seminars" / "02_b.ipynb").exists()
     (tmp_path / "seminars" / "03_orphan.ipynb").unlink()
     (tmp_path / "solutions" / "02_b.ipynb").unlink()
-    assert build.build(root=tmp_path) == []
-    assert build.build(check_only=True, root=tmp_path) == []
+    assert generate.generate(root=tmp_path) == []
+    assert generate.generate(check_only=True, root=tmp_path) == []
     before = (tmp_path / "seminars" / "01_a.ipynb").read_bytes()
     notebook.write(new_notebook(cells=[new_code_cell("x")]), tmp_path / "solutions" / "01_a.ipynb")
-    problems = build.build(check_only=True, root=tmp_path)
+    problems = generate.generate(check_only=True, root=tmp_path)
     assert (tmp_path / "seminars" / "01_a.ipynb").read_bytes() == before  # check writes nothing
     assert problems == [
         f"{tmp_path / 'seminars' / '01_a.ipynb'} is out of date with "
         f"{tmp_path / 'solutions' / '01_a.ipynb'}: run `make seminars` (never edit seminars "
         "by hand)",
         f"{tmp_path / 'solutions' / '01_a.ipynb'} has no graded test cell"]
-    notebook.write(solution_for_build(), tmp_path / "solutions" / "04_new.ipynb")
-    assert build.build(check_only=True, root=tmp_path)[-1] == \
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "04_new.ipynb")
+    assert generate.generate(check_only=True, root=tmp_path)[-1] == \
         f"{tmp_path / 'seminars' / '04_new.ipynb'} is missing: run `make seminars`"
 
 
 def test_seminar_problems_each_marker_and_a_leak(tmp_path):
     sol_path, sem_path = tmp_path / "s.ipynb", tmp_path / "m.ipynb"
-    notebook.write(solution_for_build(), sol_path)
+    notebook.write(solution_to_generate(), sol_path)
     for marker in (notebook.BEGIN, notebook.END, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END):
-        sem = build.make_seminar(solution_for_build())
+        sem = generate.make_seminar(solution_to_generate())
         sem.cells[0].source = f"# T {marker}"
         notebook.write(sem, sem_path)
         assert f"{sem_path} contains the marker '{marker}'" in \
-            build.seminar_problems(sol_path, sem_path)
-    sem = build.make_seminar(solution_for_build())
+            generate.seminar_problems(sol_path, sem_path)
+    sem = generate.make_seminar(solution_to_generate())
     sem.cells[0].source = "# T\nreturn x * 2  # the answer"
     notebook.write(sem, sem_path)
-    assert build.seminar_problems(sol_path, sem_path)[1:] == [
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} leaks solution text: 'return x * 2  # the answer'"]
     sem.cells[1].outputs = [nbformat.v4.new_output("stream", text="x")]
     sem.cells[2].execution_count = 9
     sem.cells[0].source = "# T"
     notebook.write(sem, sem_path)
-    assert build.seminar_problems(sol_path, sem_path)[1:] == [
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} carries outputs (cell answer-f)"]
 
 
