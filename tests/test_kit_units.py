@@ -404,22 +404,30 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
 # ========================================================================== guard
 @pytest.fixture()
 def fake_utils(tmp_path, monkeypatch):
-    """A throwaway ``utils`` package (two light modules and a tooling one) in place of the
-    course's, removed afterwards with whatever the guard imported of it."""
+    """A throwaway ``utils`` package in place of the course's, removed afterwards with
+    whatever the guard imported of it: a light module, two built on ``fakeheavy`` (a
+    stand-in for torch: ``guard.HEAVY`` names it), directly and through the first, a
+    private one and a broken one."""
     pkg = tmp_path / "fakeutils" / "utils"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 1\n")
-    (pkg / "light.py").write_text("def f():\n    return 'light'\nX = 2\n")
-    (pkg / "sandbox.py").write_text("X = 'tooling: not imported by the guard'\n")
+    (pkg / "light.py").write_text("import os\ndef f():\n    return 'light'\n"
+                                  "def later():\n    import fakeheavy\nX = 2\n")
+    (pkg.parent / "fakeheavy.py").write_text("LOADED = True\n")
+    (pkg / "heavy.py").write_text("try:\n    import fakeheavy.sub as fh\nexcept ImportError:\n"
+                                  "    fh = None\nX = 'heavy'\n")
+    (pkg / "onheavy.py").write_text("from .heavy import X as Y\n")
     (pkg / "_private.py").write_text("X = 'private: not imported by the guard'\n")
     (pkg / "broken.py").write_text("raise RuntimeError('a broken helper')\n")
     before = {k: v for k, v in sys.modules.items() if k == "utils" or k.startswith("utils.")}
     for k in before:
         monkeypatch.delitem(sys.modules, k)
     monkeypatch.syspath_prepend(str(pkg.parent))
+    monkeypatch.setattr(guard, "HEAVY", ("fakeheavy",))
     yield pkg
     for k in [k for k in sys.modules if k == "utils" or k.startswith("utils.")]:
         del sys.modules[k]
+    sys.modules.pop("fakeheavy", None)
     sys.modules.update(before)
 
 
@@ -544,8 +552,10 @@ def test_install_snapshots_light_utils_and_answers_sync(monkeypatch, fake_utils)
     guard.install(["/nowhere/solutions"], "t0", ["x"])
     handle = sys.modules.pop("_grader_t0")
     assert handle.__name__ == "_grader_t0" and len(hooks) == 1
-    assert "utils.light" in sys.modules and "utils.sandbox" not in sys.modules
-    assert "utils._private" not in sys.modules and "utils.broken" not in sys.modules
+    assert "utils.light" in sys.modules and "utils._private" not in sys.modules
+    assert "utils.broken" not in sys.modules
+    # what imports the heavy package (torch) waits for the notebook to import it
+    assert not {"fakeheavy", "utils.heavy", "utils.onheavy"} & set(sys.modules)
     with pytest.raises(PermissionError):
         hooks[0]("open", ("/nowhere/solutions/a",))
     import utils.light as light
@@ -556,6 +566,36 @@ def test_install_snapshots_light_utils_and_answers_sync(monkeypatch, fake_utils)
     assert light.X == 5  # restore is off unless asked for
     handle.sync([], True)
     assert light.X == 2  # restored
+    handle.sync([], True)
+    assert "utils.heavy" not in sys.modules  # still no fakeheavy: still waiting
+    import fakeheavy  # noqa: F401 - the setup cell imports torch
+    handle.sync([], False)  # the sync after it imports and snapshots the rest
+    import utils.heavy as heavy
+    import utils.onheavy as onheavy
+    heavy.X, onheavy.Y = "patched", "patched"
+    handle.sync([], True)
+    assert (heavy.X, onheavy.Y) == ("heavy", "heavy")
+
+
+def test_install_leaves_torch_to_the_setup_cell():
+    """The course's own utils: the guard, installed in a fresh process, snapshots the light
+    modules and imports no torch (whose import, seconds in a cold kernel, would count
+    against the guard's install limit); the modules built on torch wait for it."""
+    code = ("import json, sys\n"
+            f"exec(compile(open({str(Path(guard.__file__))!r}).read(), 'guard', 'exec'))\n"
+            "install([], 'tok')\n"
+            "import utils\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'split': light_modules(utils),"
+            "'loaded': sorted(m for m in sys.modules if m.startswith('utils.'))}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=notebook.REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    light, heavy = got["split"]
+    assert {"charlm", "rnn", "stacked", "transformer"} <= set(heavy)
+    assert {"checks", "data", "seed", "training", "text", "check"} <= set(light)
+    assert not set(light) & set(heavy) and not got["torch"]
+    assert got["loaded"] == sorted(f"utils.{m}" for m in light)
 
 
 def test_install_works_on_the_ipython_namespace(monkeypatch, fake_utils):
