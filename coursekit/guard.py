@@ -17,13 +17,14 @@ notebook's namespace; the kernel-side state is reachable as
    module: ``light_modules``) and takes their snapshot before any notebook cell, so that
    the guard never pays for torch's import in a cold kernel; torch, and the ``utils``
    modules built on it, are imported and snapshotted at the first ``sync`` after the
-   setup cell imported torch, still before any student cell. ``sync(capture, restore)`` records, after an instructor cell ran,
-   the values of the names it bound (and the code of functions among them), and puts
-   them back before the next instructor cell, together with every attribute of the
-   guarded modules (``utils`` and its submodules, NumPy, torch, their testing modules,
-   ``torch.nn.functional``, ``math``, ``builtins``) and of ``torch.Tensor`` /
-   ``torch.nn.Module`` that a student cell replaced, and it removes student names that
-   shadow a builtin (``type``, ``abs``, ``float``).
+   setup cell imported torch, still before any student cell. ``sync(capture, restore)``
+   records, after an instructor cell ran, the values of the names it bound (and the code
+   of functions among them), and puts them back before the next instructor cell,
+   together with every attribute of the guarded modules (``utils`` and its submodules,
+   NumPy, torch, their testing modules, ``torch.nn.functional``, ``math``,
+   ``builtins``) and of ``torch.Tensor`` / ``torch.nn.Module`` that a student cell
+   replaced, and it removes student names that shadow a builtin (``type``, ``abs``,
+   ``float``).
 
 A guard against shortcuts (a student cell that peeks at the solution or patches a
 check), not a security boundary: code that sets out to break it can (``ctypes``, ``gc``).
