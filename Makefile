@@ -60,7 +60,7 @@ lab: env  ## JupyterLab on the repository
 	$(BIN)/jupyter lab
 
 seminars: kit env  ## regenerate seminars/ from solutions/
-	$(KIT) build
+	$(KIT) generate
 
 check: kit env  ## seminars up to date, clean, no solution text
 	$(KIT) check

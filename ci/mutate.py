@@ -11,7 +11,7 @@ checkout's tracked files, then runs the test file(s) named with it, in the copy
 tests still pass *survived*: the tests do not pin down what the line does. The mutations
 are the kinds issue 15 lists (tolerances, NaN handling, float-error flags, relative-error
 denominator, eval/train modes, scheduler step, data folder, seeded shuffling, the
-seminar builder's leak guards and exit codes). Exit code 1 when any survived
+seminar generator's leak guards and exit codes). Exit code 1 when any survived
 (0: all killed). Not part of ``make test`` (a minute or more per module).
 """
 from __future__ import annotations
@@ -30,10 +30,11 @@ REPO = Path(__file__).resolve().parent.parent
 C, D, T, K = ("utils/checks.py", ["tests/test_checks.py"]), \
     ("utils/data.py", ["tests/test_data.py"]), \
     ("utils/training.py", ["tests/test_training.py"]), \
-    ("coursekit/build.py", ["tests/test_course.py"])
-KC, KE, KN = ("coursekit/cli.py", ["tests/test_course.py"]), \
+    ("coursekit/generate.py", ["tests/test_course.py"])
+KC, KE, KN, KL = ("coursekit/cli.py", ["tests/test_course.py"]), \
     ("coursekit/execute.py", ["tests/test_course.py"]), \
-    ("coursekit/notebook.py", ["tests/test_course.py"])
+    ("coursekit/notebook.py", ["tests/test_course.py"]), \
+    ("coursekit/leaks.py", ["tests/test_course.py"])
 
 # (module, what the mutation does, exact old text, new text)
 MUTATIONS = [
@@ -117,11 +118,15 @@ MUTATIONS = [
      "rest, test = train_test_split(idx, test_size=test_size, random_state=None,"),
     (D, "load_digits: not scaled to [0, 1]", "X = digits.images.astype(np.float32) / 16.0",
      "X = digits.images.astype(np.float32)"),
-    # ---------------------------------------------------- coursekit: build, notebook, cli
-    (K, "leak guard: leftover markers not reported",
-     "        if marker in text:\n", "        if False:\n"),
-    (K, "leak guard: solution / hidden-test text not reported",
-     "        if line in text:\n", "        if False:\n"),
+    # ------------------------------------------ coursekit: generate, leaks, notebook, cli
+    (KL, "leak guard: leftover markers not reported",
+     "    return [m for m in MARKERS if m in text]", "    return []"),
+    (KL, "leak guard: solution / hidden-test text not reported",
+     "         if line in text]\n", "         if False]\n"),
+    (KL, "leak guard: a line with quotes read as escaped JSON",
+     "    text = notebook_text(raw)\n", "    text = raw\n"),
+    (KL, "leak guard: the line threshold ignored",
+     "if len(s) >= SECRET_LINE_CHARS]", "if len(s) >= 0]"),
     (K, "leak guard: stored execution counts not reported",
      "(cell.outputs or cell.execution_count)", "(cell.outputs)"),
     (K, "leak guard: stored outputs not reported",
@@ -135,23 +140,23 @@ MUTATIONS = [
     (K, "leak guard: stale seminar accepted",
      "    if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):",
      "    if False:"),
-    (KN, "leak guard: hidden-test lines not in the leak list",
-     "for begin, end in ((BEGIN, END), (HIDDEN_BEGIN, HIDDEN_END)):",
-     "for begin, end in ((BEGIN, END),):"),
+    (KL, "leak guard: hidden-test lines not in the leak list",
+     "def region_lines(nb, regions=REGIONS)", "def region_lines(nb, regions=REGIONS[:1])"),
     (K, "make_seminar: execution counts kept", "            cell.execution_count = None\n",
      "            pass\n"),
     (KN, "make_seminar: hidden tests kept",
      '    spans += [(a, b, "hidden") for a, b in _regions(lines, HIDDEN_BEGIN, HIDDEN_END, where)]\n',
      "    list(_regions(lines, HIDDEN_BEGIN, HIDDEN_END, where))\n"),
-    (K, "build: orphan seminars accepted",
+    (K, "generate: orphan seminars accepted",
      "        if not (root / \"solutions\" / sem.name).exists():", "        if False:"),
     (KC, "make check / make seminars: exit 0 on problems",
-     "    print(f\"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
+     "    print(f\"generated {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
      "    return 1 if problems else 0",
-     "    print(f\"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
+     "    print(f\"generated {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars\")\n"
      "    return 0"),
     (KC, "make check: problems not printed",
-     '        _err(f"error: {msg}")', "        pass"),
+     '        _err(f"error: {msg}")\n    if args.cmd == "generate":',
+     '        pass\n    if args.cmd == "generate":'),
     (KC, "make refresh: exit 0 when a cell fails",
      '            _err(f"error: {path} failed, nothing written:\\n{exc}")\n            return 1',
      '            _err(f"error: {path} failed, nothing written:\\n{exc}")\n            return 0'),
@@ -163,9 +168,9 @@ MUTATIONS = [
 ]
 
 MODULES = {"checks": "utils/checks.py", "data": "utils/data.py",
-           "training": "utils/training.py", "build": "coursekit/build.py",
+           "training": "utils/training.py", "generate": "coursekit/generate.py",
            "notebook": "coursekit/notebook.py", "cli": "coursekit/cli.py",
-           "execute": "coursekit/execute.py"}
+           "execute": "coursekit/execute.py", "leaks": "coursekit/leaks.py"}
 
 
 def copy_tree(dest: Path, tests_from: str | None = None) -> None:

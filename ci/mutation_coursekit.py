@@ -4,7 +4,7 @@
     python ci/mutation_coursekit.py --threshold 80       # exit 1 when the score is below 80 %
     python ci/mutation_coursekit.py --resume             # keep mutmut's cache between runs
     python ci/mutation_coursekit.py --report-only        # the report from the last run's results
-    python ci/mutation_coursekit.py --survivors [build]  # the diff of each surviving mutant
+    python ci/mutation_coursekit.py --survivors [generate]  # the diff of each surviving mutant
 
 The configuration is ``ci/mutmut_coursekit.toml`` (a ``[tool.mutmut]`` table: mutate
 ``coursekit/``, run the tooling's tests with ``-m "not slow"``). mutmut reads its

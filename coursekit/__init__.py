@@ -5,12 +5,12 @@ Students never import it (their package is ``utils``); one command line drives i
 One module per concern, imported in this order and never back:
 
 - ``notebook``: the notebook format, the solution and hidden-test regions, the metadata;
-- ``build``: seminars from solutions and their leak check;
+- ``leaks``, ``generate``: the leak rule; seminars generated from solutions and checked;
 - ``rules``, ``guard``, ``sandbox``, ``warm``: what a grading kernel may do, the bounded
   kernel, and the warm zygote that forks kernels with torch already imported;
 - ``grading``: the grader (``assemble``, ``run``, ``batch``, ``report``);
 - ``feedback``, ``simulate``: a markdown file per student; a simulated class and the
   grading benchmark;
-- ``execute``: headless runs, BENCHMARKS.md, stored outputs;
+- ``execute``: headless runs, the notebooks' section of BENCHMARKS.md, stored outputs;
 - ``release``, ``site``, ``nbgrader_export``: the student course, the website, nbgrader.
 """

@@ -1,9 +1,9 @@
 """The one command line of the course's tooling (the Makefile's targets call it).
 
-    python -m coursekit build                 # solutions/NN_*.ipynb -> seminars/ (make seminars)
+    python -m coursekit generate              # solutions/NN_*.ipynb -> seminars/ (make seminars)
     python -m coursekit check                 # seminars up to date, clean, no solution text
     python -m coursekit run [NB ...]          # execute into build/, print time/memory/metric
-    python -m coursekit bench                 # the same, written to BENCHMARKS.md
+    python -m coursekit bench [--out FILE]    # the same and a graded class: BENCHMARKS.md
     python -m coursekit refresh NB ...        # re-execute and store outputs (review the diff!)
     python -m coursekit grade SUBMISSIONS --out grades/ [--jobs N] [--shard I/N] ...
     python -m coursekit merge reports/*/grades.json --out grades/
@@ -54,11 +54,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m coursekit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    sub.add_parser("build", help="regenerate seminars/ from solutions/")
+    sub.add_parser("generate", help="regenerate seminars/ from solutions/")
     sub.add_parser("check", help="fail if a seminar is stale, carries outputs or leaks")
     r = sub.add_parser("run", help="execute notebooks into build/ and print a table")
     r.add_argument("paths", nargs="*", type=Path)
-    sub.add_parser("bench", help="run every notebook and grade a class: BENCHMARKS.md")
+    b = sub.add_parser("bench", help="run every notebook and grade a class: BENCHMARKS.md")
+    b.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     f = sub.add_parser("refresh", help="re-execute notebooks and store their outputs")
     f.add_argument("paths", nargs="+", type=Path)
 
@@ -96,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
                     help="folder for one <student>.md each")
     gb = sub.add_parser("grade-bench", help="the grading-time section of BENCHMARKS.md")
     gb.add_argument("--out", type=Path, default=None, help="write the section here")
-    s = sub.add_parser("simulate", help="build and grade a simulated class")
+    s = sub.add_parser("simulate", help="write and grade a simulated class")
     s.add_argument("--students", type=int, default=20)
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--seed", type=int, default=0)
@@ -165,14 +166,14 @@ def main(argv=None) -> int:
 
 
 # ------------------------------------------------------------------ notebooks and seminars
-def _build(args, p) -> int:
-    from .build import build
+def _generate(args, p) -> int:
+    from .generate import generate
 
-    problems = build(check_only=args.cmd == "check")
+    problems = generate(check_only=args.cmd == "check")
     for msg in problems:
         _err(f"error: {msg}")
-    if args.cmd == "build":
-        print(f"built {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars")
+    if args.cmd == "generate":
+        print(f"generated {len(list((REPO / 'solutions').glob('*.ipynb')))} seminars")
     return 1 if problems else 0
 
 
@@ -187,9 +188,11 @@ def _run(args, p) -> int:
 
 def _bench(args, p) -> int:
     from .execute import bench
+    from .simulate import bench_section
 
-    rows = bench(REPO / "BENCHMARKS.md")
-    print("wrote BENCHMARKS.md")
+    rows, notebooks = bench()
+    args.out.write_text(notebooks + "\n" + bench_section())  # the grading section last
+    print(f"wrote {args.out.name}")
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -332,7 +335,7 @@ def _nbgrader(args, p) -> int:
 
 def _badges(args, p) -> int:
     from . import colab
-    from .build import build
+    from .generate import generate
 
     if args.check:
         problems = colab.badge_problems()
@@ -340,10 +343,10 @@ def _badges(args, p) -> int:
             _err(f"error: {msg}")
         return 1 if problems else 0
     changed = colab.add_badges()
-    problems = build()  # the seminars take their badge from their solution
+    problems = generate()  # the seminars take their badge from their solution
     for msg in problems:
         _err(f"error: {msg}")
-    print(f"badges: {len(changed)} notebook(s) changed; seminars rebuilt")
+    print(f"badges: {len(changed)} notebook(s) changed; seminars generated")
     return 1 if problems else 0
 
 
@@ -391,7 +394,7 @@ def _gradebook(args, p) -> int:
 
 
 COMMANDS = {
-    "build": _build, "check": _build, "run": _run, "bench": _bench, "refresh": _refresh,
+    "generate": _generate, "check": _generate, "run": _run, "bench": _bench, "refresh": _refresh,
     "grade": _grade, "merge": _merge, "feedback": _feedback, "grade-bench": _grade_bench,
     "simulate": _simulate, "release": _release, "site": _site, "nbgrader": _nbgrader,
     "sandbox": _sandbox,

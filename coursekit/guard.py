@@ -12,15 +12,19 @@ notebook's namespace; the kernel-side state is reachable as
    ``grades/``, the submissions being graded) raises ``PermissionError``, and so does
    starting a process (``subprocess``, ``os.system``, ``os.exec*``, ``os.posix_spawn``,
    ``os.spawn*``): a seminar never needs one.
-2. **Tamper guard**: ``install`` imports NumPy, ``utils`` and its (light) submodules and
-   takes their snapshot before any notebook cell; torch is snapshotted after the setup
-   cell that imports it. ``sync(capture, restore)`` records, after an instructor cell ran,
-   the values of the names it bound (and the code of functions among them), and puts
-   them back before the next instructor cell, together with every attribute of the
-   guarded modules (``utils`` and its submodules, NumPy, torch, their testing modules,
-   ``torch.nn.functional``, ``math``, ``builtins``) and of ``torch.Tensor`` /
-   ``torch.nn.Module`` that a student cell replaced, and it removes student names that
-   shadow a builtin (``type``, ``abs``, ``float``).
+2. **Tamper guard**: ``install`` imports NumPy, ``utils`` and its light submodules (those
+   that do not import torch at their top level, directly or through another ``utils``
+   module: ``light_modules``) and takes their snapshot before any notebook cell, so that
+   the guard never pays for torch's import in a cold kernel; torch, and the ``utils``
+   modules built on it, are imported and snapshotted at the first ``sync`` after the
+   setup cell imported torch, still before any student cell. ``sync(capture, restore)``
+   records, after an instructor cell ran, the values of the names it bound (and the code
+   of functions among them), and puts them back before the next instructor cell,
+   together with every attribute of the guarded modules (``utils`` and its submodules,
+   NumPy, torch, their testing modules, ``torch.nn.functional``, ``math``,
+   ``builtins``) and of ``torch.Tensor`` / ``torch.nn.Module`` that a student cell
+   replaced, and it removes student names that shadow a builtin (``type``, ``abs``,
+   ``float``).
 
 A guard against shortcuts (a student cell that peeks at the solution or patches a
 check), not a security boundary: code that sets out to break it can (``ctypes``, ``gc``).
@@ -33,7 +37,7 @@ import types
 GUARDED = ("builtins", "math", "numpy", "numpy.testing", "torch", "torch.testing",
            "torch.nn.functional", "utils")  # and every utils.* submodule
 EAGER = ("math", "numpy", "numpy.testing", "utils")  # and utils.*: snapshot at start
-TOOLING = ("course", "grade", "guard", "release", "rules", "sandbox")  # not eager
+HEAVY = ("torch",)  # a utils module importing one of these waits for the notebook's import
 CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"))
 BUILTIN_KEEP = ("__import__", "__build_class__")  # the dunders of builtins we restore
 
@@ -176,6 +180,56 @@ _MISSING = object()
 _BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 
+def light_modules(utils) -> tuple[list, list]:
+    """([light], [heavy]) submodule names of the ``utils`` package (not ``_private``
+    ones): heavy when its top level (outside functions and classes) imports a ``HEAVY``
+    package or a heavy ``utils`` module; read from the source, nothing imported."""
+    import ast
+    import pkgutil
+
+    needs = {}
+    for info in pkgutil.iter_modules(getattr(utils, "__path__", [])):
+        if info.name.startswith("_"):
+            continue
+        try:
+            spec = info.module_finder.find_spec(info.name)
+            with open(spec.origin, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except Exception:  # noqa: BLE001 - unreadable: its import fails where it is used
+            needs[info.name] = set()
+            continue
+        found, todo = set(), list(tree.body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = "utils" if node.level else node.module or ""
+                base = f"{base}.{node.module}" if node.level and node.module else base
+                found |= {base} | {f"{base}.{a.name}" for a in node.names}
+            todo += list(ast.iter_child_nodes(node))
+        needs[info.name] = found
+    heavy = set()
+    while True:
+        more = {n for n, found in needs.items() if n not in heavy and any(
+            m.split(".")[0] in HEAVY or (m.startswith("utils.") and m[6:] in heavy)
+            for m in found)}
+        if not more:
+            break
+        heavy |= more
+    return sorted(set(needs) - heavy), sorted(heavy)
+
+
+def _import_utils(names) -> None:
+    for name in names:
+        try:
+            __import__(f"utils.{name}")
+        except Exception:  # noqa: BLE001 - a broken helper module fails where it is used
+            pass
+
+
 def install(denied, token, solution_names=()):
     """Called once, first thing in a fresh kernel."""
     sys.addaudithook(_audit_hook(os.path.realpath(d) for d in denied))
@@ -183,25 +237,21 @@ def install(denied, token, solution_names=()):
     shell = ip.get_ipython() if ip is not None else None
     ns = shell.user_ns if shell is not None else {}
     state = _State(solution_names, ns)
-    import pkgutil
-
     for name in EAGER:
         try:
             __import__(name)
         except ImportError:
             pass
-    utils = sys.modules.get("utils")
-    for info in pkgutil.iter_modules(getattr(utils, "__path__", [])):
-        if info.name not in TOOLING and not info.name.startswith("_"):
-            try:  # light (NumPy at most): snapshot before any student cell can patch them
-                __import__(f"utils.{info.name}")
-            except Exception:  # noqa: BLE001 - a broken helper module fails where it is used
-                pass
+    light, heavy = light_modules(sys.modules.get("utils"))
+    _import_utils(light)  # snapshot before any student cell can patch them
     state.snapshot_modules()
     handle = types.ModuleType(f"_grader_{token}")
 
     def sync(capture=(), restore=False):
         """After an instructor cell: remember what it bound; before one: restore."""
+        if heavy and any(h in sys.modules for h in HEAVY):  # the setup cell imported torch
+            _import_utils(heavy)
+            heavy.clear()
         state.capture(capture, ns)
         if restore:
             state.restore(ns)

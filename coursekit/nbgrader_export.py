@@ -7,7 +7,7 @@ HIDDEN TESTS``); this adds nbgrader's cell metadata: an answer cell is a solutio
 graded test cell is a locked grade cell worth its task's points, every other cell is
 locked. ``nbgrader_config.py`` sets nbgrader's code stub to the course's, so that
 ``nbgrader generate_assignment`` writes exactly the course's seminars (the source is the
-solution with the seminar's own cells, ``build.student_cells``: badge and check cells)
+solution with the seminar's own cells, ``generate.student_cells``: badge and check cells)
 (``tests/test_nbgrader.py`` checks it, and that ``nbgrader autograde`` gives the solution
 full marks and the blank seminar zero).
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from . import build, notebook
+from . import generate, notebook
 from .notebook import REPO, CourseError
 
 NBGRADER_OUT = REPO / "build" / "nbgrader"
@@ -67,7 +67,7 @@ def export(out: Path = NBGRADER_OUT, solutions: Path = REPO / "solutions",
         shutil.rmtree(out)
     names = []
     for path in sorted(solutions.glob("[0-9][0-9]_*.ipynb")):
-        nb = nbgrader_metadata(build.student_cells(notebook.read(path)), path.name)
+        nb = nbgrader_metadata(generate.student_cells(notebook.read(path)), path.name)
         notebook.write(nb, out / "source" / path.stem / path.name)
         names.append(path.stem)
     if not names:

@@ -173,17 +173,6 @@ def strip_source(source: str, where: str = "cell") -> str:
     return "\n".join(out)
 
 
-def solution_texts(nb) -> list[str]:
-    """The non-trivial lines inside solution and hidden-test regions (for leak checks)."""
-    texts = []
-    for cell in nb.cells:
-        lines = cell.source.split("\n")
-        for begin, end in ((BEGIN, END), (HIDDEN_BEGIN, HIDDEN_END)):
-            for a, b in _regions(lines, begin, end, "cell"):
-                texts += [s.strip() for s in lines[a + 1:b] if len(s.strip()) >= 20]
-    return texts
-
-
 def selected_units(paths, units: str | None = None) -> list:
     """``paths`` whose stem is one of ``units`` (default: the ``COURSE_UNITS`` environment
     variable, comma-separated unit numbers such as ``10`` or stems such as ``10_cnn``);

@@ -2,8 +2,8 @@
 
     python -m coursekit simulate --students 20 --jobs 2 --out build/class
 
-builds ``build/class/submissions/<student>/NN_topic.ipynb`` from ``solutions/`` (the
-generated seminar with answers filled in), grades it with the real grader (warm kernels
+writes a class, ``build/class/submissions/<student>/NN_topic.ipynb``, from ``solutions/``
+(the generated seminar with answers filled in), grades it with the real grader (warm kernels
 unless ``--cold``), writes ``build/class/grades/`` (gradebook, CSV, JUnit, a feedback
 file per student) and prints wall time per notebook and per seminar. Each (student,
 seminar) is drawn, seeded, from:
@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import feedback, grading, notebook
-from .build import make_seminar
+from .generate import make_seminar
 
 KINDS = {"right": 0.5, "wrong": 0.2, "blank": 0.1, "broken": 0.1, "missing": 0.1}
 BROKEN = {  # how a broken answer cell reads
@@ -63,8 +63,8 @@ def student_notebook(solution, answers: dict):
     return nb
 
 
-def build(out: Path, students: int, solutions_dir: Path, seed: int = 0) -> dict:
-    """Write the class under ``out``; {(student, stem): (kind, task or None)}: what each
+def write_class(out: Path, students: int, solutions_dir: Path, seed: int = 0) -> dict:
+    """Write a class (a folder of submissions) under ``out``; {(student, stem): (kind, task or None)}: what each
     submission is and which task it should lose (None: the whole notebook)."""
     rng = random.Random(seed)
     sols = notebook.selected_units(sorted(solutions_dir.glob("*.ipynb")))
@@ -129,7 +129,7 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
     submissions = out / "submissions"
     if submissions.exists():
         shutil.rmtree(submissions)
-    plan = build(submissions, students, solutions_dir, seed)
+    plan = write_class(submissions, students, solutions_dir, seed)
     opts = grading.Options(warm=warm, sandbox=sandbox)
     opts = replace(opts, deny=(str(solutions_dir), str(submissions)))
     opts, warning = grading.settle_sandbox(opts)

@@ -8,7 +8,7 @@ the README's table), every lecture notebook and every student seminar (never a s
 or a hidden test), each with an "Open in Colab" and a download link. ``build`` runs
 Sphinx on it: the book theme, Sphinx's own search, and MathJax from a Python package,
 copied into the site, so that equations render with no network. ``leaks`` checks the
-built site with the release's rules (``coursekit.release``).
+built site with the leak rule of the release (``coursekit.leaks``).
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import notebook, release
+from . import notebook
 from .colab import colab_url, repository_url, without_badge  # noqa: F401 (site.colab_url)
+from .leaks import published_problems, secret_lines
 from .student import syllabus_rows
 from .notebook import REPO, CourseError
 
@@ -147,10 +148,11 @@ def page_text(path: Path) -> str:
 
 
 def leaks(out: Path, repo: Path = REPO) -> list[str]:
-    """The release's rules applied to a built site: no page of a solution; no hidden-test
-    line anywhere; no solution line on a seminar page or in a seminar's source copy."""
+    """The leak rule (``coursekit.leaks``) applied to a built site: no page of a solution;
+    on every HTML page (its visible text) and source copy, the rule of a published file,
+    a file under a ``seminars`` folder as a seminar."""
     solutions = sorted((repo / "solutions").glob("*.ipynb"))
-    answer, hidden = release.secret_lines(solutions, repo)
+    answer, hidden = secret_lines(solutions, repo)
     problems = [f"{p.relative_to(out)} is a solution page" for p in out.rglob("*")
                 if "solutions" in p.relative_to(out).parts]
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
@@ -161,12 +163,7 @@ def leaks(out: Path, repo: Path = REPO) -> list[str]:
             text = path.read_text(errors="ignore")
         else:
             continue
-        seminar = "seminars" in rel.parts
-        lines = {**hidden, **answer} if seminar else hidden
-        problems += [f"{rel} contains text of {src}: {line!r}" for line, src in lines.items()
-                     if line in text]
-        if path.suffix == ".ipynb":
-            problems += [f"{rel} contains the marker '{m}'" for m in
-                         (notebook.BEGIN, notebook.END, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END)
-                         if m in text]
+        problems += published_problems(rel, text, answer, hidden,
+                                       seminar="seminars" in rel.parts,
+                                       is_notebook=path.suffix == ".ipynb")
     return problems

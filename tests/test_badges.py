@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, cli, colab, notebook
+from coursekit import cli, colab, generate, notebook
 from coursekit.notebook import CourseError
 
 URL = "https://colab.research.google.com/github/o/course/blob/main/notebooks/01_words.ipynb"
@@ -97,7 +97,7 @@ def test_add_badges_changes_the_title_cell_only_and_twice_is_once(course):
         f"seminars/01_words.ipynb: the title cell's Colab badge links to "
         f"{URL.replace('notebooks', 'solutions')}; expected {sem} (run `make badges`, then "
         "`make seminars`)"]
-    notebook.write(build.make_seminar(notebook.read(course / "solutions" / "01_words.ipynb")),
+    notebook.write(generate.make_seminar(notebook.read(course / "solutions" / "01_words.ipynb")),
                    course / "seminars" / "01_words.ipynb")
     assert colab.badge_problems(course) == []
 
@@ -139,6 +139,6 @@ def test_the_badges_command(monkeypatch, capsys):
     assert capsys.readouterr().err == "error: a: wrong\n"
     calls = []
     monkeypatch.setattr(colab, "add_badges", lambda: calls.append("badges") or ["x", "y"])
-    monkeypatch.setattr(build, "build", lambda: calls.append("seminars") or [])
+    monkeypatch.setattr(generate, "generate", lambda: calls.append("seminars") or [])
     assert cli.main(["badges"]) == 0 and calls == ["badges", "seminars"]
-    assert capsys.readouterr().out == "badges: 2 notebook(s) changed; seminars rebuilt\n"
+    assert capsys.readouterr().out == "badges: 2 notebook(s) changed; seminars generated\n"

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, grading, notebook
+from coursekit import generate, grading, notebook
 from coursekit.notebook import REPO
 from utils import check
 
@@ -79,7 +79,7 @@ def test_tasks_are_the_cells_since_the_previous_test_and_the_check_cell_is_not_r
     got = [(meta["task"], [c.id for c in cells]) for meta, cells in check.tasks(DOUBLE)]
     assert got == [("double", ["setup", "answer-double", "test-double"]),
                    ("half", ["answer-half", "test-half"])]
-    gen = build.make_seminar(notebook.read(REPO / "solutions" / SEMINAR.name))
+    gen = generate.make_seminar(notebook.read(REPO / "solutions" / SEMINAR.name))
     assert gen.cells[-1].id == "check-seminar"  # the generator's last cell calls check()
     assert all(c.id != "check-seminar" for _, cells in check.tasks(gen) for c in cells)
     uses = [c for _, cells in check.tasks(gen) for c in cells if "utils.checks" in c.source]
@@ -88,7 +88,7 @@ def test_tasks_are_the_cells_since_the_previous_test_and_the_check_cell_is_not_r
 
 def test_the_generator_says_which_tasks_have_hidden_tests():
     for sol in sorted((REPO / "solutions").glob("*.ipynb")):
-        gen = build.make_seminar(notebook.read(sol))
+        gen = generate.make_seminar(notebook.read(sol))
         for meta, cells in check.tasks(gen):
             source = notebook.read(sol)
             ids = {c.id for c in cells}

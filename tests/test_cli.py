@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coursekit import build, cli, execute, feedback, grading, nbgrader_export, release, site
+from coursekit import cli, execute, feedback, generate, grading, nbgrader_export, release, site
 from coursekit import simulate
 from coursekit.grading import Options
 from coursekit.notebook import REPO, CourseError
@@ -35,17 +35,17 @@ def test_main_turns_exceptions_into_exit_codes(monkeypatch, capsys, exc, code, e
 
     def boom(check_only=False):
         raise exc
-    monkeypatch.setattr(build, "build", boom)
+    monkeypatch.setattr(generate, "generate", boom)
     assert run(capsys, "check") == (code, "", err)
 
 
 def test_grade_debug_shows_the_traceback(monkeypatch, capsys):
     monkeypatch.setenv("GRADE_DEBUG", "1")
-    monkeypatch.setattr(build, "build", lambda check_only=False: 1 / 0)
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         cli.main(["check"])
     # a GradeError is still a clear "cannot run", whatever GRADE_DEBUG says
-    monkeypatch.setattr(build, "build", lambda check_only=False: (_ for _ in ()).throw(
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: (_ for _ in ()).throw(
         grading.GradeError("bad")))
     assert run(capsys, "check") == (2, "", "error: bad\n")
 
@@ -89,7 +89,7 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["feedback", "g.json"]).out == Path("grades/feedback")
     assert p.parse_args(["grade-bench"]).out is None
     assert p.parse_args(["run"]).paths == []
-    assert set(cli.COMMANDS) == {"build", "check", "run", "bench", "refresh", "grade",
+    assert set(cli.COMMANDS) == {"generate", "check", "run", "bench", "refresh", "grade",
                                  "merge", "feedback", "grade-bench", "simulate", "release",
                                  "site", "nbgrader", "sandbox", "badges", "gradescope",
                                  "gradescope-run", "gradescope-check", "gradebook"}
@@ -99,18 +99,19 @@ def test_defaults_of_the_parser():
     assert p.parse_args(["gradebook", "g.json", "--roster", "r.csv"]).out == Path("grades")
 
 
-# ------------------------------------------------------------------------- build / check
-def test_build_and_check(monkeypatch, capsys):
+# ---------------------------------------------------------------------- generate / check
+def test_generate_and_check(monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only) or [])
+    monkeypatch.setattr(generate, "generate",
+                        lambda check_only=False: calls.append(check_only) or [])
     n = len(list((REPO / "solutions").glob("*.ipynb")))
     assert n > 0
-    assert run(capsys, "build") == (0, f"built {n} seminars\n", "")
+    assert run(capsys, "generate") == (0, f"generated {n} seminars\n", "")
     assert run(capsys, "check") == (0, "", "")
-    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only)
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: calls.append(check_only)
                         or ["a is stale", "b leaks"])
     assert run(capsys, "check") == (1, "", "error: a is stale\nerror: b leaks\n")
-    assert run(capsys, "build") == (1, f"built {n} seminars\n",
+    assert run(capsys, "generate") == (1, f"generated {n} seminars\n",
                                     "error: a is stale\nerror: b leaks\n")
     assert calls == [False, True, True, False]
 
@@ -134,13 +135,18 @@ def test_run_executes_the_course_or_the_paths_given(monkeypatch, capsys):
         "notebooks/03_backprop.ipynb", "solutions/03_backprop.ipynb"]
 
 
-def test_bench(monkeypatch, capsys):
-    seen = []
-    monkeypatch.setattr(execute, "bench", lambda out: seen.append(out) or [{"ok": True}])
-    assert run(capsys, "bench") == (0, "wrote BENCHMARKS.md\n", "")
-    assert seen == [REPO / "BENCHMARKS.md"]
-    monkeypatch.setattr(execute, "bench", lambda out: [{"ok": True}, {"ok": False}])
-    assert run(capsys, "bench")[0] == 1
+def test_bench_writes_the_notebook_section_then_the_grading_one(monkeypatch, capsys,
+                                                                 tmp_path):
+    """execute gives the notebooks' section, simulate the grading one (execute never
+    imports the grader): the command line writes both, in that order."""
+    monkeypatch.setattr(execute, "bench", lambda: ([{"ok": True}], "# Benchmarks\n\n| nb |\n"))
+    monkeypatch.setattr(simulate, "bench_section", lambda: "## Grading\n\n| x |\n")
+    out = tmp_path / "B.md"
+    assert run(capsys, "bench", "--out", str(out)) == (0, "wrote B.md\n", "")
+    assert out.read_text() == "# Benchmarks\n\n| nb |\n\n## Grading\n\n| x |\n"
+    assert cli.parser().parse_args(["bench"]).out == REPO / "BENCHMARKS.md"
+    monkeypatch.setattr(execute, "bench", lambda: ([{"ok": True}, {"ok": False}], ""))
+    assert run(capsys, "bench", "--out", str(out))[0] == 1
 
 
 def test_refresh_stops_at_the_first_failure(monkeypatch, capsys):
@@ -362,7 +368,7 @@ def test_help_texts(capsys, monkeypatch):
         assert info.value.code == 0
         return " ".join(capsys.readouterr().out.split())
     top = help_of()
-    for cmd, text in (("build", "regenerate seminars/ from solutions/"),
+    for cmd, text in (("generate", "regenerate seminars/ from solutions/"),
                       ("check", "fail if a seminar is stale, carries outputs or leaks"),
                       ("run", "execute notebooks into build/ and print a table"),
                       ("bench", "run every notebook and grade a class: BENCHMARKS.md"),
@@ -371,7 +377,7 @@ def test_help_texts(capsys, monkeypatch):
                       ("merge", "one gradebook from several grades.json"),
                       ("feedback", "a markdown file per student from a gradebook"),
                       ("grade-bench", "the grading-time section of BENCHMARKS.md"),
-                      ("simulate", "build and grade a simulated class"),
+                      ("simulate", "write and grade a simulated class"),
                       ("release", "the student-facing course into a folder"),
                       ("site", "the course website from the stored notebooks"),
                       ("nbgrader", "the solutions as an nbgrader course folder"),

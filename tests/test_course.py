@@ -1,11 +1,12 @@
-"""Unit tests of the seminar builder and checker on small notebooks written here."""
+"""Unit tests of the seminar generator and checker (coursekit/generate.py, and the leak
+rule it applies, coursekit/leaks.py) on small notebooks written here."""
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from coursekit import build, cli, execute, notebook
-from coursekit.build import make_seminar, seminar_problems
+from coursekit import cli, execute, generate, notebook
+from coursekit.generate import make_seminar, seminar_problems
 from coursekit.notebook import CourseError, strip_source
 
 SOLUTION = """def f(x):
@@ -55,7 +56,7 @@ def _solution_nb():
 
 def test_make_seminar_clears_outputs_and_keeps_ids_and_metadata():
     sem = make_seminar(_solution_nb())
-    assert [c.get("id") for c in sem.cells][1:] == ["answer-f", "test-f", *build.CHECK_IDS]
+    assert [c.get("id") for c in sem.cells][1:] == ["answer-f", "test-f", *generate.CHECK_IDS]
     assert sem.cells[2].metadata["course"] == {"task": "f", "points": 2}
     assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
     assert "raise NotImplementedError" in sem.cells[1].source
@@ -78,7 +79,7 @@ def test_make_seminar_adds_the_badge_the_check_cells_and_says_where_hidden_tests
     assert sem.cells[2].metadata["course"] == {"task": "f", "points": 2, "hidden_tests": True}
     assert sem.cells[3].metadata["course"] == {"task": "g", "points": 1}
     assert [(c.cell_type, c.source) for c in sem.cells[-2:]] == [
-        ("markdown", build.CHECK_MARKDOWN), ("code", "import utils.check\n\nutils.check.check()")]
+        ("markdown", generate.CHECK_MARKDOWN), ("code", "import utils.check\n\nutils.check.check()")]
     assert "hidden_tests" not in sol.cells[2].metadata["course"]  # the solution is untouched
     old = _solution_nb()  # nbformat 4.4 has no cell ids: the check cells get none either
     old.nbformat_minor = 4
@@ -115,9 +116,9 @@ def test_stale_leaky_or_executed_seminars_are_caught(tmp_path):
 def test_missing_seminar_and_orphans_are_reported(tmp_path):
     notebook.write(_solution_nb(), tmp_path / "solutions" / "01_t.ipynb")
     notebook.write(_solution_nb(), tmp_path / "seminars" / "02_orphan.ipynb")
-    problems = " | ".join(build.build(check_only=True, root=tmp_path))
+    problems = " | ".join(generate.generate(check_only=True, root=tmp_path))
     assert "01_t.ipynb is missing" in problems and "02_orphan.ipynb has no solution" in problems
-    assert build.build(root=tmp_path) == [f"{tmp_path}/seminars/02_orphan.ipynb has no solution "
+    assert generate.generate(root=tmp_path) == [f"{tmp_path}/seminars/02_orphan.ipynb has no solution "
                                            "in solutions/: delete it or add one"]
     assert seminar_problems(tmp_path / "solutions" / "01_t.ipynb",
                             tmp_path / "seminars" / "01_t.ipynb") == []
@@ -178,7 +179,7 @@ def test_forbid_rules_are_stated_to_the_student(tmp_path, first_md, second_md, f
         assert len(found) == 1 and problem in found[0] and "task 'g'" in found[0], found
         notebook.write(nb, tmp_path / "solutions" / "01_t.ipynb")  # `make check` fails
         notebook.write(make_seminar(nb), tmp_path / "seminars" / "01_t.ipynb")
-        assert any(problem in p for p in build.build(check_only=True, root=tmp_path))
+        assert any(problem in p for p in generate.generate(check_only=True, root=tmp_path))
 
 
 def test_selected_units_filters_by_number_or_stem(monkeypatch):
@@ -194,7 +195,7 @@ def test_selected_units_filters_by_number_or_stem(monkeypatch):
 
 
 # ---------------------------------------------------------------- each leak guard alone
-# (issue 15: each test fails when its guard in coursekit/build.py is switched off; the
+# (issue 15: each test fails when its guard in coursekit/generate.py or coursekit/leaks.py is switched off; the
 # seminars here are freshly generated, so only the guard under test can speak)
 def _fresh_pair(tmp_path, nb):
     sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
@@ -218,6 +219,50 @@ def test_guard_solution_or_hidden_line_quoted_outside_its_region(tmp_path):
     problems = " | ".join(_fresh_pair(tmp_path, nb))
     assert "leaks solution text: 'doubled_value = 2 * x'" in problems
     assert "leaks solution text: \"assert f(-7) == -14, 'negative inputs'\"" in problems
+
+
+def test_guard_a_quoted_line_is_found_as_written_not_as_escaped_json(tmp_path):
+    """A region line with double quotes or a backslash is stored escaped in the notebook's
+    JSON (``\\"``): the check reads the decoded strings, so it still finds it."""
+    nb = _solution_nb()
+    nb.cells[2].source = ('assert f(2) == 4\n### BEGIN HIDDEN TESTS\n'
+                          'assert f(-7) == -14, "negative inputs"\n### END HIDDEN TESTS\n')
+    nb.cells[0].source = '# T\nHint: `assert f(-7) == -14, "negative inputs"`'
+    assert _fresh_pair(tmp_path, nb) == [
+        f"{tmp_path / 'seminars' / '01_t.ipynb'} leaks solution text: "
+        "'assert f(-7) == -14, \"negative inputs\"'"]
+    # the line inside a longer one of the visible test: shown by the author, no leak (as
+    # 03_backprop's hint="..." lines, which the escaped JSON used to hide)
+    nb.cells[0].source = "# T"
+    nb.cells[2].source = 'x = 1; assert f(-7) == -14, "negative inputs"\n' + nb.cells[2].source
+    assert _fresh_pair(tmp_path, nb) == []
+
+
+def test_one_threshold_for_every_leak_check(tmp_path, monkeypatch):
+    """``leaks.SECRET_LINE_CHARS`` alone decides which region lines are secrets, for make
+    check, the release and the site: the 21-character line ``doubled_value = 2 * x`` is
+    one at 20 (the default) and at 21, none at 22."""
+    from coursekit import leaks, release, site
+
+    nb = _solution_nb()
+    nb.cells[0].source = "# T\nHint: `doubled_value = 2 * x`"
+    assert len("doubled_value = 2 * x") == 21 and leaks.SECRET_LINE_CHARS == 20
+    line = "'doubled_value = 2 * x'"
+    repo = tmp_path / "repo"
+    notebook.write(_solution_nb(), repo / "solutions" / "01_t.ipynb")
+    (repo / "notebooks").mkdir()
+    (repo / "utils").mkdir()
+    out = tmp_path / "out" / "seminars"
+    out.mkdir(parents=True)
+    (out / "01_t.md").write_text("doubled_value = 2 * x")
+    found = (lambda: [p for p in _fresh_pair(tmp_path, nb) if "leaks" in p],
+             lambda: release.leaks(out.parent, [repo / "solutions" / "01_t.ipynb"], repo),
+             lambda: site.leaks(out.parent, repo))
+    for chars in (20, 21):
+        monkeypatch.setattr(leaks, "SECRET_LINE_CHARS", chars)
+        assert [len(f()) for f in found] == [1, 1, 1] and all(line in f()[0] for f in found)
+    monkeypatch.setattr(leaks, "SECRET_LINE_CHARS", 22)
+    assert [f() for f in found] == [[], [], []]
 
 
 @pytest.mark.parametrize("what", ["execution_count", "outputs"])
@@ -267,14 +312,15 @@ def test_guard_stale_seminar_alone(tmp_path):
 
 
 # ---------------------------------------------------------------- exit codes of the CLI
-@pytest.mark.parametrize("cmd", ["check", "build"])
+@pytest.mark.parametrize("cmd", ["check", "generate"])
 def test_make_check_and_make_seminars_exit_1_on_a_problem(monkeypatch, capsys, cmd):
     calls = []
-    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only)
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: calls.append(check_only)
                         or ["seminars/01_t.ipynb leaks solution text: 'x'"])
     assert cli.main([cmd]) == 1
     assert "error: seminars/01_t.ipynb leaks solution text" in capsys.readouterr().err
-    monkeypatch.setattr(build, "build", lambda check_only=False: calls.append(check_only) or [])
+    monkeypatch.setattr(generate, "generate",
+                        lambda check_only=False: calls.append(check_only) or [])
     assert cli.main([cmd]) == 0
     assert calls == [cmd == "check"] * 2
 
@@ -286,8 +332,8 @@ def test_make_check_exit_code_through_the_command_line(tmp_path):
     import sys
 
     res = subprocess.run([sys.executable, "-c", (
-        "import sys, coursekit.build as b, coursekit.cli as c\n"
-        "b.build = lambda check_only=False: ['x']\n"
+        "import sys, coursekit.generate as g, coursekit.cli as c\n"
+        "g.generate = lambda check_only=False: ['x']\n"
         "sys.exit(c.main(['check']))")], capture_output=True, text=True, timeout=120)
     assert res.returncode == 1 and "error: x" in res.stderr
 

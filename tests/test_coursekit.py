@@ -67,11 +67,26 @@ def _cycle(graph: dict) -> list:
 
 def test_no_import_circle_in_the_tooling():
     graph = _graph("coursekit")
-    assert {"coursekit.cli", "coursekit.notebook", "coursekit.build", "coursekit.execute",
-            "coursekit.grading.assemble", "coursekit.grading.run", "coursekit.grading.batch",
+    assert {"coursekit.cli", "coursekit.notebook", "coursekit.generate", "coursekit.execute",
+            "coursekit.leaks", "coursekit.grading.assemble", "coursekit.grading.run", "coursekit.grading.batch",
             "coursekit.grading.report", "coursekit.sandbox", "coursekit.release"} <= set(graph)
     assert graph["coursekit.grading.run"] >= {"coursekit.grading.assemble"}  # the test sees edges
     assert _cycle(graph) == [], _cycle(graph)
+
+
+def test_execute_never_imports_the_grader():
+    """Running notebooks (``make course``, ``make refresh``) and the notebooks' section of
+    ``make bench`` need no grader: the command line adds the grading section."""
+    graph = _graph("coursekit")
+    seen, todo = set(), ["coursekit.execute"]
+    while todo:
+        for dep in graph.get(todo.pop(), ()):
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    assert not {m for m in seen if m.startswith(("coursekit.grading", "coursekit.simulate"))}, \
+        sorted(seen)
+    assert "coursekit.notebook" in seen  # the walk sees edges
 
 
 def test_the_circle_finder_finds_a_circle():
@@ -119,7 +134,7 @@ def test_one_command_line(tmp_path):
     assert [str(p) for p in parsers] == ["coursekit/cli.py"]
     out = subprocess.run([sys.executable, "-m", "coursekit", "--help"],
                          capture_output=True, text=True, timeout=120)
-    for cmd in ("build", "check", "run", "bench", "refresh", "grade", "merge", "feedback",
+    for cmd in ("generate", "check", "run", "bench", "refresh", "grade", "merge", "feedback",
                 "grade-bench", "simulate", "release", "site", "nbgrader"):
         assert cmd in out.stdout, cmd
 

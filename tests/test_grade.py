@@ -13,7 +13,7 @@ import sys
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, bwrap, cli, grading, notebook, release, rules
+from coursekit import bwrap, cli, generate, grading, leaks, notebook, release, rules
 from coursekit.grading import Options
 from coursekit.sandbox import memory_limit_supported
 
@@ -94,7 +94,7 @@ def seminar_two():
 def with_answers(solution, **sources):
     """A student's notebook: the seminar of ``solution`` with answers filled in:
     ``sources`` maps answer cell ids (with _ for -) to source; the rest keep the solution."""
-    nb = build.make_seminar(solution)
+    nb = generate.make_seminar(solution)
     answers = {c.id: c.source for c in solution.cells if notebook.is_answer_cell(c)}
     answers.update({k.replace("_", "-"): v for k, v in sources.items()})
     for cell in nb.cells:
@@ -131,7 +131,7 @@ def build_matrix(folder, solutions):
     perfect = with_answers(one)
     write(folder, "good", "01_fixture.ipynb", perfect)
     write(folder, "good", "02_other.ipynb", with_answers(two))
-    write(folder, "nothing", "01_fixture.ipynb", build.make_seminar(one))
+    write(folder, "nothing", "01_fixture.ipynb", generate.make_seminar(one))
     write(folder, "malformed", "01_fixture.ipynb", '{"cells": [ this is not json')
     write(folder, "other_seminar", "01_fixture.ipynb", with_answers(two))
     no_tests = with_answers(one)
@@ -521,7 +521,7 @@ def course_class(tmp_path_factory):
     for sol in REAL:
         nb = notebook.read(sol)
         write(folder, "solution", sol.name, nb)
-        write(folder, "seminar", sol.name, build.make_seminar(nb))
+        write(folder, "seminar", sol.name, generate.make_seminar(nb))
     return folder
 
 
@@ -582,14 +582,14 @@ def test_release_has_no_solution_text(tmp_path):
     every = sorted(p.name for p in (REPO / "solutions").glob("*.ipynb"))  # not COURSE_UNITS
     assert sorted(p.name for p in (out / "seminars").glob("*.ipynb")) == every
     released = "\n".join(p.read_text(errors="ignore") for p in out.rglob("*") if p.is_file())
-    _, hidden = release.secret_lines(REAL)
+    _, hidden = leaks.secret_lines(REAL)
     assert len(hidden) > 20  # most hidden-test lines are secret, not common code
     for line, name in hidden.items():
         assert line not in released, (name, line)
     for sem in (out / "seminars").glob("*.ipynb"):
         text = sem.read_text()
         assert notebook.BEGIN not in text and notebook.HIDDEN_BEGIN not in text
-        for line in notebook.solution_texts(notebook.read(REPO / "solutions" / sem.name)):
+        for line in leaks.region_lines(notebook.read(REPO / "solutions" / sem.name)):
             assert line not in text, (sem.name, line)
 
 
@@ -614,7 +614,7 @@ def test_common_code_in_a_region_is_not_a_secret(tmp_path):
                          "    return 'a distinctive answer line 42'\n    ### END SOLUTION\n"),
         code("other", "# shown in the seminar anyway\noptimizer.zero_grad()")])
     notebook.write(sol, tmp_path / "s" / "01_x.ipynb")
-    answer, _ = release.secret_lines([tmp_path / "s" / "01_x.ipynb"], repo=tmp_path)
+    answer, _ = leaks.secret_lines([tmp_path / "s" / "01_x.ipynb"], repo=tmp_path)
     assert list(answer) == ["return 'a distinctive answer line 42'"]
 
 

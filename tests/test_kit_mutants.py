@@ -34,16 +34,17 @@ from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
 )
 from test_cli import graded  # noqa: F401 - a fixture (the tests taking fixtures: F811)
 from test_cli import run as cli_run
-from test_kit_units import fake_jupyter, fake_utils, solution_for_build  # noqa: F401 - fixtures
+from test_kit_units import fake_jupyter, fake_utils, solution_to_generate  # noqa: F401 - fixtures
 from test_publish_units import COMMON_LINE, HIDDEN_LINE, repo  # noqa: F401 - repo: a fixture
 
 from coursekit import (
-    build,
     bwrap,
     cli,
     execute,
+    generate,
     grading,
     guard,
+    leaks,
     nbgrader_export,
     notebook,
     release,
@@ -113,7 +114,7 @@ def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
     monkeypatch.setattr(simulate, "time", Clock(12.0))
     said = []
     result = simulate.simulate(tmp_path / "class", 4, echo=said.append)
-    plan = simulate.build(tmp_path / "again", 4, klass.sols, seed=0)
+    plan = simulate.write_class(tmp_path / "again", 4, klass.sols, seed=0)
     assert result["plan"] == plan and result["misses"] == [] and result["wall"] == 12.0
     n = result["notebooks"]
     assert n == sum(k != "missing" for k, _ in plan.values()) == 6
@@ -856,11 +857,11 @@ def test_preflight_kernel_and_guard_install(monkeypatch):
 def test_check_reports_the_problems_of_every_solution(tmp_path):
     """`make check`: a problem of an early seminar is not hidden by a later one's."""
     for stem in ("01_a", "02_b"):
-        sol = solution_for_build()
+        sol = solution_to_generate()
         sol.cells[2].metadata["course"]["forbid"] = "np.linalg"  # not a list
         notebook.write(sol, tmp_path / "solutions" / f"{stem}.ipynb")
-        notebook.write(build.make_seminar(sol), tmp_path / "seminars" / f"{stem}.ipynb")
-    assert build.build(check_only=True, root=tmp_path) == [
+        notebook.write(generate.make_seminar(sol), tmp_path / "seminars" / f"{stem}.ipynb")
+    assert generate.generate(check_only=True, root=tmp_path) == [
         f"{tmp_path / 'solutions' / stem}.ipynb: task 'f': 'forbid' must be a list of dotted "
         "names (strings), got 'np.linalg'" for stem in ("01_a", "02_b")]
 
@@ -901,18 +902,18 @@ def test_top_level_help_is_the_usage_as_written(capsys, monkeypatch):
 
 # ========================================================================== simulated class
 def test_simulated_class_defaults_rebuild_and_fallbacks(klass, tmp_path, monkeypatch):
-    plan = simulate.build(tmp_path / "a", 5, klass.sols)
-    assert plan == simulate.build(tmp_path / "b", 5, klass.sols, seed=0)  # seed 0 by default
-    assert simulate.build(tmp_path / "a", 5, klass.sols) == plan  # over an earlier class
+    plan = simulate.write_class(tmp_path / "a", 5, klass.sols)
+    assert plan == simulate.write_class(tmp_path / "b", 5, klass.sols, seed=0)  # seed 0 by default
+    assert simulate.write_class(tmp_path / "a", 5, klass.sols) == plan  # over an earlier class
     # a "wrong" submission of a seminar without known-wrong answers is a right one
     monkeypatch.setattr(simulate, "KINDS", {"wrong": 1.0})
-    plan = simulate.build(tmp_path / "c", 2, klass.sols)
+    plan = simulate.write_class(tmp_path / "c", 2, klass.sols)
     assert plan[("student000", "02_more")] == ("right", None)
     assert plan[("student000", "01_units")] == ("wrong", "b")
     # every seminar of a student is planned, also after a file that is not JSON
     monkeypatch.setattr(simulate, "KINDS", {"broken": 1.0})
     monkeypatch.setattr(simulate, "BROKEN", {})
-    plan = simulate.build(tmp_path / "d", 2, klass.sols)
+    plan = simulate.write_class(tmp_path / "d", 2, klass.sols)
     assert plan == {(s, stem): ("broken (not JSON)", None) for s in ("student000", "student001")
                     for stem in ("01_units", "02_more")}
 
@@ -1042,13 +1043,13 @@ def test_secret_lines_of_every_region_from_20_characters(tmp_path):
     notebook.write(sol, tmp_path / "solutions" / "01_x.ipynb")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "utils").mkdir()
-    answer_lines, hidden = release.secret_lines([tmp_path / "solutions" / "01_x.ipynb"],
+    answer_lines, hidden = leaks.secret_lines([tmp_path / "solutions" / "01_x.ipynb"],
                                                 tmp_path)
     assert answer_lines == {line20: "01_x.ipynb",
                             "return sorted(xs)[::-1]  # b": "01_x.ipynb"}
     assert hidden == {"assert b([2, 1]) == [2, 1], 'h'": "01_x.ipynb",
                       "assert b([]) == [], 'h2'": "01_x.ipynb"}
-    assert notebook.solution_texts(sol) == [
+    assert leaks.region_lines(sol) == [
         line20, "return sorted(xs)[::-1]  # b", "assert b([2, 1]) == [2, 1], 'h'",
         "assert b([]) == [], 'h2'"]
 

@@ -22,7 +22,17 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from coursekit import build, feedback, guard, nbgrader_export, notebook, plain, sandbox, warm
+from coursekit import (
+    feedback,
+    generate,
+    guard,
+    leaks,
+    nbgrader_export,
+    notebook,
+    plain,
+    sandbox,
+    warm,
+)
 from coursekit.notebook import CourseError
 from coursekit.sandbox import BoundedKernel, Outcome
 
@@ -394,22 +404,30 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
 # ========================================================================== guard
 @pytest.fixture()
 def fake_utils(tmp_path, monkeypatch):
-    """A throwaway ``utils`` package (two light modules and a tooling one) in place of the
-    course's, removed afterwards with whatever the guard imported of it."""
+    """A throwaway ``utils`` package in place of the course's, removed afterwards with
+    whatever the guard imported of it: a light module, two built on ``fakeheavy`` (a
+    stand-in for torch: ``guard.HEAVY`` names it), directly and through the first, a
+    private one and a broken one."""
     pkg = tmp_path / "fakeutils" / "utils"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("VALUE = 1\n")
-    (pkg / "light.py").write_text("def f():\n    return 'light'\nX = 2\n")
-    (pkg / "sandbox.py").write_text("X = 'tooling: not imported by the guard'\n")
+    (pkg / "light.py").write_text("import os\ndef f():\n    return 'light'\n"
+                                  "def later():\n    import fakeheavy\nX = 2\n")
+    (pkg.parent / "fakeheavy.py").write_text("LOADED = True\n")
+    (pkg / "heavy.py").write_text("try:\n    import fakeheavy.sub as fh\nexcept ImportError:\n"
+                                  "    fh = None\nX = 'heavy'\n")
+    (pkg / "onheavy.py").write_text("from .heavy import X as Y\n")
     (pkg / "_private.py").write_text("X = 'private: not imported by the guard'\n")
     (pkg / "broken.py").write_text("raise RuntimeError('a broken helper')\n")
     before = {k: v for k, v in sys.modules.items() if k == "utils" or k.startswith("utils.")}
     for k in before:
         monkeypatch.delitem(sys.modules, k)
     monkeypatch.syspath_prepend(str(pkg.parent))
+    monkeypatch.setattr(guard, "HEAVY", ("fakeheavy",))
     yield pkg
     for k in [k for k in sys.modules if k == "utils" or k.startswith("utils.")]:
         del sys.modules[k]
+    sys.modules.pop("fakeheavy", None)
     sys.modules.update(before)
 
 
@@ -534,8 +552,10 @@ def test_install_snapshots_light_utils_and_answers_sync(monkeypatch, fake_utils)
     guard.install(["/nowhere/solutions"], "t0", ["x"])
     handle = sys.modules.pop("_grader_t0")
     assert handle.__name__ == "_grader_t0" and len(hooks) == 1
-    assert "utils.light" in sys.modules and "utils.sandbox" not in sys.modules
-    assert "utils._private" not in sys.modules and "utils.broken" not in sys.modules
+    assert "utils.light" in sys.modules and "utils._private" not in sys.modules
+    assert "utils.broken" not in sys.modules
+    # what imports the heavy package (torch) waits for the notebook to import it
+    assert not {"fakeheavy", "utils.heavy", "utils.onheavy"} & set(sys.modules)
     with pytest.raises(PermissionError):
         hooks[0]("open", ("/nowhere/solutions/a",))
     import utils.light as light
@@ -546,6 +566,36 @@ def test_install_snapshots_light_utils_and_answers_sync(monkeypatch, fake_utils)
     assert light.X == 5  # restore is off unless asked for
     handle.sync([], True)
     assert light.X == 2  # restored
+    handle.sync([], True)
+    assert "utils.heavy" not in sys.modules  # still no fakeheavy: still waiting
+    import fakeheavy  # noqa: F401 - the setup cell imports torch
+    handle.sync([], False)  # the sync after it imports and snapshots the rest
+    import utils.heavy as heavy
+    import utils.onheavy as onheavy
+    heavy.X, onheavy.Y = "patched", "patched"
+    handle.sync([], True)
+    assert (heavy.X, onheavy.Y) == ("heavy", "heavy")
+
+
+def test_install_leaves_torch_to_the_setup_cell():
+    """The course's own utils: the guard, installed in a fresh process, snapshots the light
+    modules and imports no torch (whose import, seconds in a cold kernel, would count
+    against the guard's install limit); the modules built on torch wait for it."""
+    code = ("import json, sys\n"
+            f"exec(compile(open({str(Path(guard.__file__))!r}).read(), 'guard', 'exec'))\n"
+            "install([], 'tok')\n"
+            "import utils\n"
+            "print(json.dumps({'torch': 'torch' in sys.modules, 'split': light_modules(utils),"
+            "'loaded': sorted(m for m in sys.modules if m.startswith('utils.'))}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=notebook.REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    light, heavy = got["split"]
+    assert {"charlm", "rnn", "stacked", "transformer"} <= set(heavy)
+    assert {"checks", "data", "seed", "training", "text", "check"} <= set(light)
+    assert not set(light) & set(heavy) and not got["torch"]
+    assert got["loaded"] == sorted(f"utils.{m}" for m in light)
 
 
 def test_install_works_on_the_ipython_namespace(monkeypatch, fake_utils):
@@ -753,7 +803,7 @@ def test_rule_problems_exact():
         "notebook: task 'b': its '**Not allowed:**' line does not name numpy.linalg.inv"]
 
 
-def test_regions_and_solution_texts():
+def test_regions_and_region_lines():
     with pytest.raises(CourseError) as info:
         list(notebook._regions(["a", "### END SOLUTION"], notebook.BEGIN, notebook.END, "c 2"))
     assert str(info.value) == "c 2: '### END SOLUTION' without '### BEGIN SOLUTION' (line 2)"
@@ -771,7 +821,7 @@ def test_regions_and_solution_texts():
         new_markdown_cell("### BEGIN SOLUTION\n    a line of twenty chars\nshort\n### END SOLUTION"),
         new_code_cell("x\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'twenty+'\n"
                       "### END HIDDEN TESTS\nnot in a region, long enough")])
-    assert notebook.solution_texts(nb) == ["a line of twenty chars", "assert f(2) == 4, 'twenty+'"]
+    assert leaks.region_lines(nb) == ["a line of twenty chars", "assert f(2) == 4, 'twenty+'"]
     assert notebook.strip_source("a\n    ### BEGIN SOLUTION\n    x\n    ### END SOLUTION\nb\n"
                                  "### BEGIN HIDDEN TESTS\nh\n### END HIDDEN TESTS\nc") == \
         "a\n    # YOUR CODE HERE\n    raise NotImplementedError\nb\nc"
@@ -796,7 +846,7 @@ def test_selected_units_and_course_notebooks(monkeypatch):
 
 
 # ========================================================================== build
-def solution_for_build():
+def solution_to_generate():
     nb = new_notebook(cells=[new_markdown_cell("# T"),
                              new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n"
                                            "    return x * 2  # the answer\n    ### END SOLUTION\n"),
@@ -815,73 +865,73 @@ def solution_for_build():
 
 
 def test_make_seminar_exact():
-    sol = solution_for_build()
-    sem = build.make_seminar(sol)
+    sol = solution_to_generate()
+    sem = generate.make_seminar(sol)
     assert [c.source for c in sem.cells] == [
         "# T", "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError\n",
-        "assert f(1) == 2", build.CHECK_MARKDOWN, build.CHECK_CODE]
+        "assert f(1) == 2", generate.CHECK_MARKDOWN, generate.CHECK_CODE]
     assert sem.cells[2].metadata == {"course": {"task": "f", "points": 1, "hidden_tests": True}}
     assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
     assert "widgets" not in sem.metadata and sem.metadata["course"] == sol.metadata["course"]
     assert "widgets" in sol.metadata and sol.cells[2].outputs  # the solution is untouched
-    md = solution_for_build()
+    md = solution_to_generate()
     md.cells[0].source = "### BEGIN SOLUTION"
     with pytest.raises(CourseError) as info:
-        build.make_seminar(md)
+        generate.make_seminar(md)
     assert str(info.value) == "cell 0 (md): '### BEGIN SOLUTION' is never closed"
 
 
 def test_build_writes_every_seminar_and_reports_orphans_and_broken_ones(tmp_path):
-    notebook.write(solution_for_build(), tmp_path / "solutions" / "01_a.ipynb")
-    broken = solution_for_build()
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "01_a.ipynb")
+    broken = solution_to_generate()
     broken.cells[1].source = "### BEGIN SOLUTION\nx = 1"
     notebook.write(broken, tmp_path / "solutions" / "02_b.ipynb")
-    notebook.write(solution_for_build(), tmp_path / "seminars" / "03_orphan.ipynb")
-    problems = build.build(root=tmp_path)
+    notebook.write(solution_to_generate(), tmp_path / "seminars" / "03_orphan.ipynb")
+    problems = generate.generate(root=tmp_path)
     assert problems == [
         "cell 1 (answer-f): '### BEGIN SOLUTION' is never closed",
         f"{tmp_path / 'seminars' / '03_orphan.ipynb'} has no solution in solutions/: delete it "
         "or add one"]
     assert nbformat.writes(notebook.read(tmp_path / "seminars" / "01_a.ipynb")) == \
-        nbformat.writes(build.make_seminar(solution_for_build()))
+        nbformat.writes(generate.make_seminar(solution_to_generate()))
     assert not (tmp_path / "seminars" / "02_b.ipynb").exists()
     (tmp_path / "seminars" / "03_orphan.ipynb").unlink()
     (tmp_path / "solutions" / "02_b.ipynb").unlink()
-    assert build.build(root=tmp_path) == []
-    assert build.build(check_only=True, root=tmp_path) == []
+    assert generate.generate(root=tmp_path) == []
+    assert generate.generate(check_only=True, root=tmp_path) == []
     before = (tmp_path / "seminars" / "01_a.ipynb").read_bytes()
     notebook.write(new_notebook(cells=[new_code_cell("x")]), tmp_path / "solutions" / "01_a.ipynb")
-    problems = build.build(check_only=True, root=tmp_path)
+    problems = generate.generate(check_only=True, root=tmp_path)
     assert (tmp_path / "seminars" / "01_a.ipynb").read_bytes() == before  # check writes nothing
     assert problems == [
         f"{tmp_path / 'seminars' / '01_a.ipynb'} is out of date with "
         f"{tmp_path / 'solutions' / '01_a.ipynb'}: run `make seminars` (never edit seminars "
         "by hand)",
         f"{tmp_path / 'solutions' / '01_a.ipynb'} has no graded test cell"]
-    notebook.write(solution_for_build(), tmp_path / "solutions" / "04_new.ipynb")
-    assert build.build(check_only=True, root=tmp_path)[-1] == \
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "04_new.ipynb")
+    assert generate.generate(check_only=True, root=tmp_path)[-1] == \
         f"{tmp_path / 'seminars' / '04_new.ipynb'} is missing: run `make seminars`"
 
 
 def test_seminar_problems_each_marker_and_a_leak(tmp_path):
     sol_path, sem_path = tmp_path / "s.ipynb", tmp_path / "m.ipynb"
-    notebook.write(solution_for_build(), sol_path)
+    notebook.write(solution_to_generate(), sol_path)
     for marker in (notebook.BEGIN, notebook.END, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END):
-        sem = build.make_seminar(solution_for_build())
+        sem = generate.make_seminar(solution_to_generate())
         sem.cells[0].source = f"# T {marker}"
         notebook.write(sem, sem_path)
         assert f"{sem_path} contains the marker '{marker}'" in \
-            build.seminar_problems(sol_path, sem_path)
-    sem = build.make_seminar(solution_for_build())
+            generate.seminar_problems(sol_path, sem_path)
+    sem = generate.make_seminar(solution_to_generate())
     sem.cells[0].source = "# T\nreturn x * 2  # the answer"
     notebook.write(sem, sem_path)
-    assert build.seminar_problems(sol_path, sem_path)[1:] == [
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} leaks solution text: 'return x * 2  # the answer'"]
     sem.cells[1].outputs = [nbformat.v4.new_output("stream", text="x")]
     sem.cells[2].execution_count = 9
     sem.cells[0].source = "# T"
     notebook.write(sem, sem_path)
-    assert build.seminar_problems(sol_path, sem_path)[1:] == [
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} carries outputs (cell answer-f)"]
 
 

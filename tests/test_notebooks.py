@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from coursekit import build, execute, notebook
+from coursekit import execute, generate, notebook
 
 NOTEBOOKS = notebook.course_notebooks()
 SOLUTIONS = sorted((notebook.REPO / "solutions").glob("*.ipynb"))
@@ -56,7 +56,7 @@ def test_stored_outputs_come_from_a_clean_run(path):
 
 
 def test_seminars_are_generated_clean_and_leak_nothing():
-    assert build.build(check_only=True) == []
+    assert generate.generate(check_only=True) == []
 
 
 # A decimal number as printed: 0.5, .25, -1.0, 1e-12, 3.2e+00, 12%, 1.1e-15. Integers

@@ -13,7 +13,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from test_grading_units import FakeKernel, error, solution_nb
 
-from coursekit import build, bwrap, execute, notebook, release, simulate, site
+from coursekit import bwrap, execute, generate, leaks, notebook, release, simulate, site
 from coursekit import student as front_door
 from coursekit.grading import batch, run
 from coursekit.notebook import CourseError
@@ -56,7 +56,7 @@ def repo(tmp_path):
     lecture.metadata["widgets"] = {"state": {}}
     notebook.write(lecture, r / "notebooks" / "01_words.ipynb")
     notebook.write(solution(), r / "solutions" / "01_words.ipynb")
-    notebook.write(build.make_seminar(solution()), r / "seminars" / "01_words.ipynb")
+    notebook.write(generate.make_seminar(solution()), r / "seminars" / "01_words.ipynb")
     (r / "utils" / "__pycache__").mkdir(parents=True)
     (r / "utils" / "__init__.py").write_text("")
     (r / "utils" / "words.py").write_text("# helpers\n")
@@ -85,7 +85,7 @@ def test_release_ships_the_student_course_only(repo, tmp_path):
     assert (out / "notebooks" / "01_words.ipynb").read_bytes() == \
         (repo / "notebooks" / "01_words.ipynb").read_bytes()
     assert nbformat.writes(notebook.read(out / "seminars" / "01_words.ipynb")) == \
-        nbformat.writes(build.make_seminar(solution()))
+        nbformat.writes(generate.make_seminar(solution()))
     (out / "stale.txt").write_text("from the last release")
     assert release.release(out, repo) == []  # an earlier release: replaced
     assert not (out / "stale.txt").exists()
@@ -110,11 +110,11 @@ def test_release_ships_the_student_course_only(repo, tmp_path):
 
 def test_secret_and_public_lines(repo):
     sols = [repo / "solutions" / "01_words.ipynb"]
-    answer, hidden = release.secret_lines(sols, repo)
+    answer, hidden = leaks.secret_lines(sols, repo)
     assert answer == {ANSWER_LINE: "01_words.ipynb"}  # the common line is in the lecture
     assert hidden == {HIDDEN_LINE: "01_words.ipynb"}
     (repo / "utils" / "edge.py").write_text("x" * 20 + "\n" + "y" * 19 + "\n  " + "z" * 20 + "  \n")
-    public = release.public_lines(sols, repo)
+    public = leaks.public_lines(sols, repo)
     assert {"x" * 20, "z" * 20} <= public and "y" * 19 not in public
     assert COMMON_LINE in public and "assert shortest(['a', 'bb']) == 'a'" in public
     assert ANSWER_LINE not in public and "# helpers" not in public  # < 20 characters
@@ -122,15 +122,15 @@ def test_secret_and_public_lines(repo):
     nb = solution()
     nb.cells[0].source += "\nHint: `return sorted(items,\nkey=len)[0]  # shortest`"
     notebook.write(nb, sols[0])
-    assert release.secret_lines(sols, repo)[0] == {}
+    assert leaks.secret_lines(sols, repo)[0] == {}
 
 
 def test_notebook_text_decodes_json_strings():
     raw = json.dumps({"cells": [{"source": ["a = \"x\"\n", "b\\n"], "n": 3},
                                 {"outputs": [{"text": "t"}, 5]}], "m": {"k": "v"}})
-    assert release.notebook_text(raw) == 'a = "x"\nb\\n\nt\nv'
-    assert release.notebook_text("{oops") == "{oops"
-    assert release.notebook_text('["a", ["b", "c"]]') == "a\nbc"
+    assert leaks.notebook_text(raw) == 'a = "x"\nb\\n\nt\nv'
+    assert leaks.notebook_text("{oops") == "{oops"
+    assert leaks.notebook_text('["a", ["b", "c"]]') == "a\nbc"
 
 
 def test_leaks_in_a_folder(repo, tmp_path):
@@ -148,7 +148,7 @@ def test_leaks_in_a_folder(repo, tmp_path):
     (out / "blob.bin").write_bytes(b"\xff\xfe" + HIDDEN_LINE.encode("utf-16"))
     nb = new_notebook(cells=[new_code_cell("x = 1\n# " + notebook.HIDDEN_END)])
     notebook.write(nb, out / "notebooks" / "d.ipynb")
-    quoted = build.make_seminar(solution())
+    quoted = generate.make_seminar(solution())
     quoted.cells[0].source += "\n" + HIDDEN_LINE  # quotes: escaped in the JSON
     notebook.write(quoted, out / "seminars" / "e.ipynb")
     (out / "notebooks" / "f.md").write_text("### BEGIN SOLUTION in a markdown file is fine")
@@ -198,7 +198,7 @@ def test_assemble_the_sphinx_source(repo, tmp_path):
         COMMON_LINE]
     sem = notebook.read(src / "seminars" / "01_words.ipynb")
     assert "seminars/01_words.ipynb" in sem.cells[1].source and len(sem.cells) == 6
-    assert [c.get("id") for c in sem.cells[-2:]] == list(build.CHECK_IDS)
+    assert [c.get("id") for c in sem.cells[-2:]] == list(generate.CHECK_IDS)
     colab = "https://colab.research.google.com/github/o/course/blob/main"
     assert (src / "index.md").read_text().split("\n") == [
         "# Deep learning with PyTorch", "", "Learn things.", "", "## Syllabus", "",
@@ -370,8 +370,7 @@ def test_headline_without_a_label_and_bench_runs_the_course(tmp_path, monkeypatc
     monkeypatch.setattr(execute, "run", lambda paths, out_dir=None: seen.append(
         (list(paths), out_dir)) or [])
     monkeypatch.setattr(execute, "machine", lambda: "m")
-    monkeypatch.setattr(execute, "bench_section", lambda: "")
-    assert execute.bench(tmp_path / "B.md") == []
+    assert execute.bench()[0] == []
     assert seen == [(notebook.course_notebooks(), notebook.REPO / "build")]
 
 
@@ -407,17 +406,16 @@ def test_machine_without_cpuinfo_or_memory_size(monkeypatch):
 
 def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(execute, "machine", lambda: "a test machine")
-    monkeypatch.setattr(execute, "bench_section", lambda: "## Grading\n")
     loads = iter(["0.4", "1.7"])
     monkeypatch.setattr(execute, "_load", lambda: next(loads))
     rows = [{"notebook": "n/a.ipynb", "ok": True, "seconds": 10.4, "peak_mb": 700, "cpu_s": 15.04,
              "headline": "", "error": ""},
             {"notebook": "n/b.ipynb", "ok": True, "seconds": 20.3, "peak_mb": 900,
              "headline": "acc 1", "error": ""}]
-    out = tmp_path / "B.md"
-    assert execute.bench(out, rows) is rows
+    got, text = execute.bench(rows)
+    assert got is rows
     assert capsys.readouterr().out == execute.TABLE_HEAD + "\n"
-    assert out.read_text() == "\n".join([
+    assert text == "\n".join([
         "# Benchmarks", "",
         "Written by `make bench` (`python -m coursekit bench`): every lecture notebook and",
         "solution executed headless in a fresh kernel, wall time including kernel start,",
@@ -429,7 +427,7 @@ def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
         f"Run: {time.strftime('%Y-%m-%d')}; load average (1 min) 0.4 before the notebooks, 1.7 after.",
         "", execute.TABLE_HEAD, "| n/a.ipynb | 10.4 | 15.0 | 700 |  | ok |",
         "| n/b.ipynb | 20.3 | nan | 900 | acc 1 | ok |", "",
-        "Total: 31 s for 2 notebooks.", "", "## Grading\n"])
+        "Total: 31 s for 2 notebooks.", ""])
 
 
 def test_machine_names_the_cpu_python_and_torch(monkeypatch):
@@ -546,8 +544,8 @@ def course(tmp_path, monkeypatch):
 
 
 def test_simulated_class_build_is_seeded(course, tmp_path):
-    plan = simulate.build(tmp_path / "a", 12, course, seed=1)
-    assert plan == simulate.build(tmp_path / "b", 12, course, seed=1)
+    plan = simulate.write_class(tmp_path / "a", 12, course, seed=1)
+    assert plan == simulate.write_class(tmp_path / "b", 12, course, seed=1)
     assert files(tmp_path / "a") == files(tmp_path / "b")
     for rel in files(tmp_path / "a"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
@@ -567,7 +565,7 @@ def test_simulated_class_build_is_seeded(course, tmp_path):
             assert task in ("a", "b")
         elif kind in ("right", "blank", "missing"):
             assert task is None
-    assert simulate.build(tmp_path / "c", 12, course, seed=2) != plan
+    assert simulate.write_class(tmp_path / "c", 12, course, seed=2) != plan
 
 
 def test_simulate_grades_the_class_as_expected(course, tmp_path):

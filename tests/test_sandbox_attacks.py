@@ -20,7 +20,7 @@ import threading
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from coursekit import bwrap, build, notebook
+from coursekit import bwrap, generate, notebook
 
 pytestmark = pytest.mark.slow
 
@@ -212,10 +212,10 @@ def attacked(tmp_path_factory):
              "solutions": notebook.REPO / "solutions" / "01_linear_regression.ipynb",
              "copy": elsewhere / "copy_of_01_attack.ipynb", "planted": tmp / "planted.txt"}
     cases = attacks(paths)
-    seminar_nb = build.make_seminar(sol)
+    seminar_nb = generate.make_seminar(sol)
 
     def submission(source):
-        nb = build.make_seminar(sol)
+        nb = generate.make_seminar(sol)
         for cell in nb.cells:
             if cell.get("id") == "answer-attack":
                 cell.source = source

@@ -2,7 +2,7 @@
 says, so the grades it expects are the right ones to expect."""
 import pytest
 
-from coursekit import build, notebook, simulate
+from coursekit import generate, notebook, simulate
 
 SOLUTIONS = notebook.REPO / "solutions"
 
@@ -10,15 +10,15 @@ SOLUTIONS = notebook.REPO / "solutions"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("class")
-    return out, simulate.build(out, 8, SOLUTIONS, seed=3)
+    return out, simulate.write_class(out, 8, SOLUTIONS, seed=3)
 
 
 def test_the_class_is_seeded(built, tmp_path):
     out, plan = built
-    assert simulate.build(tmp_path, 8, SOLUTIONS, seed=3) == plan
+    assert simulate.write_class(tmp_path, 8, SOLUTIONS, seed=3) == plan
     for path in out.rglob("*.ipynb"):
         assert (tmp_path / path.relative_to(out)).read_bytes() == path.read_bytes()
-    assert simulate.build(tmp_path / "other", 8, SOLUTIONS, seed=4) != plan
+    assert simulate.write_class(tmp_path / "other", 8, SOLUTIONS, seed=4) != plan
 
 
 def test_each_submission_is_what_its_kind_says(built):
@@ -41,7 +41,7 @@ def test_each_submission_is_what_its_kind_says(built):
         if kind == "right":
             assert not differ
         elif kind == "blank":
-            assert build.make_seminar(solution) == nb
+            assert generate.make_seminar(solution) == nb
         else:  # wrong or broken: one task's answer cell(s) changed, the rest the solution's
             assert differ and task
             assert all(c.outputs == [] for c in nb.cells if c.cell_type == "code")

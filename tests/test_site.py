@@ -10,7 +10,7 @@ from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
-from coursekit import colab, notebook, release, site
+from coursekit import colab, leaks, notebook, release, site
 from coursekit.notebook import REPO
 
 LECTURES = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -66,7 +66,7 @@ def test_assembled_source_has_lectures_and_seminars_only(tmp_path):
 def test_leak_check_reads_notebooks_decoded(tmp_path):
     """A planted line with quotes (escaped in the notebook's JSON) is still found."""
     sol = REPO / "solutions" / "03_backprop.ipynb"
-    answer, _ = release.secret_lines([sol])
+    answer, _ = leaks.secret_lines([sol])
     quoted = next((line for line in answer if '"' in line or "\\" in line), None)
     if quoted is None:
         pytest.skip("no solution line with quotes to plant")
@@ -86,7 +86,7 @@ def test_page_text_drops_tags_and_decodes_entities(tmp_path):
 
 def test_a_leaking_site_is_caught(tmp_path):
     sol = REPO / "solutions" / "01_linear_regression.ipynb"
-    answer, hidden = release.secret_lines([sol])
+    answer, hidden = leaks.secret_lines([sol])
     (tmp_path / "seminars").mkdir()
     (tmp_path / "seminars" / "01.html").write_text(
         "<pre>" + next(iter(answer)).replace("<", "&lt;") + "</pre>")

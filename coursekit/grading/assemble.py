@@ -285,7 +285,7 @@ def _match_by_position(sem, nb, unmatched, known) -> list:
     return pairs
 
 
-# ============================================================================ running
+# ================================================================ tasks and their rules
 def segments(sem: Seminar, until: str | None = None) -> list:
     """[(task id, [steps])] in order, stopping after task ``until`` when given."""
     out = []

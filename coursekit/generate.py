@@ -1,22 +1,20 @@
-"""Seminars from solutions (``make seminars``) and their check (``make check``): stubs
-instead of solution regions, hidden tests removed, outputs cleared, nothing leaked."""
+"""To *generate* a seminar from its solution (``make seminars``) and check it (``make
+check``): stubs instead of solution regions, hidden tests removed, outputs cleared, nothing
+leaked (the leak rule: ``coursekit.leaks``)."""
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
+from . import leaks
 from .colab import retarget
 from .notebook import (
-    BEGIN,
-    END,
     HIDDEN_BEGIN,
-    HIDDEN_END,
     REPO,
     CourseError,
     graded_cells,
     read,
     rule_problems,
-    solution_texts,
     strip_source,
     task,
     write,
@@ -87,13 +85,7 @@ def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
     if nbformat.writes(make_seminar(solution)) != nbformat.writes(seminar):
         problems.append(f"{seminar_path} is out of date with {solution_path}: "
                         "run `make seminars` (never edit seminars by hand)")
-    text = nbformat.writes(seminar)
-    for marker in (BEGIN, END, HIDDEN_BEGIN, HIDDEN_END):
-        if marker in text:
-            problems.append(f"{seminar_path} contains the marker '{marker}'")
-    for line in solution_texts(solution):
-        if line in text:
-            problems.append(f"{seminar_path} leaks solution text: {line!r}")
+    problems += leaks.seminar_problems(seminar_path, nbformat.writes(seminar), solution)
     for cell in seminar.cells:
         if cell.cell_type == "code" and (cell.outputs or cell.execution_count):
             problems.append(f"{seminar_path} carries outputs (cell {cell.get('id')})")
@@ -107,8 +99,8 @@ def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
     return problems
 
 
-def build(check_only: bool = False, root: Path = REPO) -> list[str]:
-    """Regenerate every seminar from its solution (or, with ``check_only``, only report
+def generate(check_only: bool = False, root: Path = REPO) -> list[str]:
+    """Generate every seminar from its solution (or, with ``check_only``, only report
     what is wrong). Returns the problems found, as messages."""
     problems = []
     for sol in sorted((root / "solutions").glob("*.ipynb")):
