@@ -135,13 +135,14 @@ def problems(folder: Path, names: list, cfg: dict) -> list:
 
 
 # ============================================================================ results.json
-def _test(stem: str, task: dict, hidden: set, visibility: str) -> dict:
-    status = task["status"]
-    text = "passed" if status == "passed" else f"{status}: {task['message']}".rstrip(": ")
-    return {"name": f"{stem}: {task['id']}", "score": task["points"],
-            "max_score": task["max_points"], "status": "passed" if status == "passed"
+def _test(stem: str, task, hidden: set, visibility: str) -> dict:
+    """A Gradescope test of a task's verdict (a grading.TaskVerdict)."""
+    status = task.status
+    text = "passed" if status == "passed" else f"{status}: {task.message}".rstrip(": ")
+    return {"name": f"{stem}: {task.id}", "score": task.points,
+            "max_score": task.max_points, "status": "passed" if status == "passed"
             else "failed", "output": text, "output_format": "text",
-            "visibility": visibility if task["id"] in hidden else "visible"}
+            "visibility": visibility if task.id in hidden else "visible"}
 
 
 def results(book: dict, cfg: dict, tasks: dict, hidden: dict, lines: list,
@@ -151,22 +152,24 @@ def results(book: dict, cfg: dict, tasks: dict, hidden: dict, lines: list,
     submitted gets its tasks at 0, unless ``cfg["only_found"]``: an autograder built for
     every seminar, the same zip for each assignment); ``hidden``: stem -> the task ids whose checks are
     hidden; ``lines``: what the output says first."""
+    from .grading.common import GradeRecord, TaskVerdict
+
     vis = cfg.get("hidden_visibility", "after_published")
     tests, summary = [], list(lines)
     for stem in cfg["seminars"]:
-        rec = book.get(stem)
-        if rec is None and cfg.get("only_found"):
+        record = book.get(stem)
+        if record is None and cfg.get("only_found"):
             continue  # an autograder of every seminar: the ones submitted
-        if rec is None:
-            rec = {"points": 0, "max_points": sum(p for _, p in tasks[stem]), "tasks": [
-                {"id": t, "points": 0, "max_points": p, "status": "missing",
-                 "message": f"{stem}.ipynb was not submitted"} for t, p in tasks[stem]]}
-            summary.append(f"{stem}: not submitted, 0/{rec['max_points']:g}")
+        if record is None:
+            record = GradeRecord(0, sum(p for _, p in tasks[stem]), [
+                TaskVerdict(t, 0, p, "missing", f"{stem}.ipynb was not submitted")
+                for t, p in tasks[stem]], "")
+            summary.append(f"{stem}: not submitted, 0/{record.max_points:g}")
         else:
-            summary.append(f"{stem}: {rec['points']:g}/{rec['max_points']:g} points"
-                           + (f" ({rec['file']})" if rec.get("file") != f"{stem}.ipynb" else ""))
-            summary += [f"  note: {n}" for n in rec.get("notes", [])]
-        tests += [_test(stem, t, hidden.get(stem, set()), vis) for t in rec["tasks"]]
+            summary.append(f"{stem}: {record.points:g}/{record.max_points:g} points"
+                           + (f" ({record.file})" if record.file != f"{stem}.ipynb" else ""))
+            summary += [f"  note: {n}" for n in record.notes]
+        tests += [_test(stem, t, hidden.get(stem, set()), vis) for t in record.tasks]
     score = sum(t["score"] for t in tests)
     return {"score": score, "execution_time": max(0, round(seconds)),
             "output": "\n".join(summary), "output_format": "text",
@@ -209,13 +212,13 @@ def run(base: Path | None = None) -> dict:
 def _grade(base: Path, cfg: dict, t0: float) -> dict:
     from . import bwrap, grading
 
-    solutions = base / "source" / "course" / "solutions"
-    seminars = {s: v for s, v in grading.load_solutions(solutions).items()
-                if s in cfg["seminars"]}
-    tasks = {s: sem.tasks for s, sem in seminars.items()}
-    hidden = {s: {t for t, _ in sem.tasks} if sem.probes is not None else
-              {st.task for st in sem.steps if st.kind == "test" and st.hidden}
-              for s, sem in seminars.items()}
+    solutions_dir = base / "source" / "course" / "solutions"
+    solutions = {s: v for s, v in grading.load_solutions(solutions_dir).items()
+                 if s in cfg["seminars"]}
+    tasks = {s: solution.tasks for s, solution in solutions.items()}
+    hidden = {s: {t for t, _ in solution.tasks} if solution.probes is not None else
+              {st.task for st in solution.steps if st.kind == "test" and st.hidden}
+              for s, solution in solutions.items()}
     with tempfile.TemporaryDirectory(prefix="gradescope-") as tmp:
         folder = Path(tmp) / "class" / STUDENT
         names, others = collect(base / "submission", folder)
@@ -230,20 +233,20 @@ def _grade(base: Path, cfg: dict, t0: float) -> dict:
         wrong = problems(folder, names, cfg)
         if wrong:
             return zero(cfg, tasks, wrong + ignored, elapsed())
-        opts = grading.Options(sandbox=cfg.get("sandbox", "auto"), warm=cfg.get("warm", True),
-                               deny=(str(base / "submission"), str(base / "results"),
-                                     str(base / "source" / CONFIG)))
+        opts = grading.with_denied(
+            grading.Options(sandbox=cfg.get("sandbox", "auto"), warm=cfg.get("warm", True)),
+            base / "submission", base / "results", base / "source" / CONFIG)
         opts, warning = grading.settle_sandbox(opts)
         lines = []
         if warning:
             why = "turned off in this autograder" if cfg.get("sandbox") == "off" \
                 else bwrap.available()
             lines.append(f"graded WITHOUT the OS sandbox ({why}): the grader's guard only")
-        book = grading.grade(folder.parent, solutions_dir=solutions, opts=opts, jobs=1,
+        book = grading.grade(folder.parent, solutions_dir=solutions_dir, opts=opts, jobs=1,
                              echo=_say).get(STUDENT, {})
-    unknown = [k for k in book if k not in seminars]
+    unknown = [k for k in book if k not in solutions]
     if unknown:  # e.g. one unreadable file whose name is no seminar's
-        return zero(cfg, tasks, [t["message"] for k in unknown for t in book[k]["tasks"]]
+        return zero(cfg, tasks, [t.message for k in unknown for t in book[k].tasks]
                     + ignored + lines, elapsed())
     return results(book, cfg, tasks, hidden, ignored + lines, elapsed())
 

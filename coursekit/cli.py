@@ -219,9 +219,9 @@ def _grade(args, p) -> int:
             or args.disk_mb < 1:
         raise grading.GradeError("--jobs must be >= 1, --timeout > 0, --memory-mb >= 0, "
                                  "--disk-mb >= 1")
-    opts = grading.Options(timeout=args.timeout, memory_mb=args.memory_mb or None,
-                           deny=(str(args.out),), sandbox=args.sandbox, disk_mb=args.disk_mb,
-                           warm=not (args.cold or grading.cold_by_default()))
+    opts = grading.with_denied(grading.Options(
+        timeout=args.timeout, memory_mb=args.memory_mb or None, sandbox=args.sandbox,
+        disk_mb=args.disk_mb, warm=not (args.cold or grading.cold_by_default())), args.out)
     if args.probe_seed is not None:
         opts.probe_seed = args.probe_seed
     students = args.student
@@ -251,11 +251,11 @@ def _reports(book: dict, out: Path) -> int:
 
 
 def _feedback(args, p) -> int:
-    from .feedback import load_book, write_feedback
-    from .grading import GradeError
+    from .feedback import write_feedback
+    from .grading import GradeError, read_gradebook
 
     try:
-        paths = write_feedback(load_book(args.gradebook), args.out)
+        paths = write_feedback(read_gradebook(args.gradebook), args.out)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GradeError(f"cannot read gradebook {args.gradebook}: "
                          f"{type(exc).__name__}: {exc}") from None
@@ -377,11 +377,10 @@ def _gradescope_check(args, p) -> int:
 
 def _gradebook(args, p) -> int:
     from . import gradebook
-    from .feedback import load_book
-    from .grading import GradeError
+    from .grading import GradeError, read_gradebook
 
     try:
-        book = load_book(args.gradebook)
+        book = read_gradebook(args.gradebook)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GradeError(f"cannot read gradebook {args.gradebook}: "
                          f"{type(exc).__name__}: {exc}") from None

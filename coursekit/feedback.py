@@ -6,7 +6,6 @@ students their results. Markdown, readable as is and rendered by GitHub or any v
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -24,21 +23,21 @@ def _pts(x) -> str:
 
 
 def student_feedback(student: str, records: dict) -> str:
-    """The markdown feedback of one student: {seminar: record} as in grades.json."""
-    got = sum(r["points"] for r in records.values())
-    out = sum(r["max_points"] for r in records.values())
+    """The markdown feedback of one student: {seminar: GradeRecord} as in grades.json."""
+    got = sum(r.points for r in records.values())
+    out = sum(r.max_points for r in records.values())
     lines = [f"# Feedback for {student}", "",
              f"Total: **{_pts(got)} / {_pts(out)}** points over {len(records)} notebook(s).", ""]
-    for key, rec in records.items():
-        lines += [f"## {key}: {_pts(rec['points'])} / {_pts(rec['max_points'])}", "",
-                  f"Graded file: `{rec.get('file', key)}`", ""]
-        lines += [f"> note: {n}" for n in rec.get("notes", [])]
-        if rec.get("notes"):
+    for key, record in records.items():
+        lines += [f"## {key}: {_pts(record.points)} / {_pts(record.max_points)}", "",
+                  f"Graded file: `{record.file}`", ""]
+        lines += [f"> note: {n}" for n in record.notes]
+        if record.notes:
             lines.append("")
         lines += ["| task | points | status | what the grader says |", "|---|---:|---|---|"]
-        for t in rec["tasks"]:
-            lines.append(f"| {_cell(t['id'])} | {_pts(t['points'])}/{_pts(t['max_points'])} "
-                         f"| {ICON.get(t['status'], t['status'])} | {_cell(t['message'])} |")
+        for t in record.tasks:
+            lines.append(f"| {_cell(t.id)} | {_pts(t.points)}/{_pts(t.max_points)} "
+                         f"| {ICON[t.status]} | {_cell(t.message)} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -60,6 +59,3 @@ def write_feedback(book: dict, out) -> list[Path]:
         paths.append(path)
     return paths
 
-
-def load_book(path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -16,7 +16,7 @@ from .notebook import (
     read,
     rule_problems,
     strip_source,
-    task,
+    task_metadata,
     write,
 )
 
@@ -66,7 +66,7 @@ def make_seminar(solution) -> "nbformat.NotebookNode":  # noqa: F821
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-            if task(cell):
+            if task_metadata(cell):
                 if hidden:
                     cell.metadata["course"]["hidden_tests"] = True
                 hidden = False
@@ -92,7 +92,7 @@ def seminar_problems(solution_path: Path, seminar_path: Path) -> list[str]:
             break
     if not graded_cells(solution):
         problems.append(f"{solution_path} has no graded test cell")
-    ids = [task(c)["task"] for c in graded_cells(solution)]
+    ids = [task_metadata(c)["task"] for c in graded_cells(solution)]
     if len(ids) != len(set(ids)):
         problems.append(f"{solution_path}: task ids are not unique: {ids}")
     problems += rule_problems(solution, str(solution_path))

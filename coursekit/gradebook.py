@@ -65,8 +65,8 @@ def read_roster(path) -> dict:
     return roster
 
 
-def _cells(recs: dict, cols: dict) -> list:
-    return [recs[k]["points"] if k in recs else "" for k in cols]
+def _cells(records: dict, cols: dict) -> list:
+    return [records[k].points if k in records else "" for k in cols]
 
 
 def canvas_csv(book: dict, roster: dict) -> str:

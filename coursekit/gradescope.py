@@ -83,8 +83,8 @@ def public_marks(solutions_dir) -> dict:
     these are public): how the autograder tells a notebook of another seminar."""
     from .grading import load_solutions
 
-    return {stem: sorted(v for k, v in sem.marks if k == "id")
-            for stem, sem in load_solutions(solutions_dir).items()}
+    return {stem: sorted(v for k, v in solution.marks if k == "id")
+            for stem, solution in load_solutions(solutions_dir).items()}
 
 
 def config(seminars=None, hidden_visibility: str = "after_published", sandbox: str = "auto",

@@ -41,19 +41,19 @@ def nbgrader_metadata(nb, name: str = "notebook"):
 
     out = copy.deepcopy(nb)
     for i, cell in enumerate(out.cells):
-        cid = cell.get("id") or f"cell-{i}"
-        meta = {"schema_version": 3, "grade_id": cid, "task": False,
+        grade_id = cell.get("id") or f"cell-{i}"
+        meta = {"schema_version": 3, "grade_id": grade_id, "task": False,
                 "solution": False, "grade": False, "locked": True}
         if notebook.is_answer_cell(cell):
             meta.update(solution=True, locked=False)
-        elif cell.cell_type == "code" and notebook.task(cell):
-            meta.update(grade=True, points=notebook.task(cell)["points"])
+        elif cell.cell_type == "code" and notebook.task_metadata(cell):
+            meta.update(grade=True, points=notebook.task_metadata(cell)["points"])
         elif notebook.HIDDEN_BEGIN in cell.source:
             # instructor code for hidden tests outside a test cell (a reference loop):
             # nbgrader strips hidden regions only from grade cells, so it is one, worth 0
             meta.update(grade=True, points=0)
         elif notebook.BEGIN in cell.source:
-            raise CourseError(f"{name}: cell {cid} has a solution region but is not an "
+            raise CourseError(f"{name}: cell {grade_id} has a solution region but is not an "
                               "answer cell")
         cell.metadata["nbgrader"] = meta
     return out

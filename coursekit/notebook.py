@@ -81,8 +81,8 @@ def write(nb, path) -> None:
     nbformat.write(nb, str(path))
 
 
-def task(cell) -> dict | None:
-    """The grading metadata ``{"task": id, "points": n}`` of a graded test cell, else None."""
+def task_metadata(cell) -> dict | None:
+    """The task metadata ``{"task": id, "points": n, ...}`` of a graded test cell, else None."""
     meta = cell.get("metadata", {}).get("course", {})
     return meta if "task" in meta else None
 
@@ -104,7 +104,7 @@ def rule_problems(nb, name: str = "notebook") -> list[str]:
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             markdown.append(cell.source)
-        meta = task(cell) if cell.cell_type == "code" else None
+        meta = task_metadata(cell) if cell.cell_type == "code" else None
         if meta is None:
             continue
         where = f"{name}: task {meta['task']!r}"
@@ -130,7 +130,7 @@ def rule_problems(nb, name: str = "notebook") -> list[str]:
 
 
 def graded_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code" and task(c)]
+    return [c for c in nb.cells if c.cell_type == "code" and task_metadata(c)]
 
 
 def is_answer_cell(cell) -> bool:

@@ -83,14 +83,14 @@ def message(record, not_allowed: str = "") -> str:
 def not_allowed_line(nb, task: str) -> str:
     """The ``**Not allowed:**`` line(s) of ``task``'s markdown in notebook ``nb``."""
     from .notebook import NOT_ALLOWED
-    from .notebook import task as task_of
+    from .notebook import task_metadata
 
     markdown = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             markdown.append(cell.source)
             continue
-        meta = task_of(cell) if cell.cell_type == "code" else None
+        meta = task_metadata(cell) if cell.cell_type == "code" else None
         if meta is None:
             continue
         if meta["task"] == task:

@@ -107,20 +107,20 @@ def write_class(out: Path, students: int, solutions_dir: Path, seed: int = 0) ->
     return plan
 
 
-def expected(kind: str, task, rec: dict | None) -> bool:
+def expected(kind: str, task, record: grading.GradeRecord | None) -> bool:
     """Did the record come out as a submission of this kind should?"""
     if kind == "missing":
-        return rec is None
-    if rec is None:
+        return record is None
+    if record is None:
         return False
-    tasks = {t["id"]: t for t in rec["tasks"]}
+    tasks = {t.id: t for t in record.tasks}
     if kind == "right":
-        return rec["points"] == rec["max_points"] > 0
+        return record.points == record.max_points > 0
     if kind == "blank":
-        return rec["points"] == 0
+        return record.points == 0
     if task is None:  # not JSON: one error record
-        return rec["points"] == 0 and all(t["status"] == "error" for t in rec["tasks"])
-    return task in tasks and tasks[task]["points"] == 0 and tasks[task]["status"] != "passed"
+        return record.points == 0 and all(t.status == "error" for t in record.tasks)
+    return task in tasks and tasks[task].points == 0 and tasks[task].status != "passed"
 
 
 def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: int = 0,
@@ -131,7 +131,7 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
         shutil.rmtree(submissions)
     plan = write_class(submissions, students, solutions_dir, seed)
     opts = grading.Options(warm=warm, sandbox=sandbox)
-    opts = replace(opts, deny=(str(solutions_dir), str(submissions)))
+    opts = grading.with_denied(opts, solutions_dir, submissions)
     opts, warning = grading.settle_sandbox(opts)
     if warning:
         echo(warning)
@@ -141,7 +141,7 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
     grading.preflight(opts, jobs)
     book = {name: {} for name in names}
     per_stem = defaultdict(list)
-    for student, key, rec, secs in grading.grade_jobs(todo, str(solutions_dir), opts, jobs):
+    for student, key, rec, secs in grading.grade_files(todo, str(solutions_dir), opts, jobs):
         book[student][key] = rec
         per_stem[key].append(secs)
     wall = time.perf_counter() - t0
@@ -156,7 +156,7 @@ def simulate(out: Path, students: int, jobs: int = 2, warm: bool = True, seed: i
         held[ok] += 1
         if not ok:
             misses.append(f"{student}/{stem}: {kind} {task or ''} gave "
-                          f"{rec and rec['points']}/{rec and rec['max_points']}")
+                          f"{rec and rec.points}/{rec and rec.max_points}")
     n = len(todo)
     kinds = Counter(k.split(" ")[0] for k, _ in plan.values())
     echo(f"{students} students x {len(seminars)} seminars: {n} notebooks graded "
@@ -188,7 +188,7 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
     probed = {k for k, sem in grading.load_solutions(solutions_dir).items()
               if sem.probes is not None}
     rows, first = [], None
-    strip = lambda recs: {k: {f: v for f, v in r.items() if f != "sandbox"}  # noqa: E731
+    strip = lambda recs: {k: replace(r, sandbox=None)  # noqa: E731
                           for k, r in recs.items()}
     runs = ((True, 1, 1, "auto"), (True, n, jobs, "auto"), (True, n, jobs, "off"),
             (False, n, jobs, "auto"), (False, n, jobs, "off"))
@@ -206,10 +206,10 @@ def bench_section(solutions_dir=None, n: int = 10, jobs: int = 2) -> str:
             secs = time.perf_counter() - t0
             by = _seconds_by_verdict(lines, probed, j)
             first = first or strip(book["student00"])
-            full = all(r["points"] == r["max_points"] for recs in book.values()
+            full = all(r.points == r.max_points for recs in book.values()
                        for r in recs.values())
             same = all(strip(recs) == first for recs in book.values())
-            used = {r.get("sandbox", "none") for recs in book.values() for r in recs.values()}
+            used = {r.sandbox or "none" for recs in book.values() for r in recs.values()}
             count = students * len(sols)
             rows.append(f"| {'warm' if warm else 'cold'} | {'/'.join(sorted(used))} | "
                         f"{students} | {count} | {j} | {secs:.0f} | {secs / count:.2f} | "

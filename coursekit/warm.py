@@ -204,22 +204,22 @@ def serve(fd: int, scratch: str | None = None) -> None:
         except (EOFError, OSError):
             break
         if msg["op"] == "fork":
-            mine, theirs = socket.socketpair()
+            grader_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:
                 sock.close()
-                mine.close()
+                grader_end.close()
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 if msg.get("probe") is not None:
                     from .probe import start
 
-                    start(theirs, msg, _prepare)
-                _child(theirs, msg["cwd"], msg["memory_mb"], msg["threads"],
+                    start(child_end, msg, _prepare)
+                _child(child_end, msg["cwd"], msg["memory_mb"], msg["threads"],
                        msg.get("sandbox"))
-            theirs.close()
+            child_end.close()
             children[pid] = os.path.dirname(msg["cwd"])
-            _send(sock, {"pid": pid}, fds=[mine.fileno()])
-            mine.close()
+            _send(sock, {"pid": pid}, fds=[grader_end.fileno()])
+            grader_end.close()
         elif msg["op"] == "signal":  # only a child of ours: the grader cannot see its pid
             sent = msg["pid"] in children
             if sent:
@@ -262,8 +262,8 @@ class Zygote:
     _current: "Zygote | None" = None
 
     def __init__(self, threads: int = 1, sandbox=None):
-        mine, theirs = socket.socketpair()
-        argv = [sys.executable, "-m", "coursekit.warm", str(theirs.fileno())]
+        grader_end, zygote_end = socket.socketpair()
+        argv = [sys.executable, "-m", "coursekit.warm", str(zygote_end.fileno())]
         extra: dict = {}
         if sandbox is None:
             env = kernel_env(threads)
@@ -278,10 +278,10 @@ class Zygote:
             extra = {"start_new_session": True}
         env.setdefault("MPLBACKEND", "Agg")
         self.proc = subprocess.Popen(
-            argv, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+            argv, pass_fds=[zygote_end.fileno()], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **extra)
-        theirs.close()
-        self.sock, self.threads, self.sandbox = mine, threads, sandbox
+        zygote_end.close()
+        self.sock, self.threads, self.sandbox = grader_end, threads, sandbox
         self.sock.settimeout(ZYGOTE_STARTUP)
         try:
             _recv(self.sock)

@@ -161,11 +161,12 @@ def test_the_table_says_when_notebooks_ran_without_the_sandbox():
     rec = {"points": 1, "max_points": 1, "file": "01_x.ipynb", "sandbox": "none",
            "tasks": [{"id": "t", "points": 1, "max_points": 1, "status": "passed",
                       "message": ""}]}
-    book = {"a": {"01_x": rec}, "b": {"01_x": {**rec, "sandbox": "bubblewrap"}}}
+    book = grading.gradebook_from_json(
+        {"a": {"01_x": rec}, "b": {"01_x": {**rec, "sandbox": "bubblewrap"}}})
     assert grading.table(book).splitlines()[-1] == (
         'WARNING: 1 notebook(s) were graded WITHOUT the OS sandbox (grades.json: '
         '"sandbox": "none")')
-    book["a"]["01_x"]["sandbox"] = "bubblewrap"
+    book["a"]["01_x"].sandbox = "bubblewrap"
     assert "WITHOUT" not in grading.table(book)
 
 

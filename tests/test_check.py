@@ -168,7 +168,8 @@ def test_blank_seminar_gets_the_graders_messages(tmp_path):
     rows = check.run(notebook.read(SEMINAR), SEMINAR.parent)
     (tmp_path / "class" / "bob").mkdir(parents=True)
     (tmp_path / "class" / "bob" / SEMINAR.name).write_bytes(SEMINAR.read_bytes())
-    book = grading.grade(tmp_path / "class", REPO / "solutions", grading.Options(), 1)
+    book = grading.gradebook_to_json(
+        grading.grade(tmp_path / "class", REPO / "solutions", grading.Options(), 1))
     theirs = book["bob"][SEMINAR.stem]["tasks"]
     assert [(r["task"], r["status"], r["message"]) for r in rows] == \
         [(t["id"], t["status"], t["message"]) for t in theirs]
@@ -186,7 +187,8 @@ def test_a_solution_passes_every_visible_test_from_the_command_line(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"checking {solved} in a fresh kernel (visible tests only) ..."
-    tasks = [notebook.task(c)["task"] for c in notebook.graded_cells(notebook.read(solved))]
+    tasks = [notebook.task_metadata(c)["task"]
+             for c in notebook.graded_cells(notebook.read(solved))]
     assert [line.split()[:3] for line in lines[2:2 + len(tasks)]] == \
         [[t, "2", "passed"] for t in tasks]
     assert lines[-1] == f"visible tests passed in {len(tasks)} of {len(tasks)} tasks; points " \

@@ -1,7 +1,8 @@
 """Feedback files: every task of every seminar with its points, status and message."""
 from coursekit import feedback
+from coursekit.grading import gradebook_from_json
 
-BOOK = {
+BOOK = gradebook_from_json({
     "carol": {
         "01_linear_regression": {
             "points": 6, "max_points": 10, "file": "01_linear_regression.ipynb",
@@ -14,7 +15,7 @@ BOOK = {
                 {"id": "gd", "points": 0, "max_points": 3, "status": "timeout",
                  "message": "did not finish within 30 s"}]}},
     "../evil": {},
-}
+})
 
 
 def test_feedback_lists_every_task_with_points_status_and_message():

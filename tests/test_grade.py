@@ -28,9 +28,12 @@ needs_rlimit = pytest.mark.skipif(not memory_limit_supported(),
                                   reason="RLIMIT_DATA is enforced on Linux only")
 
 
+as_json = grading.gradebook_to_json  # the gradebook as grades.json holds it: what tests read
+
+
 def grade_fixture(folder, solutions, jobs, students=None, **changes):
     """grading.grade with QUICK for the TIMING_OUT students and PATIENT for the others;
-    ``changes`` apply to both (e.g. warm=False)."""
+    ``changes`` apply to both (e.g. warm=False); the gradebook as grades.json holds it."""
     names = students or sorted(p.name for p in folder.iterdir() if p.is_dir())
     book = {}
     for opts, group in ((PATIENT, [s for s in names if s not in TIMING_OUT]),
@@ -38,7 +41,7 @@ def grade_fixture(folder, solutions, jobs, students=None, **changes):
         if group:
             book.update(grading.grade(folder, solutions, replace(opts, **changes), jobs=jobs,
                                     students=group, echo=lambda *_: None))
-    return dict(sorted(book.items()))
+    return as_json(dict(sorted(book.items())))
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -135,11 +138,11 @@ def build_matrix(folder, solutions):
     write(folder, "malformed", "01_fixture.ipynb", '{"cells": [ this is not json')
     write(folder, "other_seminar", "01_fixture.ipynb", with_answers(two))
     no_tests = with_answers(one)
-    no_tests.cells = [c for c in no_tests.cells if not notebook.task(c)]
+    no_tests.cells = [c for c in no_tests.cells if not notebook.task_metadata(c)]
     write(folder, "deleted_tests", "01_fixture.ipynb", no_tests)
     tampered = with_answers(one, answer_double="def double(x):\n    return 0\n")
     for cell in tampered.cells:
-        if notebook.task(cell):
+        if notebook.task_metadata(cell):
             cell.source = 'print("all good")'
     write(folder, "tampered_tests", "01_fixture.ipynb", tampered)
     write(folder, "loop", "01_fixture.ipynb", with_answers(
@@ -299,7 +302,7 @@ def test_copies_of_one_seminar_are_graded_once(matrix):
 def test_empty_folder(matrix, tmp_path):
     book = matrix[1]
     assert book["empty"] == {}
-    rows = grading.to_csv(book).splitlines()
+    rows = grading.to_csv(grading.gradebook_from_json(book)).splitlines()
     assert rows[0] == "student,01_fixture,02_other,total"
     assert "empty,,,0" in rows
 
@@ -435,7 +438,7 @@ def run_cli(*args):
     (["grade", "/no/such/folder"], "is not a folder"),
     (["grade", "."], "no solution notebooks"),  # with --solutions pointing at an empty folder
     (["grade", "--jobs", "0", "."], "--jobs must be >= 1"),
-    (["merge", "/no/such.json"], "cannot read report"),
+    (["merge", "/no/such.json"], "cannot read gradebook /no/such.json: FileNotFoundError"),
 ])
 def test_cli_errors_are_one_clear_line(args, message, tmp_path):
     if message == "no solution notebooks":
@@ -473,7 +476,7 @@ def test_torch_trains_under_the_limit_and_50_gb_fails_that_task(tmp_path):
     sem = grading.load_solutions(tmp_path / "solutions")["03_torch"]
     student = with_answers(sol, answer_big="def buffer(size):\n"
                                            "    return torch.zeros(50 * 2**30 // 4)  # 50 GB\n")
-    rec = grading.grade_notebook(sem, student, Options(timeout=60))
+    rec = grading.grade_notebook(sem, student, Options(timeout=60)).to_json()
     t = tasks(rec)
     assert t["fit"]["status"] == "passed" and t["after"]["status"] == "passed"
     assert t["big"]["status"] == "failed"
@@ -528,7 +531,7 @@ def course_class(tmp_path_factory):
 @pytest.fixture(scope="module")
 def course_book(course_class):
     """The course class graded as by default (in the OS sandbox where bubblewrap works)."""
-    return grading.grade(course_class, jobs=2, echo=lambda *_: None)
+    return as_json(grading.grade(course_class, jobs=2, echo=lambda *_: None))
 
 
 @pytest.mark.parametrize("stem", [p.stem for p in REAL])
@@ -553,8 +556,8 @@ def test_same_records_with_and_without_the_sandbox(course_class, course_book):
     used = {rec["sandbox"] for recs in course_book.values() for rec in recs.values()}
     if used != {"bubblewrap"}:
         pytest.skip(f"the OS sandbox is not available here: {bwrap.available()}")
-    bare = grading.grade(course_class, opts=Options(sandbox="off"), jobs=2,
-                         echo=lambda *_: None)
+    bare = as_json(grading.grade(course_class, opts=Options(sandbox="off"), jobs=2,
+                                 echo=lambda *_: None))
     assert {rec["sandbox"] for recs in bare.values() for rec in recs.values()} == {"none"}
     differ = [f"{s}/{k}: {t} (sandbox) != {u} (none)" for s, recs in course_book.items()
               for k, rec in recs.items() for t, u in zip(rec["tasks"], bare[s][k]["tasks"],
@@ -714,7 +717,8 @@ def guarded(tmp_path_factory):
     for student, sources in cheats.items():
         write(folder, student, "03_guarded.ipynb",
               with_answers(sol, **{k.replace("-", "_"): v for k, v in sources.items()}))
-    book = grading.grade(folder, sols, Options(timeout=60, grace=5), jobs=2, echo=lambda *_: None)
+    book = as_json(grading.grade(folder, sols, Options(timeout=60, grace=5), jobs=2,
+                                 echo=lambda *_: None))
     return {s: tasks(recs["03_guarded"]) for s, recs in book.items()}
 
 
@@ -875,7 +879,8 @@ def test_shards_split_the_class_and_merge_back(matrix, solutions, tmp_path):
                            "--student", some[1], "--out", str(tmp_path / f"r{i}"),
                            "--timeout", "120", "--solutions", str(solutions)])
         assert code == 0
-    merged = grading.merge([tmp_path / "r1" / "grades.json", tmp_path / "r2" / "grades.json"])
+    merged = as_json(grading.merge([tmp_path / "r1" / "grades.json",
+                                    tmp_path / "r2" / "grades.json"]))
     assert merged == {k: matrix[1][k] for k in some}
     assert cli.main(["feedback", str(tmp_path / "r1" / "grades.json"),
                        "--out", str(tmp_path / "fb")]) == 0

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from coursekit import gradebook
-from coursekit.grading import GradeError
+from coursekit.grading import GradeError, gradebook_from_json
 from coursekit.notebook import REPO
 
 # Canvas's gradebook import: the identifier columns of its guide ("How do I import grades
@@ -22,11 +22,12 @@ def rec(points, max_points=10):
     return {"points": points, "max_points": max_points, "file": "x.ipynb", "tasks": []}
 
 
-BOOK = {"alice": {"01_a": rec(10), "02_b": rec(7.5, 8)},
+DATA = {"alice": {"01_a": rec(10), "02_b": rec(7.5, 8)},
         "bob": {"01_a": rec(0)},
         "carol": {"02_b": rec(8, 8)},
         "erin": {},  # an empty folder: listed, no grades
         "frank": {"notes": {"points": 0, "max_points": 0, "file": "notes.ipynb", "tasks": []}}}
+BOOK = gradebook_from_json(DATA)  # as the command reads it from grades.json
 ROSTER = """folder,name,canvas_id,sis_user_id,sis_login_id,section,email,idnumber
 alice,"Liddell, Alice",1001,S1001,alice,Section 1,alice@example.edu,S1001
 bob,Bob,1002,,,Section 1,,B-2
@@ -92,7 +93,7 @@ def test_a_bad_roster_says_what_is_wrong(tmp_path, text, message):
 
 
 def test_the_command_writes_the_files_and_lists_the_problems(tmp_path):
-    (tmp_path / "grades.json").write_text(json.dumps(BOOK))
+    (tmp_path / "grades.json").write_text(json.dumps(DATA))
     (tmp_path / "roster.csv").write_text(ROSTER)
     done = subprocess.run([sys.executable, "-m", "coursekit", "gradebook",
                            str(tmp_path / "grades.json"), "--roster", str(tmp_path / "roster.csv"),

@@ -23,6 +23,7 @@ import jsonschema
 import pytest
 
 from coursekit import autograder, gradescope, grading, notebook
+from coursekit.grading import GradeRecord, TaskVerdict
 from coursekit.notebook import REPO, CourseError
 
 SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
@@ -240,12 +241,11 @@ def test_a_broken_autograder_still_answers(base):
 
 
 # ------------------------------------------------------------------------ results.json
-def record(points: list, statuses: list) -> dict:
+def record(points: list, statuses: list) -> GradeRecord:
     tasks = solution_tasks()
-    return {"points": sum(points), "max_points": 10, "file": f"{STEM}.ipynb",
-            "tasks": [{"id": t, "points": p, "max_points": m, "status": s,
-                       "message": "" if s == "passed" else f"{t} went wrong"}
-                      for (t, m), p, s in zip(tasks, points, statuses, strict=True)]}
+    return GradeRecord(sum(points), 10, [
+        TaskVerdict(t, p, m, s, "" if s == "passed" else f"{t} went wrong")
+        for (t, m), p, s in zip(tasks, points, statuses, strict=True)], f"{STEM}.ipynb")
 
 
 def test_an_autograder_of_every_seminar_reports_the_ones_submitted(tmp_path):
@@ -254,8 +254,7 @@ def test_an_autograder_of_every_seminar_reports_the_ones_submitted(tmp_path):
     every = gradescope.config()
     assert every["only_found"] and every["seminars"] == sorted(every["marks"])
     tasks = {s: [("t", 1)] for s in every["seminars"]}
-    rec = {"points": 1, "max_points": 1, "file": f"{STEM}.ipynb", "tasks": [
-        {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""}]}
+    rec = GradeRecord(1, 1, [TaskVerdict("t", 1, 1, "passed")], f"{STEM}.ipynb")
     out = valid(autograder.results({STEM: rec}, every, tasks, {}, [], 1))
     assert [t["name"] for t in out["tests"]] == [f"{STEM}: t"] and out["score"] == 1
     two = gradescope.config([STEM, OTHER])
@@ -366,8 +365,8 @@ def test_a_known_wrong_answer_loses_its_task_with_the_graders_message(graded, tm
         if cell.get("id") in WRONG[2]:
             cell.source = WRONG[2][cell["id"]]
     notebook.write(nb, folder / f"{STEM}.ipynb")
-    book = grading.grade(folder.parent, REPO / "solutions", grading.Options(probe_seed=1),
-                         echo=lambda *_: None)
+    book = grading.gradebook_to_json(grading.grade(
+        folder.parent, REPO / "solutions", grading.Options(probe_seed=1), echo=lambda *_: None))
     message = next(t["message"] for t in book["someone"][STEM]["tasks"] if t["id"] == task)
     assert message and lost[0]["output"] == f"failed: {message}"
     assert lost[0]["visibility"] == "after_published"  # a probe's inputs are hidden checks

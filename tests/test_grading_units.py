@@ -11,6 +11,7 @@ import time
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from typing import get_args
 
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -18,7 +19,16 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from coursekit import notebook
 from coursekit.grading import batch, common, report, run
 from coursekit.grading.assemble import Assembly, Step
-from coursekit.grading.common import GradeError, Options
+from coursekit.grading.common import (
+    GradeError,
+    STATUSES,
+    GradeRecord,
+    Options,
+    Status,
+    TaskVerdict,
+    gradebook_json,
+    read_gradebook,
+)
 from coursekit.grading.run import Verdict
 from coursekit.sandbox import Outcome
 
@@ -106,7 +116,7 @@ def solution_nb():
 def sem(tmp_path):
     path = tmp_path / "01_units.ipynb"
     notebook.write(solution_nb(), path)
-    return asm_mod.load_seminar(path)
+    return asm_mod.load_solution(path)
 
 
 def student(**answers):
@@ -124,7 +134,7 @@ def error(ename, evalue="", traceback=(), count=None):
 
 
 # ------------------------------------------------------------------------- the seminar
-def test_load_seminar_reads_steps_tasks_and_names(sem):
+def test_load_solution_reads_steps_tasks_and_names(sem):
     assert sem.stem == "01_units"
     assert sem.tasks == [("a", 2), ("b", 1.5), ("c", 1)]
     assert sem.max_points == 4.5
@@ -157,7 +167,7 @@ def test_load_seminar_reads_steps_tasks_and_names(sem):
      "01_bad.ipynb: code cell 3 (test-a): points must be a number >= 0, got '2'"),
     (lambda nb: nb.cells[2].metadata.update(course={"task": "x"}),
      "01_bad.ipynb: code cell 2 (answer-a) is both an answer cell and a graded test cell"),
-    (lambda nb: setattr(nb, "cells", [c for c in nb.cells if not notebook.task(c)]),
+    (lambda nb: setattr(nb, "cells", [c for c in nb.cells if not notebook.task_metadata(c)]),
      "01_bad.ipynb has no graded test cell (metadata {'course': {'task': ..., 'points': ...}})"),
     (lambda nb: nb.cells[3].update(source="### BEGIN HIDDEN TESTS\nx = 1"),
      "01_bad.ipynb: code cell 3 (test-a): '### BEGIN HIDDEN TESTS' is never closed"),
@@ -169,7 +179,7 @@ def test_broken_solutions_say_which_cell(tmp_path, change, message):
     change(nb)
     notebook.write(nb, tmp_path / "01_bad.ipynb")
     with pytest.raises(notebook.CourseError) as info:
-        asm_mod.load_seminar(tmp_path / "01_bad.ipynb")
+        asm_mod.load_solution(tmp_path / "01_bad.ipynb")
     assert message in str(info.value).split("; ")
 
 
@@ -183,7 +193,7 @@ def test_duplicate_colab_ids_are_refused(tmp_path):
     nb.cells[4].metadata["id"] = "answer-a"
     notebook.write(nb, tmp_path / "01_bad.ipynb")
     with pytest.raises(notebook.CourseError) as info:
-        asm_mod.load_seminar(tmp_path / "01_bad.ipynb")
+        asm_mod.load_solution(tmp_path / "01_bad.ipynb")
     assert str(info.value) == "01_bad.ipynb: code cell 4 (answer-a): duplicate id"
 
 
@@ -194,7 +204,7 @@ def test_a_cell_without_id_is_refused(tmp_path):
         cell.pop("id")
     notebook.write(nb, tmp_path / "01_old.ipynb")
     with pytest.raises(notebook.CourseError) as info:
-        asm_mod.load_seminar(tmp_path / "01_old.ipynb")
+        asm_mod.load_solution(tmp_path / "01_old.ipynb")
     assert str(info.value).split("; ")[0] == \
         "01_old.ipynb: code cell 1 (None) has no id (save with nbformat >= 4.5)"
 
@@ -204,7 +214,7 @@ def test_points_default_to_one_and_forbid_is_kept(tmp_path):
     del nb.cells[3].metadata["course"]["points"]
     nb.cells[6].metadata["course"]["forbid"] = ["math.sqrt", ".pop"]
     notebook.write(nb, tmp_path / "01_x.ipynb")
-    sem = asm_mod.load_seminar(tmp_path / "01_x.ipynb")
+    sem = asm_mod.load_solution(tmp_path / "01_x.ipynb")
     assert sem.tasks == [("a", 1), ("b", 1.5), ("c", 1)]
     assert sem.forbid == {"b": ("math.sqrt", ".pop")}
 
@@ -321,15 +331,15 @@ def test_assemble_missing_and_markdown_answers(sem):
                     "changed); graded as unanswered"}
 
 
-def test_segments_and_broken_rules(tmp_path):
+def test_task_segments_and_broken_rules(tmp_path):
     nb = solution_nb()
     nb.cells[6].metadata["course"]["forbid"] = ["math.sqrt"]
     notebook.write(nb, tmp_path / "01_r.ipynb")
-    sem = asm_mod.load_seminar(tmp_path / "01_r.ipynb")
-    assert [(t, [s.id for s in steps]) for t, steps in asm_mod.segments(sem)] == [
+    sem = asm_mod.load_solution(tmp_path / "01_r.ipynb")
+    assert [(t, [s.id for s in steps]) for t, steps in asm_mod.task_segments(sem)] == [
         ("a", ["setup", "answer-a", "test-a"]), ("b", ["answer-b", "use-b", "test-b"]),
         ("c", ["test-c"])]
-    assert [t for t, _ in asm_mod.segments(sem, until="b")] == ["a", "b"]
+    assert [t for t, _ in asm_mod.task_segments(sem, until="b")] == ["a", "b"]
     good = asm_mod.assemble(sem, student())
     assert asm_mod.broken_rules(sem, good) == {}
     bad = asm_mod.assemble(sem, student(
@@ -457,7 +467,7 @@ def asm_of(sem, **answers):
 
 
 def segment(sem, tid):
-    return dict(asm_mod.segments(sem))[tid]
+    return dict(asm_mod.task_segments(sem))[tid]
 
 
 def test_run_segment_passes_and_counts_cells(sem):
@@ -710,7 +720,7 @@ def test_run_tasks_crash_in_an_instructor_only_task_ends_the_run(tmp_path, monke
                              answer("answer-b", "return x + 1", "def plus(x):"),
                              code("test-b", "assert plus(1) == 2", task="b")])
     notebook.write(nb, tmp_path / "01_c.ipynb")
-    sem = asm_mod.load_seminar(tmp_path / "01_c.ipynb")
+    sem = asm_mod.load_solution(tmp_path / "01_c.ipynb")
     k = FakeKernel({"assert LIMIT": Outcome("dead", detail="boom")})
     monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
     verdicts = run.run_tasks(sem, asm_mod.assemble(sem, nb), "/nowhere", Options(timeout=5))
@@ -787,7 +797,7 @@ def test_record_points_statuses_and_missing_answers(sem):
     verdicts = {"a": Verdict("passed"), "b": Verdict("failed", "NameError: plus"),
                 "c": Verdict("timeout", "slow at 0xdeadbeef12")}
     rec = run._record(sem, verdicts, "01_units.ipynb", ["a note"], asm)
-    assert rec == {"points": 2, "max_points": 4.5, "file": "01_units.ipynb",
+    assert rec.to_json() == {"points": 2, "max_points": 4.5, "file": "01_units.ipynb",
                    "notes": ["a note"], "tasks": [
                        {"id": "a", "points": 2, "max_points": 2, "status": "passed",
                         "message": ""},
@@ -798,18 +808,18 @@ def test_record_points_statuses_and_missing_answers(sem):
     asm.answers["answer-a"] = None
     asm.notes["answer-a"] = "gone"
     rec = run._record(sem, {"a": Verdict("passed")}, "f.ipynb", (), asm)
-    assert rec == {"points": 2, "max_points": 2, "file": "f.ipynb", "tasks": [
+    assert rec.to_json() == {"points": 2, "max_points": 2, "file": "f.ipynb", "tasks": [
         {"id": "a", "points": 2, "max_points": 2, "status": "passed", "message": ""}]}
-    assert "notes" not in rec
+    assert "notes" not in rec.to_json() and rec.notes == []
 
 
 def test_failed_record(sem):
-    assert run.failed_record(None, "x.ipynb", "not a seminar") == {
+    assert run.failed_record(None, "x.ipynb", "not a seminar").to_json() == {
         "points": 0, "max_points": 0, "file": "x.ipynb",
         "tasks": [{"id": "file", "points": 0, "max_points": 0, "status": "error",
                    "message": "not a seminar"}]}
     rec = run.failed_record(sem, "01_units.ipynb", "unreadable", status="failed")
-    assert rec == {"points": 0, "max_points": 4.5, "file": "01_units.ipynb", "tasks": [
+    assert rec.to_json() == {"points": 0, "max_points": 4.5, "file": "01_units.ipynb", "tasks": [
         {"id": t, "points": 0, "max_points": p, "status": "failed", "message": "unreadable"}
         for t, p in (("a", 2), ("b", 1.5), ("c", 1))]}
 
@@ -822,7 +832,7 @@ def test_grade_notebook_record_with_a_scripted_kernel(sem, scripted):
     nb.cells = [c for c in nb.cells if c.get("id") != "answer-a"]
     rec = run.grade_notebook(sem, nb, Options(timeout=5, sandbox="off"), file="01_units.ipynb",
                              notes=["graded as 01_units"])
-    assert rec == {"points": 1, "max_points": 4.5, "file": "01_units.ipynb",
+    assert rec.to_json() == {"points": 1, "max_points": 4.5, "file": "01_units.ipynb",
                    "notes": ["graded as 01_units"], "sandbox": "none", "tasks": [
                        {"id": "a", "points": 0, "max_points": 2, "status": "missing",
                         "message": "your notebook has no answer cell 'answer-a' (deleted, or "
@@ -845,23 +855,22 @@ def test_grade_notebook_in_the_sandbox_works_in_the_scratch_root(sem, monkeypatc
                         {t: Verdict("passed") for t, _ in sem.tasks})
     rec = run.grade_notebook(sem, student(), Options(sandbox="required", disk_mb=7), file="f")
     (cwd, box), = asked
-    assert rec["sandbox"] == "bubblewrap" and rec["points"] == rec["max_points"] == 4.5
+    assert rec.sandbox == "bubblewrap" and rec.points == rec.max_points == 4.5
     assert os.path.dirname(os.path.dirname(cwd)) == bwrap.scratch_root()
     assert cwd.endswith("/work") and box.disk_mb == 7
     assert not os.path.exists(cwd)  # removed after grading
     rec = run.grade_notebook(sem, student(), Options(sandbox="off"), file="f")
-    assert rec["sandbox"] == "none" and asked[-1][1] is None
+    assert rec.sandbox == "none" and asked[-1][1] is None
     assert not asked[-1][0].startswith(bwrap.scratch_root())
 
 
 # ------------------------------------------------------------------------- reports
 def rec(points, max_points, tasks, file="f.ipynb"):
-    return {"points": points, "max_points": max_points, "tasks": tasks, "file": file}
+    return GradeRecord(points, max_points, tasks, file)
 
 
 def task_(tid, points, max_points, status, message=""):
-    return {"id": tid, "points": points, "max_points": max_points, "status": status,
-            "message": message}
+    return TaskVerdict(tid, points, max_points, status, message)
 
 
 BOOK = {
@@ -926,7 +935,9 @@ def test_write_reports(tmp_path):
     out = report.write_reports(BOOK, tmp_path / "new" / "grades")
     assert out == tmp_path / "new" / "grades"
     assert sorted(p.name for p in out.iterdir()) == ["grades.csv", "grades.json", "junit.xml"]
-    assert json.loads((out / "grades.json").read_text()) == BOOK
+    assert read_gradebook(out / "grades.json") == BOOK
+    assert json.loads((out / "grades.json").read_text()) == {
+        s: {k: r.to_json() for k, r in records.items()} for s, records in BOOK.items()}
     assert (out / "grades.json").read_text().endswith("}\n")
     assert (out / "grades.json").read_text().startswith('{\n  "alice": {\n    "01_x"')
     assert (out / "grades.csv").read_text() == report.to_csv(BOOK)
@@ -937,15 +948,15 @@ def test_write_reports(tmp_path):
 
 
 def test_merge_sorts_agrees_and_refuses(tmp_path):
-    (tmp_path / "1.json").write_text(json.dumps({"bob": {"02": rec(1, 1, [])}}))
-    (tmp_path / "2.json").write_text(json.dumps({"alice": {"01": rec(0, 1, [])},
-                                                 "bob": {"01": rec(1, 1, [])}}))
-    (tmp_path / "3.json").write_text(json.dumps({"bob": {"01": rec(1, 1, [])}}))
+    (tmp_path / "1.json").write_text(gradebook_json({"bob": {"02": rec(1, 1, [])}}))
+    (tmp_path / "2.json").write_text(gradebook_json({"alice": {"01": rec(0, 1, [])},
+                                                     "bob": {"01": rec(1, 1, [])}}))
+    (tmp_path / "3.json").write_text(gradebook_json({"bob": {"01": rec(1, 1, [])}}))
     merged = report.merge([tmp_path / "1.json", tmp_path / "2.json", tmp_path / "3.json"])
     assert merged == {"alice": {"01": rec(0, 1, [])},
                       "bob": {"01": rec(1, 1, []), "02": rec(1, 1, [])}}
     assert list(merged) == ["alice", "bob"] and list(merged["bob"]) == ["01", "02"]
-    (tmp_path / "4.json").write_text(json.dumps({"bob": {"01": rec(0, 1, [])}}))
+    (tmp_path / "4.json").write_text(gradebook_json({"bob": {"01": rec(0, 1, [])}}))
     with pytest.raises(GradeError) as info:
         report.merge([tmp_path / "2.json", tmp_path / "4.json"])
     assert str(info.value) == f"{tmp_path / '4.json'}: bob/01 differs from an earlier report"
@@ -956,8 +967,167 @@ def test_merge_sorts_agrees_and_refuses(tmp_path):
         assert str(info.value) == \
             f"{tmp_path / '5.json'} is not a grades.json (student -> seminar -> record)"
     (tmp_path / "6.json").write_text("{oops")
-    with pytest.raises(GradeError, match=r"^cannot read report .*6\.json: Expecting"):
+    with pytest.raises(GradeError, match=r"^cannot read gradebook .*6\.json: JSONDecodeError: "
+                                         "Expecting"):
         report.merge([tmp_path / "6.json"])
+
+
+def test_grades_json_keeps_its_format_byte_for_byte(tmp_path):
+    """GradeRecord.to_json writes what the grader wrote when a record was a dict: keys in
+    the order points, max_points, tasks, file, notes (only when some), sandbox (only when
+    code ran); whole points as ints; any text as UTF-8. Reading it back and writing it
+    again gives the same bytes."""
+    book = {"zoë": {
+        "01_x": GradeRecord(2, 3.5, [TaskVerdict("t1", 2, 2, "passed"),
+                                     TaskVerdict("t2", 0, 1.5, "failed", "résumé ≠ 1")],
+                            "01_x (1).ipynb", ["graded as 01_x"], "bubblewrap"),
+        "02_y": GradeRecord(0.25, 0.5, [TaskVerdict("u", 0.25, 0.5, "timeout", "slow")],
+                            "02_y.ipynb", sandbox="none"),
+        "notes": run.failed_record(None, "notes.ipynb", "not a seminar")}, "amy": {}}
+    want = {"zoë": {
+        "01_x": {"points": 2, "max_points": 3.5, "tasks": [
+            {"id": "t1", "points": 2, "max_points": 2, "status": "passed", "message": ""},
+            {"id": "t2", "points": 0, "max_points": 1.5, "status": "failed",
+             "message": "résumé ≠ 1"}],
+            "file": "01_x (1).ipynb", "notes": ["graded as 01_x"], "sandbox": "bubblewrap"},
+        "02_y": {"points": 0.25, "max_points": 0.5, "tasks": [
+            {"id": "u", "points": 0.25, "max_points": 0.5, "status": "timeout",
+             "message": "slow"}], "file": "02_y.ipynb", "sandbox": "none"},
+        "notes": {"points": 0, "max_points": 0, "tasks": [
+            {"id": "file", "points": 0, "max_points": 0, "status": "error",
+             "message": "not a seminar"}], "file": "notes.ipynb"}}, "amy": {}}
+    text = json.dumps(want, indent=2, ensure_ascii=False) + "\n"
+    assert gradebook_json(book) == text
+    report.write_reports(book, tmp_path)
+    assert (tmp_path / "grades.json").read_bytes() == text.encode("utf-8")
+    again = read_gradebook(tmp_path / "grades.json")
+    assert again == book
+    assert gradebook_json(again) == text
+    assert '"max_points": 3.5' in text and '"points": 2,' in text  # an int stays an int
+
+
+def test_a_grade_record_is_typed_when_read(tmp_path):
+    assert STATUSES == get_args(Status) == ("passed", "failed", "error", "timeout", "missing")
+    with pytest.raises(ValueError, match="status 'pass' is not one of passed, failed"):
+        TaskVerdict("t", 1, 1, "pass")
+    good = {"points": 1, "max_points": 1, "file": "f.ipynb", "tasks": [
+        {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""}]}
+    assert GradeRecord.from_json(good).to_json() == good
+    for change, why in (({"points": True}, "points must be a number"),
+                        ({"tasks": [{"id": "t", "points": 1, "max_points": 1,
+                                     "status": "Passed", "message": ""}]}, "status 'Passed'"),
+                        ({"sandbox": "docker"}, "sandbox 'docker'"),
+                        ({"file": None}, "expected text, not None"),
+                        ({"tasks": [{"id": "t"}]}, "KeyError: 'points'")):
+        path = tmp_path / "g.json"
+        path.write_text(json.dumps({"bob": {"01": {**good, **change}}}), encoding="utf-8")
+        with pytest.raises(GradeError) as info:
+            read_gradebook(path)
+        assert str(info.value).startswith(f"cannot read gradebook {path}: bob/01: ")
+        assert why in str(info.value)
+    bare = {k: v for k, v in good.items() if k != "file"}
+    with pytest.raises(ValueError, match="not a grade record .KeyError: 'file'"):
+        GradeRecord.from_json(bare)
+
+
+def _status_strings(source: str) -> list:
+    """(line, string) of every string the code gives or compares as a task's status: the
+    status argument of Verdict, TaskVerdict and failed_record; in a function documented as
+    returning "(status, ...)", the first item of each tuple it returns or assigns to
+    ``status, ...``; a string compared with ``status`` or with the ``.status`` of a verdict
+    (``v``, ``t``, ``verdict``, ``task``, ``verdicts[...]``, ``tasks[...]``; not a cell's
+    or a probe's outcome, whose statuses are others); the keys of a dict looked up by a
+    status."""
+    import ast
+
+    def strings(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return [node]
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return [e for e in node.elts if isinstance(e, ast.Constant)
+                    and isinstance(e.value, str)]
+        if isinstance(node, ast.IfExp):
+            return strings(node.body) + strings(node.orelse)
+        return []
+
+    def first(node):  # the status of a (status, message...) tuple
+        if isinstance(node, ast.Tuple) and node.elts:
+            return strings(node.elts[0])
+        if isinstance(node, ast.IfExp):
+            return first(node.body) + first(node.orelse)
+        return []
+
+    def own_nodes(fn):  # a function's nodes, not those of the functions inside it
+        todo = list(fn.body)
+        while todo:
+            node = todo.pop()
+            yield node
+            if not isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                todo += list(ast.iter_child_nodes(node))
+
+    def is_status(node):
+        if isinstance(node, ast.Name):
+            return node.id == "status"
+        if isinstance(node, ast.Attribute) and node.attr == "status":
+            owner = node.value
+            if isinstance(owner, ast.Subscript):
+                owner = owner.value
+            return isinstance(owner, ast.Name) and owner.id in (
+                "v", "t", "verdict", "task", "verdicts", "tasks")
+        return False
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            at = {"Verdict": 0, "TaskVerdict": 3, "failed_record": 3}.get(name)
+            if at is not None:
+                if len(node.args) > at:
+                    found += strings(node.args[at])
+                found += [s for k in node.keywords if k.arg == "status"
+                          for s in strings(k.value)]
+            if name == "get" and node.args and is_status(node.args[0]) and \
+                    isinstance(node.func.value, ast.Dict):
+                found += [k for k in node.func.value.keys if k is not None]
+        elif isinstance(node, ast.Compare):
+            sides = [node.left, *node.comparators]
+            if any(is_status(s) for s in sides):
+                found += [c for s in sides for c in strings(s)]
+        elif isinstance(node, ast.FunctionDef) and \
+                (ast.get_docstring(node) or "").startswith("(status,"):
+            for inner in own_nodes(node):
+                if isinstance(inner, ast.Return) and inner.value is not None:
+                    found += first(inner.value)
+                elif isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Tuple) \
+                        and is_status(inner.targets[0].elts[0]):
+                    found += first(inner.value)
+    return [(s.lineno, s.value) for s in found]
+
+
+def test_every_status_string_in_coursekit_is_one_of_the_statuses():
+    """A typo in a status ("pass", "timed out") fails here, not in a student's grades."""
+    from coursekit.feedback import ICON
+
+    files = sorted((notebook.REPO / "coursekit").rglob("*.py"))
+    used = {(f.relative_to(notebook.REPO).as_posix(), line, s) for f in files
+            for line, s in _status_strings(f.read_text(encoding="utf-8"))}
+    wrong = sorted(u for u in used if u[2] not in STATUSES)
+    assert wrong == []
+    assert {s for _, _, s in used} == set(STATUSES)  # every status is used somewhere
+    assert len(used) >= 30  # the places: run, verdict, measure, report, autograder...
+    assert {f for f, _, _ in used} >= {"coursekit/grading/run.py", "coursekit/grading/report.py",
+                                      "coursekit/grading/verdict.py", "coursekit/autograder.py",
+                                      "coursekit/grading/measure.py", "coursekit/simulate.py"}
+    assert set(ICON) == set(STATUSES)
+    # the collector finds a wrong status in each kind of place it looks at
+    planted = ('Verdict("pass")\nTaskVerdict("t", 0, 1, "timed out")\n'
+               'failed_record(None, "f", "m", status="eror")\nif v.status == "fail": pass\n'
+               'def f():\n    "(status, message) of x"\n    status, m = "skipped", ""\n'
+               '    return ("ok", "") if m else ("passd", m)\n'
+               'def g():\n    return "a note", ""\n'
+               '{"failure": 1}.get(t.status)\nif out.status == "killed": pass\n')
+    assert sorted(s for _, s in _status_strings(planted)) == sorted([
+        "pass", "timed out", "eror", "fail", "skipped", "ok", "passd", "failure"])
 
 
 # ------------------------------------------------------------------------- options
@@ -1007,6 +1177,17 @@ def test_denied_paths_of_a_checkout_and_a_worktree(tmp_path):
         sorted(want + [str(gitdir), str(tmp_path / "main" / ".git")])
     (repo / ".git").write_text("not a pointer")
     assert common.denied_paths(Options(), repo) == want
+
+
+def test_with_denied_is_where_the_deny_list_grows(tmp_path):
+    """cli, simulate, batch and the autograder add their folders through with_denied only;
+    it keeps what was denied before, never changes the rest, and denied_paths lists it."""
+    start = Options(timeout=5, deny=("/first",))
+    opts = common.with_denied(start, tmp_path / "class", "/reports")
+    assert opts.deny == ("/first", str(tmp_path / "class"), "/reports")
+    assert start.deny == ("/first",) and opts.timeout == 5
+    assert str(tmp_path / "class") in common.denied_paths(opts, tmp_path)
+    assert common.with_denied(start) == start
 
 
 # ------------------------------------------------------------------------- a class
@@ -1122,19 +1303,19 @@ def test_shard_students(tmp_path):
         batch.shard_students(tmp_path / "f.ipynb", 1, 2)
 
 
-def test_grade_job_records(tmp_path, seminars, scripted):
+def test_grade_file_records(tmp_path, seminars, scripted):
     path = put(tmp_path, "alice/x.ipynb", "{}")
-    job = batch.Job("alice", str(path), None, "x", "not a seminar")
-    s, key, record, secs = batch.grade_job(job, str(seminars), Options())
+    job = batch.SubmittedFile("alice", str(path), None, "x", "not a seminar")
+    s, key, record, secs = batch.grade_file(job, str(seminars), Options())
     assert (s, key, record) == ("alice", "x", run.failed_record(None, "x.ipynb", "not a seminar"))
     assert secs >= 0
     bad = put(tmp_path, "alice/01_units.ipynb", '{"cells": 3}')
-    _, _, record, _ = batch.grade_job(batch.Job("alice", str(bad), "01_units", "01_units"),
-                                      str(seminars), Options())
-    assert {t["message"] for t in record["tasks"]} == {
+    _, _, record, _ = batch.grade_file(
+        batch.SubmittedFile("alice", str(bad), "01_units", "01_units"), str(seminars), Options())
+    assert {t.message for t in record.tasks} == {
         "your notebook could not be read: 01_units.ipynb: not a readable notebook "
         "(TypeError: 'int' object is not iterable)"}
-    assert all(t["status"] == "error" and t["max_points"] > 0 for t in record["tasks"])
+    assert all(t.status == "error" and t.max_points > 0 for t in record.tasks)
 
 
 def test_grade_file_of_another_seminar(tmp_path, seminars, scripted):
@@ -1143,8 +1324,8 @@ def test_grade_file_of_another_seminar(tmp_path, seminars, scripted):
                                 code("test-z", "assert zero() == 0  # a long enough line",
                                      task="z")])
     path = put(tmp_path, "bob/01_units.ipynb", other)
-    rec = batch._grade_file(sems["01_units"], sems, path, Options(), "")
-    assert {t["message"] for t in rec["tasks"]} == {
+    rec = batch._grade_path(sems["01_units"], sems, path, Options(), "")
+    assert {t.message for t in rec.tasks} == {
         "this notebook looks like seminar 02_other, not 01_units (3 of its cells match "
         "02_other, 0 match 01_units): submit each seminar under its own name"}
     assert scripted.log == []
@@ -1162,8 +1343,8 @@ def test_grade_a_class_with_a_scripted_kernel(tmp_path, seminars, monkeypatch):
     said = []
     book = batch.grade(subs, seminars, Options(timeout=5), echo=said.append)
     assert list(book) == ["alice", "bob", "carol"] and book["carol"] == {}
-    assert book["alice"]["01_units"]["points"] == 4.5
-    assert book["bob"]["01_units"]["points"] == 3
+    assert book["alice"]["01_units"].points == 4.5
+    assert book["bob"]["01_units"].points == 3
     assert said[:2] == ["warning: ignored alice/zz.txt: not a notebook",
                         "warning: carol: no notebooks submitted"]
     assert [s.rsplit(" (", 1)[0] for s in said[2:]] == [
@@ -1211,7 +1392,7 @@ def test_import_calls_by_their_argument(call, broken):
     assert (found is not None) is broken
 
 
-def test_grade_job_of_a_grader_bug_and_its_arguments(tmp_path, seminars, monkeypatch):
+def test_grade_file_of_a_grader_bug_and_its_arguments(tmp_path, seminars, monkeypatch):
     sems = asm_mod.load_solutions(seminars)
     path = put(tmp_path, "alice/01_units.ipynb", student())
     seen = []
@@ -1219,11 +1400,11 @@ def test_grade_job_of_a_grader_bug_and_its_arguments(tmp_path, seminars, monkeyp
     def fake(sem, seminars_, path_, opts, note, until=None):
         seen.append((sem.stem, path_, opts, note, until))
         raise KeyError("oops")
-    monkeypatch.setattr(batch, "_grade_file", fake)
+    monkeypatch.setattr(batch, "_grade_path", fake)
     opts = Options(timeout=3)
     t0 = time.perf_counter()
-    s, key, rec, secs = batch.grade_job(batch.Job("alice", str(path), "01_units", "01_units",
-                                                  "a note", until="b"), str(seminars), opts)
+    s, key, rec, secs = batch.grade_file(batch.SubmittedFile(
+        "alice", str(path), "01_units", "01_units", "a note", until="b"), str(seminars), opts)
     assert 0 <= secs <= time.perf_counter() - t0
     assert seen == [("01_units", path, opts, "a note", "b")]
     assert rec == run.failed_record(sems["01_units"], "01_units.ipynb",
@@ -1237,11 +1418,11 @@ def test_grade_file_passes_until_and_options(tmp_path, seminars, monkeypatch):
     monkeypatch.setattr(batch, "grade_notebook", lambda sem, nb, opts, file, notes, until:
                         seen.append((sem.stem, opts, file, notes, until)) or "REC")
     opts = Options(timeout=4)
-    assert batch._grade_file(sems["01_units"], sems, path, opts, "n", until="a") == "REC"
+    assert batch._grade_path(sems["01_units"], sems, path, opts, "n", until="a") == "REC"
     assert seen == [("01_units", opts, "01_units.ipynb", ["n"], "a")]
     # a tie between seminars: the one it was submitted as wins
     same = {"01_units": sems["01_units"], "01_twin": sems["01_units"]}
-    assert batch._grade_file(sems["01_units"], same, path, opts, "") == "REC"
+    assert batch._grade_path(sems["01_units"], same, path, opts, "") == "REC"
 
 
 def test_preflight_kernel_arguments(monkeypatch):
@@ -1257,7 +1438,7 @@ def test_broken_rules_with_an_earlier_missing_answer(tmp_path):
     nb = solution_nb()
     nb.cells[6].metadata["course"]["forbid"] = ["math.sqrt"]
     notebook.write(nb, tmp_path / "01_r.ipynb")
-    sem = asm_mod.load_seminar(tmp_path / "01_r.ipynb")
+    sem = asm_mod.load_solution(tmp_path / "01_r.ipynb")
     asm = Assembly({"answer-a": None, "answer-b": "def plus(x):\n    return math.sqrt(x)\n"},
                    {}, [])
     assert asm_mod.broken_rules(sem, asm) == {"b": (
@@ -1273,7 +1454,7 @@ def test_position_matching_with_several_answers_in_one_gap(tmp_path):
         answer("answer-r", "return 3", "def r():"),
         code("test-all", "assert p() + q() + r() == 6  # long enough to count", task="t")])
     notebook.write(nb, tmp_path / "01_g.ipynb")
-    sem = asm_mod.load_seminar(tmp_path / "01_g.ipynb")
+    sem = asm_mod.load_solution(tmp_path / "01_g.ipynb")
     theirs = new_notebook(cells=[
         code("setup", "import math  # a setup line long enough to count"),
         code("x1", "print('scratch')"),

@@ -53,7 +53,7 @@ from coursekit import (
     simulate,
     site,
 )
-from coursekit.grading import Options, batch, run
+from coursekit.grading import GradeRecord, Options, TaskVerdict, batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
 
@@ -97,12 +97,12 @@ def klass(tmp_path, monkeypatch):
 
     def serial(todo, solutions_dir, opts, jobs=1):
         asked.jobs.append(jobs)
-        for student_, key, rec, _ in batch.grade_jobs(todo, solutions_dir, opts, 1):
+        for student_, key, rec, _ in batch.grade_files(todo, solutions_dir, opts, 1):
             yield student_, key, rec, 1.0
 
     monkeypatch.setattr(run, "new_kernel", run_kernel)
     monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
-    monkeypatch.setattr(grading, "grade_jobs", serial)
+    monkeypatch.setattr(grading, "grade_files", serial)
     monkeypatch.setattr(bwrap, "available", lambda: "")  # the OS sandbox works (scripted)
     monkeypatch.delenv("COURSE_UNITS", raising=False)
     asked.sols = sols
@@ -134,8 +134,8 @@ def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
     assert len(klass.run) == n and all(
         o.warm is True and o.deny == (str(klass.sols.resolve()), submissions)
         and o.sandbox == "required" for o in klass.run)
-    assert all(r["sandbox"] == "bubblewrap" for recs in result["book"].values()
-               for r in recs.values() if r["max_points"])
+    assert all(r.sandbox == "bubblewrap" for recs in result["book"].values()
+               for r in recs.values() if r.max_points)
 
 
 def test_simulate_cold_and_its_unexpected_grades(klass, tmp_path, monkeypatch):
@@ -201,7 +201,8 @@ def bench(tmp_path, monkeypatch):
         files = {s: sorted(p.name for p in (Path(submissions) / s).iterdir()) for s in names}
         calls.runs.append((solutions_dir and Path(solutions_dir), opts and opts.warm, jobs,
                            files, opts and opts.sandbox))
-        return {s: {f[:-6]: {**calls.record(i, s), "sandbox": boxed[opts.sandbox]}
+        return {s: {f[:-6]: GradeRecord(**{"tasks": [], "file": f, **calls.record(i, s)},
+                                        sandbox=boxed[opts.sandbox])
                     for f in files[s]} for s in names}
 
     monkeypatch.setattr(grading, "grade", fake_grade)
@@ -231,7 +232,7 @@ def test_bench_section_defaults(bench, tmp_path, monkeypatch):
 def test_bench_section_says_no_when_marks_or_records_differ(bench):
     def record(run_, student_):
         if run_ == 1 and student_ == "student01":
-            return {"points": 2, "max_points": 2, "tasks": ["other"]}
+            return {"points": 2, "max_points": 2, "tasks": [TaskVerdict("t", 2, 2, "passed")]}
         return {"points": 1 if run_ == 2 else 2, "max_points": 2}
     bench.record = record
     text = simulate.bench_section(bench.sols, n=2, jobs=1)
@@ -505,7 +506,7 @@ def test_plan_renamed_files_by_two_marks_and_second_copies(tmp_path, seminars): 
 @pytest.fixture()
 def kernels(monkeypatch):
     """One scripted kernel for every grading kernel; records the preflight's warm flag and
-    how many jobs grade_jobs was asked to run at a time (it runs them serially)."""
+    how many jobs grade_files was asked to run at a time (it runs them serially)."""
     k = FakeKernel()
     k.warm, k.jobs = [], []
 
@@ -516,10 +517,10 @@ def kernels(monkeypatch):
     def serial(todo, solutions_dir, opts, jobs=1):
         k.jobs.append(jobs)
         yield from real_grade_jobs(todo, solutions_dir, opts, 1)
-    real_grade_jobs = batch.grade_jobs
+    real_grade_jobs = batch.grade_files
     monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
     monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
-    monkeypatch.setattr(batch, "grade_jobs", serial)
+    monkeypatch.setattr(batch, "grade_files", serial)
     return k
 
 
@@ -531,7 +532,7 @@ def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminar
     monkeypatch.setattr(batch, "REPO", tmp_path)  # the repository's solutions/: `seminars`
     book = batch.grade(subs, opts=Options(timeout=7, warm=True), jobs=2, students=["bob"],
                        echo=lambda line: None)
-    assert list(book) == ["bob"] and book["bob"]["01_units"]["points"] == 4.5
+    assert list(book) == ["bob"] and book["bob"]["01_units"].points == 4.5
     cells = [(s, t) for s, t, history in kernels.log if history]
     answers = [t for s, t in cells if "BEGIN SOLUTION" in s]
     assert answers == [7, 7]  # the --timeout given (the setup cells get at least 120 s)
@@ -677,7 +678,7 @@ class InlinePool:
         return fut
 
 
-def test_grade_jobs_in_parallel_worker_processes(tmp_path, seminars, monkeypatch):  # noqa: F811
+def test_grade_files_in_parallel_worker_processes(tmp_path, seminars, monkeypatch):  # noqa: F811
     import concurrent.futures
 
     k = FakeKernel()
@@ -690,25 +691,25 @@ def test_grade_jobs_in_parallel_worker_processes(tmp_path, seminars, monkeypatch
     put(subs, "carl/notes.ipynb", new_notebook())
     jobs, _, _ = batch.plan(subs, grading.load_solutions(seminars))
     opts = Options(timeout=9)
-    got = sorted(batch.grade_jobs(jobs, str(seminars), opts, 3))
+    got = sorted(batch.grade_files(jobs, str(seminars), opts, 3))
     pool, = InlinePool.made
     assert pool.max_workers == 3 and pool.context.get_start_method() == "spawn"
-    assert pool.calls == [(batch.grade_job, (job, str(seminars), opts)) for job in jobs]
+    assert pool.calls == [(batch.grade_file, (job, str(seminars), opts)) for job in jobs]
     alice, bob, carl = got
-    assert alice[:2] == ("alice", "01_units") and alice[2]["points"] == 4.5
+    assert alice[:2] == ("alice", "01_units") and alice[2].points == 4.5
     assert {t for s, t, _ in k.log if "BEGIN SOLUTION" in s} == {9}
     # the worker grading bob's file died: his record says so, with the seminar's tasks
     message = "internal grader error: BrokenProcessPool: a worker process died"
     assert bob == ("bob", "01_units", run.failed_record(
         grading.load_solutions(seminars)["01_units"], "dies.ipynb", message), 0.0)
-    assert bob[2]["max_points"] == 4.5 and {t["message"] for t in bob[2]["tasks"]} == {message}
-    assert carl[:2] == ("carl", "notes") and carl[2]["tasks"][0]["id"] == "file"
+    assert bob[2].max_points == 4.5 and {t.message for t in bob[2].tasks} == {message}
+    assert carl[:2] == ("carl", "notes") and carl[2].tasks[0].id == "file"
     # two files, two jobs: two workers
-    assert len(list(batch.grade_jobs(jobs[:2], str(seminars), opts, 2))) == 2
+    assert len(list(batch.grade_files(jobs[:2], str(seminars), opts, 2))) == 2
     assert [p.max_workers for p in InlinePool.made] == [3, 2]
 
 
-def test_grade_jobs_one_at_a_time(tmp_path, seminars, monkeypatch):  # noqa: F811
+def test_grade_files_one_at_a_time(tmp_path, seminars, monkeypatch):  # noqa: F811
     import concurrent.futures
 
     k = FakeKernel()
@@ -720,10 +721,10 @@ def test_grade_jobs_one_at_a_time(tmp_path, seminars, monkeypatch):  # noqa: F81
     put(subs, "bob/01_units.ipynb", student())
     jobs, _, _ = batch.plan(subs, grading.load_solutions(seminars))
     one = batch.plan(subs, grading.load_solutions(seminars), ["alice"])[0]
-    got = list(batch.grade_jobs(jobs, str(seminars), Options(timeout=9)))  # jobs=1: serial
-    got += list(batch.grade_jobs(one, str(seminars), Options(timeout=9), 2))  # one file
+    got = list(batch.grade_files(jobs, str(seminars), Options(timeout=9)))  # jobs=1: serial
+    got += list(batch.grade_files(one, str(seminars), Options(timeout=9), 2))  # one file
     assert InlinePool.made == []  # no worker processes
-    assert [(s, key, rec["points"]) for s, key, rec, _ in got] == [
+    assert [(s, key, rec.points) for s, key, rec, _ in got] == [
         ("alice", "01_units", 4.5), ("bob", "01_units", 4.5), ("alice", "01_units", 4.5)]
     assert {t for s, t, _ in k.log if "BEGIN SOLUTION" in s} == {9}
 
@@ -754,14 +755,14 @@ def test_grade_notebook_options_workdir_and_messages(sem, workdirs):  # noqa: F8
     rec = run.grade_notebook(sem, nb, Options(timeout=4))
     cwd, existed, opts = workdirs[0]
     assert existed and opts.timeout == 4 and not Path(cwd).exists()  # a fresh folder, removed
-    assert rec["file"] == ""
-    assert rec["notes"] == ["answer cell 'answer-b' was matched by position (its cell id "
+    assert rec.file == ""
+    assert rec.notes == ["answer cell 'answer-b' was matched by position (its cell id "
                             "differs from the seminar's)"]
-    tasks = {t["id"]: t for t in rec["tasks"]}
+    tasks = {t.id: t for t in rec.tasks}
 
-    assert tasks["a"]["message"] == ("FileNotFoundError: [Errno 2] No such file or "
+    assert tasks["a"].message == ("FileNotFoundError: [Errno 2] No such file or "
                                      "directory: './data.csv'")  # not the temporary path
-    assert tasks["b"]["message"] == ("NameError: name 'plus' is not defined [assign `plus` in "
+    assert tasks["b"].message == ("NameError: name 'plus' is not defined [assign `plus` in "
                                      "your answer cell 'answer-b'] (earlier task(s) a did not "
                                      "pass; this task may depend on them)")
 
@@ -770,19 +771,19 @@ def test_grade_notebook_until_and_broken_rules(tmp_path, workdirs):
     sol = solution_nb()
     sol.cells[3].metadata["course"]["forbid"] = ["math.sqrt"]
     notebook.write(sol, tmp_path / "01_units.ipynb")
-    sem_ = grading.load_seminar(tmp_path / "01_units.ipynb")
+    sem_ = grading.load_solution(tmp_path / "01_units.ipynb")
     nb = student(answer_a="def twice(x):\n    return 2 * x + 0 * math.sqrt(4)\n")
     rec = run.grade_notebook(sem_, nb, Options(timeout=4), file="01_units.ipynb", until="a")
-    assert rec["tasks"] == [{"id": "a", "points": 0, "max_points": 2, "status": "failed",
+    assert rec.to_json()["tasks"] == [{"id": "a", "points": 0, "max_points": 2, "status": "failed",
                              "message": "rule broken: this task must not use math.sqrt; your "
                                         "cell 'answer-a', line 2 uses math.sqrt"}]
-    assert "notes" not in rec and rec["file"] == "01_units.ipynb"
+    assert rec.notes == [] and rec.file == "01_units.ipynb"
 
 
 def test_run_tasks_without_answer_cells_use_the_timeout_everywhere(tmp_path):
     nb = new_notebook(cells=[code("setup", "x = 1"), code("t", "assert x == 1", task="t")])
     notebook.write(nb, tmp_path / "01_only.ipynb")
-    sem_ = grading.load_seminar(tmp_path / "01_only.ipynb")
+    sem_ = grading.load_solution(tmp_path / "01_only.ipynb")
     k = FakeKernel()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run, "new_kernel", lambda cwd, opts: k)
@@ -807,13 +808,13 @@ def test_two_missing_answers_of_one_task(tmp_path):
                               answer("answer-q", "return 2", "def q():"),
                               code("test-pq", "assert p() + q() == 3", task="pq")])
     notebook.write(sol, tmp_path / "01_pq.ipynb")
-    sem_ = grading.load_seminar(tmp_path / "01_pq.ipynb")
+    sem_ = grading.load_solution(tmp_path / "01_pq.ipynb")
     k = FakeKernel({"assert p() + q()": error("NameError", "name 'p' is not defined")})
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(run, "new_kernel", lambda cwd, opts: k)
         rec = run.grade_notebook(sem_, new_notebook(), Options(timeout=4))
-    assert rec["tasks"][0]["status"] == "missing"
-    assert rec["tasks"][0]["message"] == (
+    assert rec.tasks[0].status == "missing"
+    assert rec.tasks[0].message == (
         "your notebook has no answer cell 'answer-p' (deleted, or its id changed); graded as "
         "unanswered; your notebook has no answer cell 'answer-q' (deleted, or its id "
         "changed); graded as unanswered")
@@ -825,13 +826,13 @@ def test_grade_file_records_of_unreadable_and_misnamed_files(
     sems = grading.load_solutions(seminars)
     cells = put(tmp_path, "bob/01_units.ipynb",
                 '{"cells": {}, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    rec = batch._grade_file(sems["01_units"], sems, cells, Options(), "")
+    rec = batch._grade_path(sems["01_units"], sems, cells, Options(), "")
     assert rec == run.failed_record(sems["01_units"], "01_units.ipynb",
                                     "your notebook could not be read: 01_units.ipynb: no list "
                                     "of cells")
     # the 01_units seminar submitted as 02_other: refused, with 02_other's tasks
     misnamed = put(tmp_path, "bob/02_other.ipynb", student())
-    rec = batch._grade_file(sems["02_other"], sems, misnamed, Options(), "")
+    rec = batch._grade_path(sems["02_other"], sems, misnamed, Options(), "")
     assert rec == run.failed_record(
         sems["02_other"], "02_other.ipynb", "this notebook looks like seminar 01_units, not "
         "02_other (8 of its cells match 01_units, 0 match 02_other): submit each seminar "
@@ -839,7 +840,7 @@ def test_grade_file_records_of_unreadable_and_misnamed_files(
     assert scripted.log == []
     # graded: no notes unless there is one
     good = put(tmp_path, "bob/01_units.ipynb", student())
-    assert "notes" not in batch._grade_file(sems["01_units"], sems, good, Options(), "")
+    assert batch._grade_path(sems["01_units"], sems, good, Options(), "").notes == []
 
 
 def test_preflight_kernel_and_guard_install(monkeypatch):
@@ -880,9 +881,10 @@ def test_rule_problems_of_every_task():
 def test_junit_elements():
     import xml.etree.ElementTree as ET
 
-    book = {"ann": {"01_a": {"points": 1, "max_points": 2, "file": "01_a.ipynb", "tasks": [
-        {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""},
-        {"id": "u", "points": 0, "max_points": 1, "status": "failed", "message": "no"}]}}}
+    book = grading.gradebook_from_json({"ann": {"01_a": {
+        "points": 1, "max_points": 2, "file": "01_a.ipynb", "tasks": [
+            {"id": "t", "points": 1, "max_points": 1, "status": "passed", "message": ""},
+            {"id": "u", "points": 0, "max_points": 1, "status": "failed", "message": "no"}]}}})
     root = ET.fromstring(grading.to_junit(book).split("\n", 1)[1])
     assert root.tag == "testsuites"
     assert [(s.tag, s.get("name"), s.get("tests"), s.get("failures")) for s in root] == [
@@ -956,17 +958,17 @@ def test_release_into_a_new_nested_folder(repo, tmp_path):  # noqa: F811
 
 
 # ========================================================================== loading a seminar
-def test_load_seminar_checks(tmp_path):
+def test_load_solution_checks(tmp_path):
     sol = solution_nb()
     sol.cells[3].metadata["course"]["points"] = 0  # a practice task
     notebook.write(sol, tmp_path / "01_units.ipynb")
-    assert grading.load_seminar(tmp_path / "01_units.ipynb").tasks == [
+    assert grading.load_solution(tmp_path / "01_units.ipynb").tasks == [
         ("a", 0), ("b", 1.5), ("c", 1)]
     sol.cells[3].metadata["course"]["points"] = -1  # bad points, then a bad rule: both said
     sol.cells[6].metadata["course"]["forbid"] = "math"
     notebook.write(sol, tmp_path / "01_units.ipynb")
     with pytest.raises(CourseError) as info:
-        grading.load_seminar(tmp_path / "01_units.ipynb")
+        grading.load_solution(tmp_path / "01_units.ipynb")
     assert str(info.value) == (
         "01_units.ipynb: code cell 3 (test-a): points must be a number >= 0, got -1; "
         "01_units.ipynb: code cell 6 (test-b): 'forbid' must be a list of dotted names "
@@ -1062,8 +1064,8 @@ def test_feedback_files_are_utf8_whatever_the_locale(tmp_path):
         {"id": "t", "points": 0, "max_points": 1, "status": "failed",
          "message": "AssertionError: résumé ≠ 1"}]}}}
     (tmp_path / "grades.json").write_text(json.dumps(book, ensure_ascii=False), encoding="utf-8")
-    code_ = ("import sys\nfrom coursekit import feedback\n"
-             "book = feedback.load_book(sys.argv[1])\n"
+    code_ = ("import sys\nfrom coursekit import feedback, grading\n"
+             "book = grading.read_gradebook(sys.argv[1])\n"
              "print(len(feedback.write_feedback(book, sys.argv[2])))\n")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
            "PYTHONCOERCECLOCALE": "0"}
@@ -1076,9 +1078,8 @@ def test_feedback_files_are_utf8_whatever_the_locale(tmp_path):
 
 
 @pytest.mark.parametrize("kind, rec, ok", [
-    ("right", {"points": 1, "max_points": 1, "tasks": []}, True),
-    ("blank", {"points": 0, "max_points": 2, "tasks": [
-        {"id": "a", "points": 0, "status": "missing"}]}, True),
+    ("right", GradeRecord(1, 1, [], "f.ipynb"), True),
+    ("blank", GradeRecord(0, 2, [TaskVerdict("a", 0, 2, "missing")], "f.ipynb"), True),
 ])
 def test_expected_one_point_and_a_blank_with_missing_answers(kind, rec, ok):
     assert simulate.expected(kind, None, rec) is ok
@@ -1093,7 +1094,7 @@ def test_reports_are_utf8_whatever_the_locale(tmp_path):
          "message": "AssertionError: résumé ≠ 1 …"}]}}}
     (tmp_path / "in.json").write_text(json.dumps(book, ensure_ascii=False), encoding="utf-8")
     code_ = ("import json, sys\nfrom coursekit import grading\n"
-             "book = json.loads(open(sys.argv[1], encoding='utf-8').read())\n"
+             "book = grading.read_gradebook(sys.argv[1])\n"
              "grading.write_reports(book, sys.argv[2])\n"
              "assert grading.merge([sys.argv[2] + '/grades.json']) == book\n")
     env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
@@ -1104,8 +1105,9 @@ def test_reports_are_utf8_whatever_the_locale(tmp_path):
     assert done.returncode == 0, done.stderr[-1000:]
     out = tmp_path / "out"
     assert json.loads((out / "grades.json").read_text(encoding="utf-8")) == book
-    assert (out / "grades.csv").read_text(encoding="utf-8") == grading.to_csv(book)
-    assert (out / "junit.xml").read_text(encoding="utf-8") == grading.to_junit(book)
+    typed = grading.gradebook_from_json(book)
+    assert (out / "grades.csv").read_text(encoding="utf-8") == grading.to_csv(typed)
+    assert (out / "junit.xml").read_text(encoding="utf-8") == grading.to_junit(typed)
 
 
 # ========================================================================== odds and ends
@@ -1134,7 +1136,7 @@ def test_tasks_after_two_crashed_ones_say_so(tmp_path, monkeypatch):
         answer("answer-c", "return a() + b()", "def c():"),
         code("test-c", "assert c() == 3", task="c")])
     notebook.write(sol, tmp_path / "01_abc.ipynb")
-    sem_ = grading.load_seminar(tmp_path / "01_abc.ipynb")
+    sem_ = grading.load_solution(tmp_path / "01_abc.ipynb")
     nb = new_notebook(cells=[code("answer-a", "def a():\n    crash()\n"),
                              code("answer-b", "def b():\n    crash()\n"),
                              code("answer-c", "def c():\n    return a() + b()\n")])
@@ -1166,7 +1168,7 @@ def test_broken_rules_follow_every_earlier_answer_and_only_the_students(tmp_path
         code("test-r", "assert r(4) == 2", task="r")])
     sol.cells[-1].metadata["course"]["forbid"] = ["math.sqrt"]
     notebook.write(sol, tmp_path / "01_r.ipynb")
-    sem_ = grading.load_seminar(tmp_path / "01_r.ipynb")
+    sem_ = grading.load_solution(tmp_path / "01_r.ipynb")
 
     def broken(**answers):
         nb = new_notebook(cells=[code(k.replace("_", "-"), v) for k, v in answers.items()])

@@ -25,6 +25,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from coursekit import (
     feedback,
     generate,
+    grading,
     guard,
     leaks,
     nbgrader_export,
@@ -630,14 +631,15 @@ def test_install_without_a_utils_package(monkeypatch, tmp_path):
 
 
 # ========================================================================== feedback
-FB_BOOK = {"dora": {
+FB_DATA = {"dora": {
     "01_a": {"points": 1.5, "max_points": 3, "file": "01_a (1).ipynb",
              "notes": ["graded as 01_a", "second note"],
              "tasks": [{"id": "t|1", "points": 1.5, "max_points": 2, "status": "passed",
                         "message": ""},
-                       {"id": "t2", "points": 0, "max_points": 1, "status": "weird",
+                       {"id": "t2", "points": 0, "max_points": 1, "status": "missing",
                         "message": "a\n  b|c"}]},
-    "02_b": {"points": 0, "max_points": 0, "tasks": []}}}
+    "02_b": {"points": 0, "max_points": 0, "file": "02_b.ipynb", "tasks": []}}}
+FB_BOOK = grading.gradebook_from_json(FB_DATA)
 
 
 def test_feedback_exact_markdown():
@@ -648,8 +650,8 @@ def test_feedback_exact_markdown():
         "> note: graded as 01_a", "> note: second note", "",
         "| task | points | status | what the grader says |", "|---|---:|---|---|",
         "| t\\|1 | 1.5/2 | passed |   |",
-        "| t2 | 0/1 | weird | a b\\|c |", "",
-        "## 02_b: 0 / 0", "", "Graded file: `02_b`", "",
+        "| t2 | 0/1 | MISSING | a b\\|c |", "",
+        "## 02_b: 0 / 0", "", "Graded file: `02_b.ipynb`", "",
         "| task | points | status | what the grader says |", "|---|---:|---|---|", ""]
     assert feedback.ICON == {"passed": "passed", "failed": "FAILED", "error": "ERROR",
                              "timeout": "TIMEOUT", "missing": "MISSING"}
@@ -664,8 +666,8 @@ def test_safe_name(name, safe):
 
 
 def test_write_and_load_feedback(tmp_path):
-    (tmp_path / "g.json").write_text(json.dumps(FB_BOOK), encoding="utf-8")
-    book = feedback.load_book(tmp_path / "g.json")
+    (tmp_path / "g.json").write_text(json.dumps(FB_DATA), encoding="utf-8")
+    book = grading.read_gradebook(tmp_path / "g.json")
     assert book == FB_BOOK
     paths = feedback.write_feedback(book, tmp_path / "new" / "fb")
     assert paths == [tmp_path / "new" / "fb" / "dora.md"]
@@ -749,11 +751,11 @@ def test_read_and_write(tmp_path):
 
 def test_task_forbid_and_answer_cells():
     cell = new_code_cell("x")
-    assert notebook.task(cell) is None
+    assert notebook.task_metadata(cell) is None
     cell.metadata["course"] = {"points": 1}
-    assert notebook.task(cell) is None
+    assert notebook.task_metadata(cell) is None
     cell.metadata["course"] = {"task": "t", "points": 1}
-    assert notebook.task(cell) == {"task": "t", "points": 1}
+    assert notebook.task_metadata(cell) == {"task": "t", "points": 1}
     assert notebook.forbid_problems(["a.b", ".m", "_x9.y_"]) == []
     assert notebook.forbid_problems("a.b", "w") == [
         "w: 'forbid' must be a list of dotted names (strings), got 'a.b'"]

@@ -26,9 +26,9 @@ def test_metadata_marks_answers_tests_and_locks_the_rest():
             assert meta["grade_id"] == cell.id and meta["schema_version"] == 3
             if notebook.is_answer_cell(cell):
                 assert meta["solution"] and not meta["grade"] and not meta["locked"]
-            elif notebook.task(cell):
+            elif notebook.task_metadata(cell):
                 assert meta["grade"] and meta["locked"] and not meta["solution"]
-                assert meta["points"] == notebook.task(cell)["points"]
+                assert meta["points"] == notebook.task_metadata(cell)["points"]
                 points += meta["points"]
             else:
                 assert meta["locked"] and not meta["solution"]

@@ -13,9 +13,9 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from test_grading_units import FakeKernel, error, solution_nb
 
-from coursekit import bwrap, execute, generate, leaks, notebook, release, simulate, site
+from coursekit import bwrap, execute, generate, grading, leaks, notebook, release, simulate, site
 from coursekit import student as front_door
-from coursekit.grading import batch, run
+from coursekit.grading import GradeRecord, TaskVerdict, batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
 
@@ -520,6 +520,11 @@ def test_student_notebook():
      False),
 ])
 def test_expected(kind, task, rec, ok):
+    """``rec``: the fields of a grade record that matter (the rest: any valid value)."""
+    if rec is not None:
+        rec = GradeRecord(rec["points"], rec.get("max_points", 2), [
+            TaskVerdict(t["id"], t.get("points", 0), 2, t["status"])
+            for t in rec.get("tasks", [])], "f.ipynb")
     assert simulate.expected(kind, task, rec) is ok
 
 
@@ -581,7 +586,7 @@ def test_simulate_grades_the_class_as_expected(course, tmp_path):
         "), warm kernels, --jobs 1, sandbox bubblewrap")
     assert said[2:4] == ["| seminar | notebooks | mean s per notebook (one worker) | slowest s |",
                          "|---|---:|---:|---:|"]
-    assert json.loads((tmp_path / "class" / "grades" / "grades.json").read_text()) == book
+    assert grading.read_gradebook(tmp_path / "class" / "grades" / "grades.json") == book
     assert files(tmp_path / "class" / "grades" / "feedback") == [
         f"student{i:03d}.md" for i in range(6)]
     (tmp_path / "class" / "submissions" / "stale").mkdir()

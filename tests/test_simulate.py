@@ -2,7 +2,7 @@
 says, so the grades it expects are the right ones to expect."""
 import pytest
 
-from coursekit import generate, notebook, simulate
+from coursekit import generate, grading, notebook, simulate
 
 SOLUTIONS = notebook.REPO / "solutions"
 
@@ -48,9 +48,8 @@ def test_each_submission_is_what_its_kind_says(built):
 
 
 def test_expected_grades():
-    rec = {"points": 3, "max_points": 5,
-           "tasks": [{"id": "a", "points": 3, "status": "passed"},
-                     {"id": "b", "points": 0, "status": "failed"}]}
+    rec = grading.GradeRecord(3, 5, [grading.TaskVerdict("a", 3, 3, "passed"),
+                                     grading.TaskVerdict("b", 0, 2, "failed")], "f.ipynb")
     assert simulate.expected("wrong", "b", rec) and not simulate.expected("wrong", "a", rec)
     assert not simulate.expected("right", None, rec) and not simulate.expected("blank", None, rec)
     assert simulate.expected("missing", None, None) and not simulate.expected("right", None, None)

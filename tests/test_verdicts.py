@@ -839,16 +839,16 @@ def exploited(tmp_path_factory):
         order = [t for t, _ in seminars[stem].tasks]
         until = max((task, *kept), key=order.index)  # later tasks cannot change these
         (long_jobs if stem in LONG else jobs).append(
-            grading.Job(f"x{n:02d}", str(path), stem, stem, until=until))
+            grading.SubmittedFile(f"x{n:02d}", str(path), stem, stem, until=until))
     out = {}
     # units 10-12 train networks: their seminars' own per-cell limit, not 15 s
     for opts, group in ((grading.Options(timeout=15), jobs), (grading.Options(), long_jobs)):
         if not group:
             continue
         grading.preflight(opts)
-        for student, _, rec, _ in grading.grade_jobs(group, str(REPO / "solutions"), opts,
+        for student, _, rec, _ in grading.grade_files(group, str(REPO / "solutions"), opts,
                                                       jobs=min(2, os.cpu_count() or 1)):
-            out[_values(EXPLOITS[int(student[1:])])[0]] = rec
+            out[_values(EXPLOITS[int(student[1:])])[0]] = rec.to_json()
     return out
 
 
@@ -1013,8 +1013,9 @@ def test_the_recorder_of_aten_operators_in_the_grader(tmp_path):
         nb = notebook.read(tmp_path / "solutions" / "01_conv.ipynb")
         nb.cells[2].source = answer
         notebook.write(nb, tmp_path / "class" / student / "01_conv.ipynb")
-    book = grading.grade(tmp_path / "class", tmp_path / "solutions", grading.Options(timeout=60),
-                         jobs=1, echo=lambda *_: None)
+    book = grading.gradebook_to_json(grading.grade(
+        tmp_path / "class", tmp_path / "solutions", grading.Options(timeout=60), jobs=1,
+        echo=lambda *_: None))
     for student, (_, says) in CONV_STUDENTS.items():
         (task,) = book[student]["01_conv"]["tasks"]
         if not says:
@@ -1276,7 +1277,8 @@ def test_a_speed_task_is_timed_from_outside_the_students_process(tmp_path):
         nb.cells[1].source = src
         notebook.write(nb, tmp_path / "class" / name / "01_speed.ipynb")
     opts = grading.Options(timeout=60)
-    book = grading.grade(tmp_path / "class", sols, opts, jobs=1, echo=lambda *_: None)
+    book = grading.gradebook_to_json(grading.grade(tmp_path / "class", sols, opts, jobs=1,
+                                                   echo=lambda *_: None))
     got = {s: book[s]["01_speed"]["tasks"][0] for s in students}
     assert got["vectorized"]["status"] == "passed", got
     for name in ("loops", "stops_the_clock"):
@@ -1408,8 +1410,8 @@ def test_the_meta_run_in_the_graders_probe_process(tmp_path):
     forgot = STUDENT_LOOP.replace("if MOVE_X:\n                xb = xb.to(device)", "pass")
     for name, src in {"moves": STUDENT_LOOP, "forgets": forgot}.items():
         notebook.write(seminar(src), tmp_path / "class" / name / "01_meta.ipynb")
-    book = grading.grade(tmp_path / "class", sols, grading.Options(timeout=60), jobs=1,
-                         echo=lambda *_: None)
+    book = grading.gradebook_to_json(grading.grade(
+        tmp_path / "class", sols, grading.Options(timeout=60), jobs=1, echo=lambda *_: None))
     got = {s: book[s]["01_meta"]["tasks"][0] for s in ("moves", "forgets")}
     assert got["moves"]["status"] == "passed", got
     line = forgot.splitlines().index("                loss = F.cross_entropy(model(xb), yb)") + 1

@@ -96,11 +96,11 @@ def _grade_entries(opts, folder=None, only=None) -> dict:
                     cell.source = replace[cell.id]
             path = folder / f"entry{n:03d}" / f"{stem}.ipynb"
             notebook.write(nb, path)
-            jobs.append(grading.Job(f"entry{n:03d}", str(path), stem, stem, until=task))
+            jobs.append(grading.SubmittedFile(f"entry{n:03d}", str(path), stem, stem, until=task))
         n_jobs = min(2, os.cpu_count() or 1)
         grading.preflight(opts, n_jobs)
-        results = grading.grade_jobs(jobs, str(REPO / "solutions"), opts, jobs=n_jobs)
-        return {student: rec for student, _, rec, _ in results}
+        results = grading.grade_files(jobs, str(REPO / "solutions"), opts, jobs=n_jobs)
+        return {student: rec.to_json() for student, _, rec, _ in results}
 
 
 @pytest.fixture(scope="module")

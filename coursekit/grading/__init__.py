@@ -11,11 +11,14 @@ names: ``SUBMISSIONS/<student>/NN_topic.ipynb``. The grader writes ``grades.json
 (student -> seminar -> points, max_points, per-task status and message), ``grades.csv``
 (a row per student, a column per seminar, a total) and ``junit.xml``, and prints a table.
 
-The parts, in the order a submission meets them: ``assemble`` (the solution read as a
-``Seminar``; the student's answer cells put in its place), ``run`` (one notebook in a
-bounded kernel, task by task, into a record), ``batch`` (a class: files to seminars,
-parallel processes, shards) and ``report`` (json, csv, junit, table, merge); ``common``
-holds the limits and options they share. No part imports a later one's caller.
+The parts, in the order a submission meets them: ``assemble`` (the solution read and
+checked, a ``Solution``; the assembly: the student's answer cells put in its place),
+``run`` (one assembly in a bounded kernel, task by task, into a ``GradeRecord``),
+``batch`` (a class: submitted files to seminars, worker processes, shards) and ``report``
+(json, csv, junit, table, merge); ``common`` holds the limits, the options, the deny list
+and the grade record with its one reading and writing of grades.json. No part imports a
+later one's caller. The words (solution, seminar, assembly, verdict, record...) are
+defined once, in ``coursekit/__init__.py``.
 
 How one notebook is graded (see the README, "Grading"):
 1. The run is assembled from the instructor's solution ``solutions/NN_topic.ipynb``: every
@@ -60,18 +63,18 @@ cannot run (bad arguments, no or broken solutions, no kernel), with a one-line r
 """
 from .assemble import (
                        Assembly,
-                       Seminar,
+                       Solution,
                        Step,
                        assemble,
                        broken_rules,
                        cell_id,
                        default_timeout,
                        identify,
-                       load_seminar,
+                       load_solution,
                        load_solutions,
-                       segments,
+                       task_segments,
 )
-from .batch import Job, grade, grade_job, grade_jobs, plan, preflight, shard_students
+from .batch import SubmittedFile, grade, grade_file, grade_files, plan, preflight, shard_students
 from .common import (
                        DEFAULT_MEMORY_MB,
                        DEFAULT_TIMEOUT,
@@ -85,11 +88,18 @@ from .common import (
                        SANDBOX_MODES,
                        GradeError,
                        Options,
-                       Record,
+                       GradeRecord,
+                       Status,
+                       TaskVerdict,
+                       gradebook_from_json,
+                       gradebook_json,
+                       gradebook_to_json,
+                       read_gradebook,
                        cold_by_default,
                        denied_paths,
                        sandbox_for,
                        settle_sandbox,
+                       with_denied,
 )
 from .report import columns, merge, table, to_csv, to_junit, write_reports
 from .run import (
@@ -103,12 +113,14 @@ from .run import (
 )
 
 __all__ = [
-    "Assembly", "Seminar", "Step", "assemble", "broken_rules", "cell_id", "default_timeout",
-    "identify", "load_seminar", "load_solutions", "segments", "Job", "grade", "grade_job",
-    "grade_jobs", "plan", "preflight", "shard_students", "DEFAULT_MEMORY_MB",
+    "Assembly", "Solution", "Step", "assemble", "broken_rules", "cell_id", "default_timeout",
+    "identify", "load_solution", "load_solutions", "task_segments", "SubmittedFile", "grade",
+    "grade_file", "grade_files", "plan", "preflight", "shard_students", "DEFAULT_MEMORY_MB",
     "DEFAULT_TIMEOUT", "DENIED", "MAX_RESTARTS", "STATUSES", "THREADS", "TIMEOUT_FLOOR",
     "TIMEOUT_MARGIN", "GradeError", "Options", "cold_by_default", "denied_paths", "columns",
-    "DEFAULT_DISK_MB", "SANDBOX_MODES", "Record", "sandbox_for", "settle_sandbox",
+    "DEFAULT_DISK_MB", "SANDBOX_MODES", "GradeRecord", "Status", "TaskVerdict",
+    "gradebook_from_json", "gradebook_json",
+    "gradebook_to_json", "read_gradebook", "sandbox_for", "settle_sandbox", "with_denied",
     "merge", "table", "to_csv", "to_junit", "write_reports", "Verdict", "describe",
     "failed_record", "grade_notebook", "new_kernel", "run_tasks", "short_numbers",
 ]

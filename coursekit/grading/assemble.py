@@ -1,5 +1,6 @@
-"""The grader's first half: a solution read as a ``Seminar`` (its steps, tasks and rules),
-and a submission's answer cells put in place (``assemble``: by cell id, else by position)."""
+"""The grader's first half: a solution notebook read and checked (``Solution``: its steps,
+tasks and rules), and the assembly of a submission: its answer cells put in place
+(``assemble``: by cell id, else by position)."""
 from __future__ import annotations
 
 import difflib
@@ -18,7 +19,7 @@ from ..notebook import (
     is_answer_cell,
     read,
     strip_source,
-    task,
+    task_metadata,
 )
 from .common import DEFAULT_TIMEOUT, TIMEOUT_FLOOR, TIMEOUT_MARGIN, GradeError
 
@@ -38,7 +39,7 @@ class Step:
 
 
 @dataclass
-class Seminar:
+class Solution:
     """A solution notebook, ready to grade against."""
     stem: str
     nb: object
@@ -102,23 +103,23 @@ def _num(x):
     return int(x) if x == int(x) else x
 
 
-def load_seminar(path: Path) -> Seminar:
+def load_solution(path: Path) -> Solution:
     """Read and check one solution; CourseError names the file and the cell on problems."""
     nb = read(path)
     steps, tasks, problems, ids, forbid = [], [], [], set(), {}
     pending = []  # cells since the last graded cell: their task is the next graded cell
     for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
-        cid, meta = cell_id(cell), task(cell)
-        where = f"{path.name}: code cell {i + 1} ({cid})"
-        if not cid:
+        identifier, meta = cell_id(cell), task_metadata(cell)
+        where = f"{path.name}: code cell {i + 1} ({identifier})"
+        if not identifier:
             problems.append(f"{where} has no id (save with nbformat >= 4.5)")
-        elif cid in ids:
+        elif identifier in ids:
             problems.append(f"{where}: duplicate id")
-        ids.add(cid)
+        ids.add(identifier)
         if meta is not None and is_answer_cell(cell):
             problems.append(f"{where} is both an answer cell and a graded test cell")
         kind = "test" if meta else "answer" if is_answer_cell(cell) else "other"
-        step = Step(str(cid), cell.source, kind, task="",
+        step = Step(str(identifier), cell.source, kind, task="",
                     binds=frozenset(rules.bound_names(cell.source)))
         try:
             step.seminar = strip_source(cell.source, where)
@@ -131,16 +132,16 @@ def load_seminar(path: Path) -> Seminar:
             if not isinstance(points, (int, float)) or isinstance(points, bool) or points < 0:
                 problems.append(f"{where}: points must be a number >= 0, got {points!r}")
                 points = 0
-            tid = str(meta["task"])
-            if tid in {t for t, _ in tasks}:
-                problems.append(f"{where}: task id {tid!r} is used twice")
+            task_id = str(meta["task"])
+            if task_id in {t for t, _ in tasks}:
+                problems.append(f"{where}: task id {task_id!r} is used twice")
             if "forbid" in meta:
                 found = forbid_problems(meta["forbid"], where)
                 problems += found
-                forbid[tid] = () if found else tuple(meta["forbid"])
-            tasks.append((tid, points))
+                forbid[task_id] = () if found else tuple(meta["forbid"])
+            tasks.append((task_id, points))
             for s in pending:
-                s.task = tid
+                s.task = task_id
             steps += pending
             pending = []
     if not tasks:
@@ -148,23 +149,23 @@ def load_seminar(path: Path) -> Seminar:
                         "(metadata {'course': {'task': ..., 'points': ...}})")
     if problems:
         raise CourseError("; ".join(problems))
-    sem = Seminar(path.stem, nb, steps, tasks, default_timeout(nb), forbid=forbid)
-    sem.probes = probe.load_probes(path, tasks, steps)
-    theirs = sem.answer_names
+    solution = Solution(path.stem, nb, steps, tasks, default_timeout(nb), forbid=forbid)
+    solution.probes = probe.load_probes(path, tasks, steps)
+    theirs = solution.answer_names
     for step in steps:
         if step.kind != "answer":
             step.capture = tuple(sorted(n for n in step.binds if n not in theirs))
-    return sem
+    return solution
 
 
 def _norm(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().split("\n"))
 
 
-def _marks_of(sem: Seminar) -> set:
+def _marks_of(solution: Solution) -> set:
     """Cell ids and (long enough) non-answer sources: what identifies this seminar."""
-    marks = {("id", s.id) for s in sem.steps}
-    marks |= {("src", _norm(s.seminar)) for s in sem.steps
+    marks = {("id", s.id) for s in solution.steps}
+    marks |= {("src", _norm(s.seminar)) for s in solution.steps
               if s.kind != "answer" and len(_norm(s.seminar)) >= 30}
     return marks
 
@@ -184,29 +185,29 @@ def _load_solutions(solutions_dir: str, signature: tuple) -> dict:
     if not paths:
         raise GradeError(f"no solution notebooks in {folder}: the grader takes its tests "
                          "from solutions/NN_topic.ipynb")
-    seminars, problems = {}, []
+    solutions, problems = {}, []
     for path in paths:
         try:
-            seminars[path.stem] = load_seminar(path)
+            solutions[path.stem] = load_solution(path)
         except CourseError as exc:
             problems.append(str(exc))
     if problems:
         raise GradeError("cannot grade with broken solutions: " + " | ".join(problems))
-    all_marks = {stem: _marks_of(s) for stem, s in seminars.items()}
-    for stem, sem in seminars.items():  # what no other seminar has (drops "setup", ...)
+    all_marks = {stem: _marks_of(s) for stem, s in solutions.items()}
+    for stem, solution in solutions.items():  # what no other seminar has (drops "setup", ...)
         others = set().union(*(m for k, m in all_marks.items() if k != stem))
-        sem.marks = all_marks[stem] - others
-    return seminars
+        solution.marks = all_marks[stem] - others
+    return solutions
 
 
-def identify(seminars: dict, nb) -> dict:
+def identify(solutions: dict, nb) -> dict:
     """How many of each seminar's distinctive ids/sources the notebook carries."""
     have = set()
     for cell in nb.cells:
         have.add(("id", cell_id(cell)))
         if cell.get("cell_type") == "code":
             have.add(("src", _norm(cell.get("source", ""))))
-    return {stem: len(sem.marks & have) for stem, sem in seminars.items()}
+    return {stem: len(solution.marks & have) for stem, solution in solutions.items()}
 
 
 # ============================================================================ assembling
@@ -221,13 +222,13 @@ def _code_cells(nb) -> list:
     return [c for c in nb.cells if c.get("cell_type") == "code"]
 
 
-def assemble(sem: Seminar, nb) -> Assembly:
+def assemble(solution: Solution, nb) -> Assembly:
     """Take the student's answer cells: by id, else by position among unplaced cells."""
     answers, notes = {}, {}
     by_id = {}
     for cell in nb.cells:
         by_id.setdefault(cell_id(cell), []).append(cell)
-    for step in sem.answers:
+    for step in solution.answers:
         cells = by_id.get(step.id)
         if not cells:
             continue
@@ -238,16 +239,16 @@ def assemble(sem: Seminar, nb) -> Assembly:
                              "notebook, not a code cell"
         else:
             answers[step.id] = cell.source
-    unmatched = [s for s in sem.answers if s.id not in answers]
-    known = {s.id for s in sem.steps}
+    unmatched = [s for s in solution.answers if s.id not in answers]
+    known = {s.id for s in solution.steps}
     used = set()
     if unmatched:
-        for step, cell in _match_by_position(sem, nb, unmatched, known):
+        for step, cell in _match_by_position(solution, nb, unmatched, known):
             answers[step.id] = cell.source
             used.add(id(cell))
             notes[step.id] = f"answer cell '{step.id}' was matched by position (its cell id " \
                              "differs from the seminar's)"
-    for step in sem.answers:
+    for step in solution.answers:
         if step.id not in answers:
             answers[step.id] = None
             notes.setdefault(step.id, f"your notebook has no answer cell '{step.id}' "
@@ -256,12 +257,12 @@ def assemble(sem: Seminar, nb) -> Assembly:
     return Assembly(answers, notes, extra)
 
 
-def _match_by_position(sem, nb, unmatched, known) -> list:
+def _match_by_position(solution, nb, unmatched, known) -> list:
     """Align the seminar's code cells with the student's (difflib on their sources): an
     unmatched answer takes a student cell in the gap where the alignment puts it, the
     most similar to the stub when the gap holds several."""
     todo = {s.id for s in unmatched}
-    theirs, ours = _code_cells(nb), sem.steps
+    theirs, ours = _code_cells(nb), solution.steps
     a = [f"\0answer {s.id}" if s.kind == "answer" else _norm(s.seminar) for s in ours]
     b = [_norm(c.source) for c in theirs]
     pairs = []
@@ -286,29 +287,29 @@ def _match_by_position(sem, nb, unmatched, known) -> list:
 
 
 # ================================================================ tasks and their rules
-def segments(sem: Seminar, until: str | None = None) -> list:
+def task_segments(solution: Solution, until: str | None = None) -> list:
     """[(task id, [steps])] in order, stopping after task ``until`` when given."""
     out = []
-    for tid, _ in sem.tasks:
-        out.append((tid, [s for s in sem.steps if s.task == tid]))
-        if tid == until:
+    for task_id, _ in solution.tasks:
+        out.append((task_id, [s for s in solution.steps if s.task == task_id]))
+        if task_id == until:
             break
     return out
 
 
-def broken_rules(sem: Seminar, asm: Assembly) -> dict:
+def broken_rules(solution: Solution, assembly: Assembly) -> dict:
     """task id -> the message of the first ``forbid`` rule its answers break (by their
     syntax tree: coursekit/rules.py), for the tasks that have rules."""
     out, done = {}, []
-    for tid, steps in segments(sem):
-        own = [(s.id, asm.answers[s.id]) for s in steps
-               if s.kind == "answer" and asm.answers.get(s.id) is not None]
-        if sem.forbid.get(tid) and own:
-            earlier = [(s.id, asm.answers[s.id]) for s in done
-                       if s.kind == "answer" and asm.answers.get(s.id) is not None]
+    for task_id, steps in task_segments(solution):
+        own = [(s.id, assembly.answers[s.id]) for s in steps
+               if s.kind == "answer" and assembly.answers.get(s.id) is not None]
+        if solution.forbid.get(task_id) and own:
+            earlier = [(s.id, assembly.answers[s.id]) for s in done
+                       if s.kind == "answer" and assembly.answers.get(s.id) is not None]
             context = [s.source for s in done + steps if s.kind != "answer"]
-            found = rules.broken_rule(list(sem.forbid[tid]), own, earlier, context)
+            found = rules.broken_rule(list(solution.forbid[task_id]), own, earlier, context)
             if found is not None:
-                out[tid] = found.message()
+                out[task_id] = found.message()
         done += steps
     return out

@@ -111,9 +111,9 @@ def scored(spec: dict, got: dict, want: dict, where: str) -> tuple[str, str]:
     predictions miss it; CourseError when the solution's result lacks a key it names."""
     truth = truth_of(spec, want, where)
     key = spec["predictions"]
-    mine, why = score(spec, want[key], truth, key)
+    solution_value, why = score(spec, want[key], truth, key)
     if not why:
-        why = verdict(spec, mine, truth.size, key)
+        why = verdict(spec, solution_value, truth.size, key)
     if why:
         return "error", (f"the solution's own predictions do not pass ({why}): the probe "
                          f"or its bound is wrong ({where})")

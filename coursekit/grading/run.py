@@ -10,13 +10,15 @@ from pathlib import Path
 
 from .. import bwrap
 from ..sandbox import Guard, Kernel
-from .assemble import Assembly, Seminar, _num, assemble, broken_rules, segments
+from .assemble import Assembly, Solution, _num, assemble, broken_rules, task_segments
 from .common import (
     DEFAULT_TIMEOUT,
     MESSAGE_CHARS,
     THREADS,
+    GradeRecord,
     Options,
-    Record,
+    Status,
+    TaskVerdict,
     denied_paths,
     sandbox_for,
 )
@@ -40,7 +42,7 @@ def _where(outcome, counts: dict):
     return found
 
 
-def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
+def describe(outcome, step, counts: dict, assembly: Assembly, opts: Options,
              theirs: dict | None = None) -> str:
     """A message a student can act on: the exception, where it came from, a hint."""
     what = f"{outcome.ename}: {outcome.evalue}".strip().rstrip(":") if outcome.evalue \
@@ -71,7 +73,7 @@ def describe(outcome, step, counts: dict, asm: Assembly, opts: Options,
     name = re.match(r"name '(\w+)' is not defined", outcome.evalue or "")
     if outcome.ename == "NameError" and name and any(
             re.search(rf"(^|\n)\s*(def|class)\s+{name[1]}\b|(^|\n){name[1]}\s*=|import .*\b"
-                      rf"{name[1]}\b", src) for src in asm.extra):
+                      rf"{name[1]}\b", src) for src in assembly.extra):
         what += (f" [{name[1]} is defined in a cell you added; the grader runs only the "
                  "answer cells: move it into the answer cell that uses it]")
     elif outcome.ename == "NameError" and name and theirs and name[1] in theirs:
@@ -111,7 +113,9 @@ def _clean(message: str, cwd: str = "") -> str:
 
 @dataclass
 class Verdict:
-    status: str
+    """A task's verdict while it is graded, before points are given (GradeRecord's
+    TaskVerdict then)."""
+    status: Status
     message: str = ""
     own: bool = False  # the error is located in this task's own answer cell
 
@@ -135,7 +139,7 @@ def _guard(kernel, guard, step, timeout: float):
                    "changed what the tests rely on", True), False
 
 
-def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
+def run_segment(kernel, steps, assembly: Assembly, stubbed: bool, timeout: float,
                 counts: dict, opts: Options, theirs: dict | None = None,
                 limits: dict | None = None, guard: Guard | None = None):
     """Run one task's cells (``limits``: seconds for some cells by id, else ``timeout``;
@@ -148,20 +152,20 @@ def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
             return guarded
         source = step.source
         if step.kind == "answer":
-            mine = asm.answers.get(step.id)
-            source = step.seminar if stubbed or mine is None else mine
+            answer = assembly.answers.get(step.id)  # the student's source, None: missing
+            source = step.seminar if stubbed or answer is None else answer
         limit = (limits or {}).get(step.id, timeout)
         out = kernel.run(source, timeout=limit)
         if out.execution_count is not None:
             counts[out.execution_count] = step
         cell = f"your cell '{step.id}'" if step.kind == "answer" else f"cell '{step.id}'"
-        mine = step.kind == "answer"
+        is_answer = step.kind == "answer"
         if out.status in ("timeout", "killed"):
             return Verdict("timeout", f"{cell} did not finish within {limit:g} s (the "
                            f"per-cell limit){'; ' + out.detail if out.detail else ''}",
-                           mine), out.status == "killed"
+                           is_answer), out.status == "killed"
         if out.status == "dead":
-            return Verdict("error", f"{out.detail} while running {cell}", mine), True
+            return Verdict("error", f"{out.detail} while running {cell}", is_answer), True
         if step.kind != "answer" and out.status == "ok" and guard is not None:
             guard.pending = step.capture
         if out.status == "error" and step.kind != "test":
@@ -176,73 +180,74 @@ def run_segment(kernel, steps, asm: Assembly, stubbed: bool, timeout: float,
             where = _where(culprit[1], counts)
             own = culprit[0].kind == "answer" or (where is not None and where[0] in steps
                                                    and where[0].kind == "answer")
-            return Verdict("failed", describe(culprit[1], culprit[0], counts, asm, opts,
+            return Verdict("failed", describe(culprit[1], culprit[0], counts, assembly, opts,
                                               theirs), own), False
     return Verdict("error", "the task has no test cell"), False  # unreachable for checked
 
 
-def run_tasks(sem: Seminar, asm: Assembly, cwd, opts: Options, until=None,
+def run_tasks(solution: Solution, assembly: Assembly, cwd, opts: Options, until=None,
               broken: dict | None = None) -> dict:
     """Run the assembled notebook task by task; replay after a crash (module docstring).
     ``broken``: task id -> the message of a rule its answers break (fails the task)."""
-    timeout = opts.timeout or sem.default_timeout
-    segs = segments(sem, until)
-    theirs = sem.answer_names
+    timeout = opts.timeout or solution.default_timeout
+    segments = task_segments(solution, until)
+    theirs = solution.answer_names
     # the cells before the first answer (setup: import torch) run no student code: on a
     # loaded machine they may take longer than the solution's timings suggest
-    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
-    limits = {s.id: max(timeout, DEFAULT_TIMEOUT) for s in sem.steps[:first]}
+    first = next((i for i, s in enumerate(solution.steps) if s.kind == "answer"), 0)
+    limits = {s.id: max(timeout, DEFAULT_TIMEOUT) for s in solution.steps[:first]}
     # crashed: tasks that killed the kernel; skip: their answers and those of timed-out
     # tasks are replaced by stubs when the notebook is replayed in a fresh kernel.
     verdicts, crashed, skip = {}, set(), set()
     kernel = new_kernel(cwd, opts)
-    guard = Guard(denied_paths(opts), sem.solution_names)
+    guard = Guard(denied_paths(opts), solution.solution_names)
     try:
         for attempt in range(opts.max_restarts + 1):
             problem = _start(kernel, guard)
             if problem:
                 break
             counts, lost = {}, None
-            for tid, steps in segs:
-                verdict, dead = run_segment(kernel, steps, asm, tid in skip, timeout,
+            for task_id, steps in segments:
+                verdict, dead = run_segment(kernel, steps, assembly, task_id in skip, timeout,
                                             counts, opts, theirs, limits, guard)
-                verdict = verdicts.setdefault(tid, verdict)  # a replay only rebuilds state
+                verdict = verdicts.setdefault(task_id, verdict)  # a replay only rebuilds state
                 if verdict.status == "timeout":
-                    skip.add(tid)
+                    skip.add(task_id)
                 if dead:
-                    lost = tid
+                    lost = task_id
                     break
-            if lost is None or all(t in verdicts for t, _ in segs):
+            if lost is None or all(t in verdicts for t, _ in segments):
                 break
             crashed.add(lost)
             skip.add(lost)
             problem = f"the kernel died {attempt + 1} times"
-            if not any(s.kind == "answer" for s in dict(segs)[lost]):
+            if not any(s.kind == "answer" for s in dict(segments)[lost]):
                 problem = f"the kernel died in task '{lost}', which has no answer cell to skip"
                 break
     finally:
         kernel.shutdown()
-    for t, _ in segs:  # tasks never reached: say why
+    for t, _ in segments:  # tasks never reached: say why
         verdicts.setdefault(t, Verdict("error", f"not graded: {problem}"))
-    return _finish(verdicts, segs, crashed, broken)
+    return _finish(verdicts, segments, crashed, broken)
 
 
-def _finish(verdicts: dict, segs, crashed: set, broken: dict | None) -> dict:
+def _finish(verdicts: dict, segments, crashed: set, broken: dict | None) -> dict:
     for t, message in (broken or {}).items():  # a broken rule outweighs a passed test
         if t in verdicts and verdicts[t].status in ("passed", "failed"):
             verdicts[t] = Verdict("failed", message, True)
-    return _annotate(verdicts, segs, crashed)
+    return _annotate(verdicts, segments, crashed)
 
 
-def probe_tasks(sem: Seminar, asm: Assembly, opts: Options, until=None,
+def probe_tasks(solution: Solution, assembly: Assembly, opts: Options, until=None,
                 broken: dict | None = None) -> dict:
     """The verdicts of a seminar with probes: made in this process from plain data its
     probe processes sent (coursekit/grading/verdict.py); no test cell runs."""
     from .verdict import probe_verdicts
 
-    verdicts = {t: Verdict(*v) for t, v in probe_verdicts(sem, asm, opts, until).items()}
+    verdicts = {task_id: Verdict(*v) for task_id, v in
+                probe_verdicts(solution, assembly, opts, until).items()}
     crashed = {t for t, v in verdicts.items() if v.status == "error" and v.own}
-    return _finish(verdicts, segments(sem, until), crashed, broken)
+    return _finish(verdicts, task_segments(solution, until), crashed, broken)
 
 
 def new_kernel(cwd, opts: Options, warm: bool | None = None):
@@ -268,11 +273,11 @@ def _start(kernel, guard: Guard | None = None) -> str:
     return ""
 
 
-def _annotate(verdicts: dict, segs, crashed: set) -> dict:
+def _annotate(verdicts: dict, segments, crashed: set) -> dict:
     """Say when a task that did not pass came after one that did not (it may depend on it)."""
     before = []
-    for tid, _ in segs:
-        v = verdicts[tid]
+    for task_id, _ in segments:
+        v = verdicts[task_id]
         if v.status != "passed" and before and not v.own:
             dead = [t for t in before if t in crashed]
             note = (f"graded in a fresh kernel after task(s) {', '.join(dead)} crashed it"
@@ -281,65 +286,61 @@ def _annotate(verdicts: dict, segs, crashed: set) -> dict:
             if "not graded" not in v.message:
                 v.message = f"{v.message} ({note})" if v.message else note
         if v.status != "passed":
-            before.append(tid)
+            before.append(task_id)
     return verdicts
 
 
 # ============================================================================ records
-def _record(sem: Seminar, verdicts: dict, file: str, notes=(), asm: Assembly | None = None,
-            cwd: str = "") -> Record:
+def _record(solution: Solution, verdicts: dict, file: str, notes=(),
+            assembly: Assembly | None = None, cwd: str = "") -> GradeRecord:
     tasks = []
-    for tid, points in sem.tasks:
-        if tid not in verdicts:
+    for task_id, points in solution.tasks:
+        if task_id not in verdicts:
             continue
-        v = verdicts[tid]
-        missing = [s.id for s in sem.answers if s.task == tid and asm is not None
-                   and asm.answers.get(s.id) is None]
+        v = verdicts[task_id]
+        missing = [s.id for s in solution.answers if s.task == task_id and assembly is not None
+                   and assembly.answers.get(s.id) is None]
         status, message = v.status, v.message
         if missing and status in ("failed", "passed"):
-            why = "; ".join(asm.notes[i] for i in missing)
+            why = "; ".join(assembly.notes[i] for i in missing)
             status = "missing" if status == "failed" else status
             message = why if status == "missing" else message
-        tasks.append({"id": tid, "points": _num(points if status == "passed" else 0),
-                      "max_points": _num(points), "status": status,
-                      "message": _clean(message, cwd)})
-    rec = {"points": _num(sum(t["points"] for t in tasks)),
-           "max_points": _num(sum(t["max_points"] for t in tasks)), "tasks": tasks,
-           "file": file}
-    if notes:
-        rec["notes"] = list(notes)
-    return rec
+        tasks.append(TaskVerdict(task_id, _num(points if status == "passed" else 0),
+                                 _num(points), status, _clean(message, cwd)))
+    return GradeRecord(_num(sum(t.points for t in tasks)),
+                       _num(sum(t.max_points for t in tasks)), tasks, file, list(notes))
 
 
-def failed_record(sem: Seminar | None, file: str, message: str, status="error") -> Record:
-    """Every task of ``sem`` at 0 with ``message``; a pseudo-task 'file' when sem is None."""
-    if sem is None:
-        return {"points": 0, "max_points": 0, "file": file,
-                "tasks": [{"id": "file", "points": 0, "max_points": 0, "status": status,
-                           "message": message}]}
-    return _record(sem, {t: Verdict(status, message) for t, _ in sem.tasks}, file)
+def failed_record(solution: Solution | None, file: str, message: str,
+                  status: Status = "error") -> GradeRecord:
+    """Every task of ``solution`` at 0 with ``message``; a pseudo-task 'file' when
+    ``solution`` is None."""
+    if solution is None:
+        return GradeRecord(0, 0, [TaskVerdict("file", 0, 0, status, message)], file)
+    return _record(solution, {t: Verdict(status, message) for t, _ in solution.tasks}, file)
 
 
-def grade_notebook(sem: Seminar, nb, opts: Options | None = None, file: str = "",
-                   notes=(), until: str | None = None) -> Record:
-    """Grade one (already read) submission against its seminar: the record. In the OS
+def grade_notebook(solution: Solution, nb, opts: Options | None = None, file: str = "",
+                   notes=(), until: str | None = None) -> GradeRecord:
+    """Grade one (already read) submission against its solution: the record. In the OS
     sandbox, the working folder is made in this process's scratch root (the warm
     zygote's tmpfs: coursekit/bwrap.py)."""
     from .. import warm as _warm
 
     opts = opts or Options()
-    asm = assemble(sem, nb)
-    notes = list(notes) + [n for i, n in asm.notes.items() if "matched by position" in n]
+    assembly = assemble(solution, nb)
+    notes = list(notes) + [n for i, n in assembly.notes.items() if "matched by position" in n]
     boxed = sandbox_for(opts) is not None
     root = bwrap.scratch_root() if boxed else None
     with tempfile.TemporaryDirectory(prefix="grade-", dir=root, ignore_cleanup_errors=True) as tmp:
         cwd = Path(tmp) / "work"
         cwd.mkdir()
-        if sem.probes is not None and _warm.supported():
-            verdicts = probe_tasks(sem, asm, opts, until=until, broken=broken_rules(sem, asm))
+        if solution.probes is not None and _warm.supported():
+            verdicts = probe_tasks(solution, assembly, opts, until=until,
+                                   broken=broken_rules(solution, assembly))
         else:
-            verdicts = run_tasks(sem, asm, cwd, opts, until=until,
-                                 broken=broken_rules(sem, asm))
-        rec = _record(sem, verdicts, file, notes, asm, cwd=str(cwd))
-    rec["sandbox"] = "bubblewrap" if boxed else "none"
-    return rec
+            verdicts = run_tasks(solution, assembly, cwd, opts, until=until,
+                                 broken=broken_rules(solution, assembly))
+        record = _record(solution, verdicts, file, notes, assembly, cwd=str(cwd))
+    record.sandbox = "bubblewrap" if boxed else "none"
+    return record

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from .. import bwrap, plain, probe, record
 from ..sandbox import exit_reason
 from . import measure
-from .assemble import Assembly, Seminar, segments
+from .assemble import Assembly, Solution, task_segments
 from .common import DEFAULT_TIMEOUT, THREADS, Options, denied_paths, sandbox_for
 
 STARTUP = 60  # seconds a probe process gets to say it started its first cell
@@ -162,13 +162,13 @@ def run_probe(job: dict, limits: list, probe_limit: float, opts: Options,
 _EXPECTED: dict = {}  # (seminar digest, seed, task) -> the solution's Report (a result)
 
 
-def _job(sem: Seminar, cells, tid: str, own) -> dict:
+def _job(sem: Solution, cells, tid: str, own) -> dict:
     return {"cells": cells, "probes": sem.probes.source, "task": tid,
             "answers": [s.id for s in sem.answers], "own": list(own),
             "forbid": list(sem.forbid.get(tid, ())), "ops": list(sem.probes.specs[tid]["ops"])}
 
 
-def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
+def _expected(sem: Solution, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
     cells = [[s.id, s.source] for s in steps]
     key = hashlib.sha256(repr((sem.stem, cells, sem.probes.source)).encode()).hexdigest()
     key = (key, seed, tid)
@@ -181,7 +181,7 @@ def _expected(sem: Seminar, steps, tid, seed, own, limits, probe_limit, opts) ->
     return report
 
 
-def _hint(name: str, sem: Seminar, asm: Assembly) -> str:
+def _hint(name: str, sem: Solution, asm: Assembly) -> str:
     import re
 
     if any(re.search(rf"(^|\n)\s*(def|class)\s+{name}\b|(^|\n){name}\s*=|import .*\b{name}\b",
@@ -192,7 +192,7 @@ def _hint(name: str, sem: Seminar, asm: Assembly) -> str:
     return f" [assign `{name}` in your answer cell '{theirs[name]}']" if name in theirs else ""
 
 
-def _error_message(err: dict, sem: Seminar, asm: Assembly, opts: Options) -> str:
+def _error_message(err: dict, sem: Solution, asm: Assembly, opts: Options) -> str:
     import re
 
     ename, evalue = err["ename"], err["evalue"]
@@ -251,7 +251,7 @@ def _timed(got: float | None, want: float | None, factor: float) -> tuple[str, s
     return "passed", ""
 
 
-def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assembly,
+def judge(got: Report, want: Report, spec: dict, cells, sem: Solution, asm: Assembly,
           opts: Options) -> tuple:
     """(status, message, own) of a task from the student's and the solution's Reports."""
     def where(at):
@@ -298,14 +298,14 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Seminar, asm: Assem
                       "a process that runs your code sends the grader plain data only"), True
 
 
-def probe_verdicts(sem: Seminar, asm: Assembly, opts: Options, until=None) -> dict:
+def probe_verdicts(sem: Solution, asm: Assembly, opts: Options, until=None) -> dict:
     """{task: (status, message, own)} for a seminar with probes (module docstring)."""
     seed = opts.probe_seed if opts.probe_seed is not None else new_seed()
     timeout = opts.timeout or sem.default_timeout
     first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
     setup = {s.id for s in sem.steps[:first]}
     out, stubbed, done = {}, set(), []
-    for tid, steps in segments(sem, until):
+    for tid, steps in task_segments(sem, until):
         done += steps
         run = [s for s in done if s.kind != "test" and s.id not in sem.probes.skip]
         limits = [max(timeout, DEFAULT_TIMEOUT) if s.id in setup else timeout for s in run]
