@@ -6,11 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
-# the suite on every core (at most 4 workers; WORKERS=0: in one process): --dist loadgroup
+# the suite on every core (at most 4 workers; WORKERS=0: in one process): --dist loadscope
 # keeps a notebook's cells, and a test module with its module-scoped fixtures, in one worker
-# (conftest.py groups by file; tests/test_wrong_answers.py by seminar)
 WORKERS ?= auto
-XDIST  := -n $(WORKERS) --maxprocesses 4 --dist loadgroup
+XDIST  := -n $(WORKERS) --maxprocesses 4 --dist loadscope
 SUBMISSIONS ?= submissions
 JOBS   ?= 2
 # make test-perturbed: which units, perturbations (ci/perturbed.py; empty = all) and passes

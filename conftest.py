@@ -23,17 +23,6 @@ def pytest_configure(config):
         os.environ.setdefault("OMP_NUM_THREADS", os.environ["COURSE_THREADS"])
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """``make test`` distributes with ``--dist loadgroup``: a test with no ``xdist_group``
-    mark joins its file's group, so a notebook's cells run in order in one worker, with one
-    kernel, and a module's module-scoped fixtures are built once. (A module that marks its
-    tests, like tests/test_wrong_answers.py by seminar, splits itself.)"""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 def pytest_collectstart(collector):
     if getattr(collector, "fspath", None) is not None and collector.fspath.ext == ".ipynb":
         collector.skip_compare += (
