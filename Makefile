@@ -6,6 +6,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg
+# the suite on every core (at most 4 workers; WORKERS=0: in one process): --dist loadscope
+# keeps a notebook's cells, and a test module with its module-scoped fixtures, in one worker
+WORKERS ?= auto
+XDIST  := -n $(WORKERS) --maxprocesses 4 --dist loadscope
 SUBMISSIONS ?= submissions
 JOBS   ?= 2
 # make test-perturbed: which units, perturbations (ci/perturbed.py; empty = all) and passes
@@ -35,14 +39,14 @@ course: kit env  ## execute every lecture notebook and solution into build/, pri
 
 test: env  ## lint, unit tests, nbval on notebooks/ and solutions/, seminar and grader checks
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests notebooks solutions $(NBVAL)
+	$(BIN)/python -m pytest $(XDIST) tests notebooks solutions $(NBVAL)
 
 test-perturbed: env  ## nbval with the arithmetic perturbed as on another CPU: UNITS=06-12 PERTURB=isa-default RUNS=3
 	$(BIN)/python ci/perturbed.py --units '$(UNITS)' --only '$(PERTURB)' --runs $(RUNS)
 
 test-fast: env  ## lint and the tests that start no kernel: utils and the tooling's logic, in minutes
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -m "not slow" tests
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" tests
 
 mutation: env  ## mutation score of the fast tests: utils (>= 85 %) and coursekit (>= 80 %); an hour or more, not in make test
 	$(BIN)/python -m pip install --quiet -e '.[mutation]'
@@ -54,7 +58,7 @@ test-lowest:  ## the same checks with every dependency at its lowest declared ve
 	@test -x $(LOWEST_VENV)/bin/python || $(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet -c ci/lowest-constraints.txt -e '.[dev]'
 	$(LOWEST_VENV)/bin/python -m pip check
-	$(LOWEST_VENV)/bin/python -m pytest tests notebooks solutions $(NBVAL)
+	$(LOWEST_VENV)/bin/python -m pytest $(XDIST) tests notebooks solutions $(NBVAL)
 
 lab: env  ## JupyterLab on the repository
 	$(BIN)/jupyter lab

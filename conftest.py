@@ -10,6 +10,19 @@ import sys
 import pytest
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs ``-n auto``) the workers share the cores: each
+    worker, and the nbval and grading kernels it starts, gets cores // workers torch threads
+    (``COURSE_THREADS``, read by ``utils.seed``; ``OMP_NUM_THREADS`` for the worker's own
+    torch) instead of every one taking every core. Stored outputs do not depend on the
+    thread count (``make test-perturbed`` proves it); a ``COURSE_THREADS`` already set wins."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if workers.isdigit() and int(workers) > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // int(workers)))
+        os.environ.setdefault("COURSE_THREADS", threads)
+        os.environ.setdefault("OMP_NUM_THREADS", os.environ["COURSE_THREADS"])
+
+
 def pytest_collectstart(collector):
     if getattr(collector, "fspath", None) is not None and collector.fspath.ext == ".ipynb":
         collector.skip_compare += (
