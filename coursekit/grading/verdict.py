@@ -162,37 +162,37 @@ def run_probe(job: dict, limits: list, probe_limit: float, opts: Options,
 _EXPECTED: dict = {}  # (seminar digest, seed, task) -> the solution's Report (a result)
 
 
-def _job(sem: Solution, cells, tid: str, own) -> dict:
-    return {"cells": cells, "probes": sem.probes.source, "task": tid,
-            "answers": [s.id for s in sem.answers], "own": list(own),
-            "forbid": list(sem.forbid.get(tid, ())), "ops": list(sem.probes.specs[tid]["ops"])}
+def _job(solution: Solution, cells, task: str, own) -> dict:
+    return {"cells": cells, "probes": solution.probes.source, "task": task,
+            "answers": [s.id for s in solution.answers], "own": list(own),
+            "forbid": list(solution.forbid.get(task, ())), "ops": list(solution.probes.specs[task]["ops"])}
 
 
-def _expected(sem: Solution, steps, tid, seed, own, limits, probe_limit, opts) -> Report:
+def _expected(solution: Solution, steps, task, seed, own, limits, probe_limit, opts) -> Report:
     cells = [[s.id, s.source] for s in steps]
-    key = hashlib.sha256(repr((sem.stem, cells, sem.probes.source)).encode()).hexdigest()
-    key = (key, seed, tid)
+    key = hashlib.sha256(repr((solution.stem, cells, solution.probes.source)).encode()).hexdigest()
+    key = (key, seed, task)
     if key in _EXPECTED:
         return _EXPECTED[key]
-    report = run_probe(_job(sem, cells, tid, own), limits, probe_limit, opts,
-                       seed_for(seed, tid))
+    report = run_probe(_job(solution, cells, task, own), limits, probe_limit, opts,
+                       seed_for(seed, task))
     if report.status == "result":  # a failure (a loaded machine's timeout) is tried again
         _EXPECTED[key] = report
     return report
 
 
-def _hint(name: str, sem: Solution, asm: Assembly) -> str:
+def _hint(name: str, solution: Solution, assembly: Assembly) -> str:
     import re
 
     if any(re.search(rf"(^|\n)\s*(def|class)\s+{name}\b|(^|\n){name}\s*=|import .*\b{name}\b",
-                     src) for src in asm.extra):
+                     src) for src in assembly.extra):
         return (f" [{name} is defined in a cell you added; the grader runs only the answer "
                 "cells: move it into the answer cell that uses it]")
-    theirs = sem.answer_names
+    theirs = solution.answer_names
     return f" [assign `{name}` in your answer cell '{theirs[name]}']" if name in theirs else ""
 
 
-def _error_message(err: dict, sem: Solution, asm: Assembly, opts: Options) -> str:
+def _error_message(err: dict, solution: Solution, assembly: Assembly, opts: Options) -> str:
     import re
 
     ename, evalue = err["ename"], err["evalue"]
@@ -208,7 +208,7 @@ def _error_message(err: dict, sem: Solution, asm: Assembly, opts: Options) -> st
         what += f" [the grader allows {opts.memory_mb} MB per notebook]"
     name = re.match(r"name '(\w+)' is not defined", evalue)
     if ename == "NameError" and name:
-        what += _hint(name[1], sem, asm)
+        what += _hint(name[1], solution, assembly)
     return what
 
 
@@ -251,18 +251,18 @@ def _timed(got: float | None, want: float | None, factor: float) -> tuple[str, s
     return "passed", ""
 
 
-def judge(got: Report, want: Report, spec: dict, cells, sem: Solution, asm: Assembly,
+def judge(got: Report, want: Report, spec: dict, cells, solution: Solution, assembly: Assembly,
           opts: Options) -> tuple:
     """(status, message, own) of a task from the student's and the solution's Reports."""
     def where(at):
         if 0 <= at < len(cells):
-            cid = cells[at][0]
-            mine = cid in asm.answers
-            return (f"your cell '{cid}'" if mine else f"cell '{cid}'"), mine
+            cell_id = cells[at][0]
+            is_answer = cell_id in assembly.answers
+            return (f"your cell '{cell_id}'" if is_answer else f"cell '{cell_id}'"), is_answer
         return "the grader's calls of your functions", True
 
     if want.status != "result":
-        why = (_error_message(want.error, sem, asm, opts) if want.status == "error"
+        why = (_error_message(want.error, solution, assembly, opts) if want.status == "error"
                else want.detail or want.status)
         return "error", f"the grader could not compute the expected values ({why})", False
     if want.record:  # the instructor's error: the solution runs what its task forbids
@@ -270,12 +270,12 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Solution, asm: Asse
             False
     if got.status == "result" and got.record:  # what ran outweighs what it computed
         return "failed", record.message(got.record, record.not_allowed_line(
-            sem.nb, spec["task"])), True
+            solution.nb, spec["task"])), True
     if got.status == "result":
         expected, value = want.value, got.value
         if isinstance(expected, dict) and isinstance(value, dict) and list(value) == \
                 list(expected):
-            status, message = _compared(value, expected, spec, f"probes/{sem.stem}.py")
+            status, message = _compared(value, expected, spec, f"probes/{solution.stem}.py")
         else:
             status, message = "failed", plain.compare(value, expected, "the result",
                                                       spec["rtol"], spec["atol"], spec["reveal"])
@@ -287,40 +287,40 @@ def judge(got: Report, want: Report, spec: dict, cells, sem: Solution, asm: Asse
         return ("passed", "", False) if not message else (status, message, False)
     if got.status == "error":
         own = got.error["phase"] == "cell" or got.error["cell"] is not None
-        return "failed", _error_message(got.error, sem, asm, opts), own
-    text, mine = where(got.at)
+        return "failed", _error_message(got.error, solution, assembly, opts), own
+    text, is_answer = where(got.at)
     if got.status == "timeout":
         return "timeout", f"{text} did not finish within {got.limit:g} s (the per-cell " \
-            "limit)", mine
+            "limit)", is_answer
     if got.status == "dead":
-        return "error", f"{got.detail} while running {text}", mine
+        return "error", f"{got.detail} while running {text}", is_answer
     return "failed", (f"the grader got no valid report of this task's results ({got.detail}): "
                       "a process that runs your code sends the grader plain data only"), True
 
 
-def probe_verdicts(sem: Solution, asm: Assembly, opts: Options, until=None) -> dict:
+def probe_verdicts(solution: Solution, assembly: Assembly, opts: Options, until=None) -> dict:
     """{task: (status, message, own)} for a seminar with probes (module docstring)."""
     seed = opts.probe_seed if opts.probe_seed is not None else new_seed()
-    timeout = opts.timeout or sem.default_timeout
-    first = next((i for i, s in enumerate(sem.steps) if s.kind == "answer"), 0)
-    setup = {s.id for s in sem.steps[:first]}
+    timeout = opts.timeout or solution.default_timeout
+    first = next((i for i, s in enumerate(solution.steps) if s.kind == "answer"), 0)
+    setup = {s.id for s in solution.steps[:first]}
     out, stubbed, done = {}, set(), []
-    for tid, steps in task_segments(sem, until):
+    for task, steps in task_segments(solution, until):
         done += steps
-        run = [s for s in done if s.kind != "test" and s.id not in sem.probes.skip]
+        run = [s for s in done if s.kind != "test" and s.id not in solution.probes.skip]
         limits = [max(timeout, DEFAULT_TIMEOUT) if s.id in setup else timeout for s in run]
         own = [s.id for s in steps if s.kind == "answer"]
-        want = _expected(sem, run, tid, seed, own, limits, timeout, opts)
+        want = _expected(solution, run, task, seed, own, limits, timeout, opts)
 
         def theirs(s):
             if s.kind != "answer":
                 return s.source
-            mine = asm.answers.get(s.id)
-            return s.seminar if s.task in stubbed or mine is None else mine
+            answer = assembly.answers.get(s.id)
+            return s.seminar if s.task in stubbed or answer is None else answer
 
         cells = [[s.id, theirs(s)] for s in run]
-        got = run_probe(_job(sem, cells, tid, own), limits, timeout, opts, seed_for(seed, tid))
-        out[tid] = judge(got, want, sem.probes.specs[tid], cells, sem, asm, opts)
+        got = run_probe(_job(solution, cells, task, own), limits, timeout, opts, seed_for(seed, task))
+        out[task] = judge(got, want, solution.probes.specs[task], cells, solution, assembly, opts)
         if got.status in ("timeout", "dead"):
-            stubbed.add(tid)  # later tasks' processes run its stubs instead
+            stubbed.add(task)  # later tasks' processes run its stubs instead
     return out
