@@ -8,17 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import cli_run as run
 
 from coursekit import cli, execute, feedback, generate, grading, nbgrader_export, release, site
 from coursekit import simulate
 from coursekit.grading import Options
 from coursekit.notebook import REPO, CourseError
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # ------------------------------------------------------------------------- main
@@ -169,24 +164,6 @@ def test_refresh_stops_at_the_first_failure(monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------------- grading
-@pytest.fixture()
-def graded(monkeypatch):
-    """grading.grade replaced: records what the command asked for, returns a gradebook."""
-    calls = []
-    data = {"alice": {"01_x": {"points": 1, "max_points": 2, "file": "01_x.ipynb",
-                               "tasks": [{"id": "t", "points": 1, "max_points": 2,
-                                          "status": "passed", "message": ""}]}}}
-    book = grading.gradebook_from_json(data)
-
-    def fake_grade(submissions, solutions_dir=None, opts=None, jobs=1, students=None, echo=None):
-        calls.append({"submissions": submissions, "solutions": solutions_dir, "opts": opts,
-                      "jobs": jobs, "students": students})
-        return book
-    monkeypatch.setattr(grading, "grade", fake_grade)
-    monkeypatch.delenv("COURSE_GRADE_COLD", raising=False)
-    return calls, book
-
-
 def test_grade_passes_its_options_and_writes_the_reports(graded, capsys, tmp_path):
     calls, book = graded
     out = tmp_path / "g"

@@ -10,11 +10,11 @@ import os
 import time
 import json
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 from typing import get_args
 
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from fakes import FakeKernel, answer, code, error, put, solution_nb, student
+from nbformat.v4 import new_markdown_cell, new_notebook
 
 from coursekit import notebook
 from coursekit.grading import batch, common, report, run
@@ -36,103 +36,6 @@ asm_mod = importlib.import_module("coursekit.grading.assemble")  # the package's
 
 
 # ------------------------------------------------------------------------- a fake kernel
-class FakeKernel:
-    """Scripted kernel: ``script`` maps a text to the Outcome (or a function of the kernel
-    giving one) of the first cell whose source contains it; other cells are "ok"."""
-
-    def __init__(self, script=None, fail_restart=None):
-        self.script = dict(script or {})
-        self.log = []  # (source, timeout, history) of every run
-        self.count = 0
-        self.restarts = 0
-        self.shutdowns = 0
-        self.fail_restart = fail_restart
-
-    def restart(self):
-        if self.fail_restart:
-            raise self.fail_restart
-        self.restarts += 1
-        self.count = 0
-        return self
-
-    def shutdown(self):
-        self.shutdowns += 1
-
-    def __enter__(self):
-        return self.restart()
-
-    def __exit__(self, *exc):
-        self.shutdown()
-
-    def run(self, source, timeout, history=True):
-        self.log.append((source, timeout, history))
-        if history:
-            self.count += 1
-        count = self.count if history else None
-        for key, out in self.script.items():
-            if key in source:
-                out = out(self) if callable(out) else out
-                return replace(out, traceback=list(out.traceback),
-                               execution_count=count if out.execution_count is None
-                               else out.execution_count)
-        return Outcome("ok", execution_count=count)
-
-    def cells(self):
-        """The sources run with an execution count (the notebook's cells)."""
-        return [s for s, _, h in self.log if h]
-
-
-def code(cid, source, task=None, points=1):
-    cell = new_code_cell(source)
-    cell.id = cid
-    if task:
-        cell.metadata["course"] = {"task": task, "points": points}
-    return cell
-
-
-def answer(cid, body, head):
-    return code(cid, f"{head}\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION\n")
-
-
-def solution_nb():
-    """Three tasks: 'a' (2 points), 'b' (1.5, a hidden test, an instructor cell calling the
-    student's function), 'c' (1, no answer cell: an instructor-only task)."""
-    return new_notebook(cells=[
-        new_markdown_cell("# 01. Units"),
-        code("setup", "import math\nLIMIT = 3"),
-        answer("answer-a", "return 2 * x", "def twice(x):"),
-        code("test-a", "assert twice(2) == 4, 'twice(2) is wrong'\nprint('a: OK')",
-             task="a", points=2),
-        answer("answer-b", "return x + 1", "def plus(x):"),
-        code("use-b", "result = plus(LIMIT)"),
-        code("test-b", "assert result == 4\n### BEGIN HIDDEN TESTS\nassert plus(-1) == 0\n"
-             "### END HIDDEN TESTS\nprint('b: OK')", task="b", points=1.5),
-        code("test-c", "assert math.pi > 3", task="c", points=1),
-        code("after", "print('not run')"),
-    ])
-
-
-@pytest.fixture()
-def sem(tmp_path):
-    path = tmp_path / "01_units.ipynb"
-    notebook.write(solution_nb(), path)
-    return asm_mod.load_solution(path)
-
-
-def student(**answers):
-    """The student's notebook: the solution's answer cells replaced by ``answers``."""
-    nb = solution_nb()
-    for cell in nb.cells:
-        key = cell.get("id", "").replace("-", "_")
-        if key in answers:
-            cell.source = answers[key]
-    return nb
-
-
-def error(ename, evalue="", traceback=(), count=None):
-    return Outcome("error", ename, evalue, list(traceback), count)
-
-
 # ------------------------------------------------------------------------- the seminar
 def test_load_solution_reads_steps_tasks_and_names(sem):
     assert sem.stem == "01_units"
@@ -629,14 +532,6 @@ def test_guard_failures(sem, out, verdict, lost):
 
 
 # ------------------------------------------------------------------------- a notebook
-@pytest.fixture()
-def scripted(monkeypatch):
-    """The kernel run_tasks gets (instead of a Jupyter kernel or a warm fork)."""
-    k = FakeKernel()
-    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
-    return k
-
-
 def statuses(verdicts):
     return {t: (v.status, v.message) for t, v in verdicts.items()}
 
@@ -1191,27 +1086,6 @@ def test_with_denied_is_where_the_deny_list_grows(tmp_path):
 
 
 # ------------------------------------------------------------------------- a class
-@pytest.fixture()
-def seminars(tmp_path):
-    folder = tmp_path / "solutions"
-    notebook.write(solution_nb(), folder / "01_units.ipynb")
-    other = new_notebook(cells=[answer("answer-z", "return 0", "def zero():"),
-                                code("test-z", "assert zero() == 0  # a long enough line",
-                                     task="z")])
-    notebook.write(other, folder / "02_other.ipynb")
-    return folder
-
-
-def put(folder, rel, nb_or_text):
-    path = folder / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(nb_or_text, str):
-        path.write_text(nb_or_text)
-    else:
-        notebook.write(nb_or_text, path)
-    return path
-
-
 def test_plan_a_class(tmp_path, seminars):
     sems = asm_mod.load_solutions(seminars)
     subs = tmp_path / "class"

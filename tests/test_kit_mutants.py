@@ -5,8 +5,7 @@ guard restores, what the forbid rules read, how a kernel's messages become an Ou
 how a class, a file and a notebook are graded (options, workers, records, messages), what
 `make check`, the release and the site report as leaks, and the encodings of what is
 written. No kernel starts: the scripted kernels, fake clients and recording stand-ins of
-tests/test_grading_units.py, test_kit_units.py, test_cli.py and test_publish_units.py
-(fixtures imported from there) take their place.
+tests/fakes.py (their fixtures in tests/conftest.py) take their place.
 """
 import json
 import os
@@ -20,22 +19,20 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-from test_grading_units import (  # noqa: F401 - sem, seminars: fixtures
+from fakes import (
+    COMMON_LINE,
+    HIDDEN_LINE,
     FakeKernel,
     answer,
+    cli_run,
     code,
     error,
     put,
-    scripted,
-    sem,
-    seminars,
     solution_nb,
+    solution_to_generate,
     student,
 )
-from test_cli import graded  # noqa: F401 - a fixture (the tests taking fixtures: F811)
-from test_cli import run as cli_run
-from test_kit_units import fake_jupyter, fake_utils, solution_to_generate  # noqa: F401 - fixtures
-from test_publish_units import COMMON_LINE, HIDDEN_LINE, repo  # noqa: F401 - repo: a fixture
+
 
 from coursekit import (
     bwrap,
@@ -274,7 +271,7 @@ def test_guarded_attributes_of_utils_submodules():
     assert not g("utils.checks", "__name__") and not g("numpy.testing", "_private")
 
 
-def test_state_restores_deleted_values_even_none_and_function_defaults(fake_utils):  # noqa: F811
+def test_state_restores_deleted_values_even_none_and_function_defaults(fake_utils):
     (fake_utils / "__init__.py").write_text(
         "NOTHING = None\n\ndef g(a=1, *, b=2):\n    return a + b\n")
     import utils
@@ -294,7 +291,7 @@ def test_state_restores_deleted_values_even_none_and_function_defaults(fake_util
     assert utils.g() == 3
 
 
-def test_a_later_snapshot_keeps_the_first_values(fake_utils, monkeypatch):  # noqa: F811
+def test_a_later_snapshot_keeps_the_first_values(fake_utils, monkeypatch):
     """Modules imported after the first snapshot are added; what was snapshotted before
     (utils, torch.Tensor) is not re-read with a student's changes in it."""
     (fake_utils / "later.py").write_text("X = 'later'\n")
@@ -430,7 +427,7 @@ def iopub(msg_id, msg_type, content):
     return {"parent_header": {"msg_id": msg_id}, "msg_type": msg_type, "content": content}
 
 
-def test_kernel_wait_honours_its_deadline_and_polls_each_second(fake_jupyter, monkeypatch):  # noqa: F811
+def test_kernel_wait_honours_its_deadline_and_polls_each_second(fake_jupyter, monkeypatch):
     k = sandbox.Kernel("/w", memory_mb=None).start()
     kc = fake_jupyter[0].kc
     asked = []
@@ -449,7 +446,7 @@ def test_kernel_wait_honours_its_deadline_and_polls_each_second(fake_jupyter, mo
     assert asked[1:] == [1.0, 1.0]  # a silent kernel is checked for death every second
 
 
-def test_kernel_wait_busy_status_and_an_error_without_name_or_value(fake_jupyter):  # noqa: F811
+def test_kernel_wait_busy_status_and_an_error_without_name_or_value(fake_jupyter):
     k = sandbox.Kernel("/w", memory_mb=None).start()
     kc = fake_jupyter[0].kc
     kc.messages = [iopub("m1", "status", {"execution_state": "busy"}),
@@ -461,14 +458,14 @@ def test_kernel_wait_busy_status_and_an_error_without_name_or_value(fake_jupyter
         ("error", "", "", [], 4)
 
 
-def test_kernel_death_without_a_provisioner(fake_jupyter):  # noqa: F811
+def test_kernel_death_without_a_provisioner(fake_jupyter):
     k = sandbox.Kernel("/w", memory_mb=None).start()
     del fake_jupyter[0].provisioner
     assert k._death() == "the kernel process exited"
 
 
 # ========================================================================== assemble
-def test_an_unchanged_stub_with_a_new_id_is_still_that_answer(sem):  # noqa: F811
+def test_an_unchanged_stub_with_a_new_id_is_still_that_answer(sem):
     """Cells copied into a new notebook get new ids: each answer cell is placed by
     position, also the one the student left as the seminar's stub."""
     stub_a = next(s.seminar for s in sem.answers if s.id == "answer-a")
@@ -485,7 +482,7 @@ def test_an_unchanged_stub_with_a_new_id_is_still_that_answer(sem):  # noqa: F81
 
 
 # ========================================================================== batch
-def test_plan_renamed_files_by_two_marks_and_second_copies(tmp_path, seminars):  # noqa: F811
+def test_plan_renamed_files_by_two_marks_and_second_copies(tmp_path, seminars):
     sems = grading.load_solutions(seminars)
     subs = tmp_path / "class"
     two = new_notebook(cells=[code("answer-a", "x"), code("test-a", "y")])
@@ -524,7 +521,7 @@ def kernels(monkeypatch):
     return k
 
 
-def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminars,  # noqa: F811
+def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminars,
                                                                kernels, monkeypatch):
     subs = tmp_path / "class"
     put(subs, "alice/01_units.ipynb", student())
@@ -541,14 +538,14 @@ def test_grade_options_students_jobs_and_the_default_solutions(tmp_path, seminar
 
 
 # ========================================================================== cli
-def test_grade_accepts_a_timeout_of_a_second_or_less(graded, capsys, tmp_path):  # noqa: F811
+def test_grade_accepts_a_timeout_of_a_second_or_less(graded, capsys, tmp_path):
     for timeout in ("1", "0.5"):
         assert cli_run(capsys, "grade", "s", "--out", str(tmp_path / timeout),
                        "--timeout", timeout)[0] == 0
     assert [c["opts"].timeout for c in graded[0]] == [1.0, 0.5]
 
 
-def test_an_empty_shard_names_itself(graded, capsys, tmp_path, monkeypatch):  # noqa: F811
+def test_an_empty_shard_names_itself(graded, capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(grading, "shard_students", lambda subs, i, n, students=None: [])
     assert cli_run(capsys, "grade", "subs", "--shard", "2/3", "--out", str(tmp_path)) == \
         (0, "shard 2/3: no students\n", "")
@@ -572,7 +569,7 @@ def test_leading_zeros_of_a_small_number_are_not_significant():
         "lr 0.00000012 and 0.000000123457"
 
 
-def test_site_build_shows_sphinx_errors(repo, tmp_path, monkeypatch):  # noqa: F811
+def test_site_build_shows_sphinx_errors(repo, tmp_path, monkeypatch):
     """Sphinx's own error output (a real process here: a script in its place) is the
     message."""
     fake = tmp_path / "python"
@@ -678,7 +675,7 @@ class InlinePool:
         return fut
 
 
-def test_grade_files_in_parallel_worker_processes(tmp_path, seminars, monkeypatch):  # noqa: F811
+def test_grade_files_in_parallel_worker_processes(tmp_path, seminars, monkeypatch):
     import concurrent.futures
 
     k = FakeKernel()
@@ -709,7 +706,7 @@ def test_grade_files_in_parallel_worker_processes(tmp_path, seminars, monkeypatc
     assert [p.max_workers for p in InlinePool.made] == [3, 2]
 
 
-def test_grade_files_one_at_a_time(tmp_path, seminars, monkeypatch):  # noqa: F811
+def test_grade_files_one_at_a_time(tmp_path, seminars, monkeypatch):
     import concurrent.futures
 
     k = FakeKernel()
@@ -746,7 +743,7 @@ def workdirs(monkeypatch):
     return made
 
 
-def test_grade_notebook_options_workdir_and_messages(sem, workdirs):  # noqa: F811
+def test_grade_notebook_options_workdir_and_messages(sem, workdirs):
     nb = student(answer_a="def twice(x):\n    open('data.csv')\n    return 2 * x\n",
                  answer_b="plus = None\n")
     for cell in nb.cells:
@@ -794,7 +791,7 @@ def test_run_tasks_without_answer_cells_use_the_timeout_everywhere(tmp_path):
     assert sum("_grader_" in s for s, _, h in k.log if not h) >= 2
 
 
-def test_a_crash_in_the_last_task_is_not_replayed(sem, monkeypatch):  # noqa: F811
+def test_a_crash_in_the_last_task_is_not_replayed(sem, monkeypatch):
     k = FakeKernel({"os._exit(1)": Outcome("dead", detail="the kernel exited with code 1")})
     monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: k)
     nb = student(answer_b="import os\nos._exit(1)\n")
@@ -822,7 +819,7 @@ def test_two_missing_answers_of_one_task(tmp_path):
 
 # ========================================================================== one file
 def test_grade_file_records_of_unreadable_and_misnamed_files(
-        tmp_path, seminars, scripted):  # noqa: F811
+        tmp_path, seminars, scripted):
     sems = grading.load_solutions(seminars)
     cells = put(tmp_path, "bob/01_units.ipynb",
                 '{"cells": {}, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
@@ -921,7 +918,7 @@ def test_simulated_class_defaults_rebuild_and_fallbacks(klass, tmp_path, monkeyp
 
 
 # ========================================================================== site
-def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):  # noqa: F811
+def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):
     out = tmp_path / "site"
     (out / "lectures").mkdir(parents=True)
     bad = b"\xff\xfe not UTF-8 "
@@ -934,7 +931,7 @@ def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):  # noqa: 
         f"lectures/02.html contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
 
 
-def test_site_source_in_a_new_folder_links_first_and_short_topics(repo, tmp_path):  # noqa: F811
+def test_site_source_in_a_new_folder_links_first_and_short_topics(repo, tmp_path):
     notebook.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = 2")]),
                    repo / "notebooks" / "02_code.ipynb")
     readme = (repo / "README.md").read_text().replace("| 02 | Planned unit |",
@@ -950,7 +947,7 @@ def test_site_source_in_a_new_folder_links_first_and_short_topics(repo, tmp_path
     assert index[10] == "| 03 | Planned: soon | planned |  |  |"  # no lecture: as written
 
 
-def test_release_into_a_new_nested_folder(repo, tmp_path):  # noqa: F811
+def test_release_into_a_new_nested_folder(repo, tmp_path):
     out = tmp_path / "a" / "b" / "course"
     assert release.release(out, repo) == []
     assert (out / "data" / "README.md").read_text() == "data\n"
@@ -988,7 +985,7 @@ def test_identify_ignores_trailing_spaces_and_counts_30_character_cells(tmp_path
 
 
 # ========================================================================== describe
-def test_failed_answer_messages_hints(sem, scripted):  # noqa: F811
+def test_failed_answer_messages_hints(sem, scripted):
     scripted.script = {"return twice_helper(x)": error("NameError",
                                                        "name 'twice_helper' is not defined"),
                        "return big(x)": error("MemoryError", "")}
@@ -1017,7 +1014,7 @@ def test_bound_names_of_imports_walrus_and_except(source, names):
 
 
 # ========================================================================== release
-def test_release_leak_rules_read_the_course_released(repo, tmp_path):  # noqa: F811
+def test_release_leak_rules_read_the_course_released(repo, tmp_path):
     """A hidden-test line that the course's own lecture shows is public, not a leak; one in
     a file it ships that no lecture shows is reported. No __pycache__ ships."""
     lecture = notebook.read(repo / "notebooks" / "01_words.ipynb")
@@ -1111,7 +1108,7 @@ def test_reports_are_utf8_whatever_the_locale(tmp_path):
 
 
 # ========================================================================== odds and ends
-def test_plan_prefers_another_capitalisation_to_a_renamed_copy(tmp_path, seminars):  # noqa: F811
+def test_plan_prefers_another_capitalisation_to_a_renamed_copy(tmp_path, seminars):
     subs = tmp_path / "class"
     put(subs, "eve/00 copy.ipynb", student())  # sorts first, but is not named as a seminar
     put(subs, "eve/01_UNITS.ipynb", student())
@@ -1122,7 +1119,7 @@ def test_plan_prefers_another_capitalisation_to_a_renamed_copy(tmp_path, seminar
                                 "01_UNITS.ipynb is graded")]
 
 
-def test_describe_keeps_the_message_as_raised(sem):  # noqa: F811
+def test_describe_keeps_the_message_as_raised(sem):
     test_a = next(s for s in sem.steps if s.id == "test-a")
     out = error("ValueError", "shapes differ: X")
     assert run.describe(out, test_a, {}, grading.assemble(sem, student()), Options()) == \

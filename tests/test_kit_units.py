@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fakes import FakeClient, FakeKM, solution_to_generate
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import (
@@ -403,35 +404,6 @@ def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
 
 
 # ========================================================================== guard
-@pytest.fixture()
-def fake_utils(tmp_path, monkeypatch):
-    """A throwaway ``utils`` package in place of the course's, removed afterwards with
-    whatever the guard imported of it: a light module, two built on ``fakeheavy`` (a
-    stand-in for torch: ``guard.HEAVY`` names it), directly and through the first, a
-    private one and a broken one."""
-    pkg = tmp_path / "fakeutils" / "utils"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text("VALUE = 1\n")
-    (pkg / "light.py").write_text("import os\ndef f():\n    return 'light'\n"
-                                  "def later():\n    import fakeheavy\nX = 2\n")
-    (pkg.parent / "fakeheavy.py").write_text("LOADED = True\n")
-    (pkg / "heavy.py").write_text("try:\n    import fakeheavy.sub as fh\nexcept ImportError:\n"
-                                  "    fh = None\nX = 'heavy'\n")
-    (pkg / "onheavy.py").write_text("from .heavy import X as Y\n")
-    (pkg / "_private.py").write_text("X = 'private: not imported by the guard'\n")
-    (pkg / "broken.py").write_text("raise RuntimeError('a broken helper')\n")
-    before = {k: v for k, v in sys.modules.items() if k == "utils" or k.startswith("utils.")}
-    for k in before:
-        monkeypatch.delitem(sys.modules, k)
-    monkeypatch.syspath_prepend(str(pkg.parent))
-    monkeypatch.setattr(guard, "HEAVY", ("fakeheavy",))
-    yield pkg
-    for k in [k for k in sys.modules if k == "utils" or k.startswith("utils.")]:
-        del sys.modules[k]
-    sys.modules.pop("fakeheavy", None)
-    sys.modules.update(before)
-
-
 def test_audit_hook_refuses_denied_paths_and_processes(tmp_path):
     denied = tmp_path / "solutions"
     denied.mkdir()
@@ -848,24 +820,6 @@ def test_selected_units_and_course_notebooks(monkeypatch):
 
 
 # ========================================================================== build
-def solution_to_generate():
-    nb = new_notebook(cells=[new_markdown_cell("# T"),
-                             new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n"
-                                           "    return x * 2  # the answer\n    ### END SOLUTION\n"),
-                             new_code_cell("assert f(1) == 2\n### BEGIN HIDDEN TESTS\n"
-                                           "assert f(21) == 42, 'hidden check'\n"
-                                           "### END HIDDEN TESTS")])
-    for cell, cid in zip(nb.cells, ["md", "answer-f", "test-f"], strict=True):
-        cell.id = cid
-    nb.cells[2].metadata["course"] = {"task": "f", "points": 1}
-    nb.cells[2].metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
-    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="ok\n")]
-    nb.cells[2].execution_count = 4
-    nb.metadata["widgets"] = {"state": {}}
-    nb.metadata["course"] = {"headline": {"label": "x", "expr": "1"}}
-    return nb
-
-
 def test_make_seminar_exact():
     sol = solution_to_generate()
     sem = generate.make_seminar(sol)
@@ -938,85 +892,6 @@ def test_seminar_problems_each_marker_and_a_leak(tmp_path):
 
 
 # ========================================================================== sandbox.Kernel
-class FakeClient:
-    """jupyter_client's blocking client: ``messages`` are the iopub messages to hand out
-    (an item ``"empty"`` is a 1 s silence: queue.Empty)."""
-
-    def __init__(self, km):
-        self.km, self.messages, self.executed, self.events = km, [], [], []
-        self.ready_error = None
-
-    def start_channels(self):
-        self.events.append("start_channels")
-
-    def stop_channels(self):
-        self.events.append("stop_channels")
-
-    def wait_for_ready(self, timeout):
-        self.events.append(("wait_for_ready", timeout))
-        if self.ready_error:
-            raise self.ready_error
-
-    def execute(self, code, store_history, allow_stdin, stop_on_error):
-        self.executed.append((code, store_history, allow_stdin, stop_on_error))
-        msg_id = f"m{len(self.executed)}"
-        script = self.km.script.pop(0) if self.km.script else [("idle", {})]
-        for kind, content in script:
-            if kind == "empty":
-                self.messages.append("empty")
-                continue
-            kind, parent = (kind, msg_id) if kind != "other" else ("error", "someone-else")
-            msg_type = "status" if kind == "idle" else kind
-            content = {"execution_state": "idle"} if kind == "idle" else content
-            self.messages.append({"parent_header": {"msg_id": parent}, "msg_type": msg_type,
-                                  "content": content})
-        return msg_id
-
-    def get_iopub_msg(self, timeout):
-        from queue import Empty
-        if not self.messages or self.messages[0] == "empty":
-            if self.messages:
-                self.messages.pop(0)
-            raise Empty
-        return self.messages.pop(0)
-
-
-class FakeKM:
-    made = []
-
-    def __init__(self, kernel_name, kernel_spec_manager):
-        self.kernel_name, self.spec = kernel_name, kernel_spec_manager
-        self.script, self.events, self.living = [], [], True
-        self.provisioner = types.SimpleNamespace(process=types.SimpleNamespace(poll=lambda: -9))
-        self.kc = FakeClient(self)
-        FakeKM.made.append(self)
-
-    def start_kernel(self, **kw):
-        self.events.append(("start_kernel", kw))
-
-    def client(self):
-        return self.kc
-
-    def is_alive(self):
-        return self.living
-
-    def interrupt_kernel(self):
-        self.events.append("interrupt")
-
-    def shutdown_kernel(self, now):
-        self.events.append(("shutdown", now))
-        if not self.living:
-            raise RuntimeError("already dead")
-
-
-@pytest.fixture()
-def fake_jupyter(monkeypatch):
-    import jupyter_client
-    FakeKM.made = []
-    monkeypatch.setattr(jupyter_client, "KernelManager", FakeKM)
-    return FakeKM.made
-
-
 def test_kernel_start_sets_the_environment_and_the_memory_limit(fake_jupyter, monkeypatch):
     from nbval.kernel import CURRENT_ENV_KERNEL_NAME
 

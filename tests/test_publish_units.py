@@ -1,6 +1,6 @@
 """Unit tests of what publishes and measures the course, without a kernel or Sphinx:
 coursekit/release.py and site.py on a small course written here, execute.py with the
-notebook run replaced, simulate.py with a scripted kernel (tests/test_grading_units.py).
+notebook run replaced, simulate.py with a scripted kernel (tests/fakes.py).
 """
 import json
 import os
@@ -11,63 +11,13 @@ import time
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-from test_grading_units import FakeKernel, error, solution_nb
+from fakes import ANSWER_LINE, COMMON_LINE, HIDDEN_LINE, FakeKernel, error, solution, solution_nb
 
 from coursekit import bwrap, execute, generate, grading, leaks, notebook, release, simulate, site
 from coursekit import student as front_door
 from coursekit.grading import GradeRecord, TaskVerdict, batch, run
 from coursekit.notebook import CourseError
 from coursekit.sandbox import Outcome
-
-ANSWER_LINE = "return sorted(items, key=len)[0]  # shortest"
-HIDDEN_LINE = "assert shortest(['abc', 'de']) == 'de', 'hidden'"
-COMMON_LINE = "optimizer.zero_grad()  # as everywhere"
-
-
-def solution():
-    nb = new_notebook(cells=[
-        new_markdown_cell("# 01. Words"),
-        new_code_cell("def shortest(items):\n    ### BEGIN SOLUTION\n    " + COMMON_LINE +
-                      "\n    " + ANSWER_LINE + "\n    ### END SOLUTION\n"),
-        new_code_cell("assert shortest(['a', 'bb']) == 'a'\n### BEGIN HIDDEN TESTS\n" +
-                      HIDDEN_LINE + "\n### END HIDDEN TESTS")])
-    for cell, cid in zip(nb.cells, ["title", "answer-shortest", "test-shortest"], strict=True):
-        cell.id = cid
-    nb.cells[2].metadata["course"] = {"task": "shortest", "points": 1}
-    return nb
-
-
-@pytest.fixture()
-def repo(tmp_path):
-    """A small course: README with a syllabus, pyproject with the repository address, a
-    lecture, a solution, utils (with a cache), tests and the tooling."""
-    r = tmp_path / "repo"
-    (r / "data").mkdir(parents=True)
-    (r / "README.md").write_text("# Course\n\nLearn things.\n\n## Syllabus\n\n| unit | topic |\n"
-                                 "|---|---|\n| 01 | Words: lists; sorting |\n"
-                                 "| 02 | Planned unit |\n")
-    (r / "pyproject.toml").write_text('[project]\nname = "c"\n[project.urls]\n'
-                                      'Repository = "https://github.com/o/course/"\n')
-    (r / "Makefile").write_text("all:\n")
-    (r / "data" / "README.md").write_text("data\n")
-    (r / "data" / "big.bin").write_bytes(b"\0" * 10)
-    lecture = new_notebook(cells=[new_markdown_cell("# 01. Words (lecture)"),
-                                  new_code_cell(COMMON_LINE)])
-    lecture.metadata["widgets"] = {"state": {}}
-    notebook.write(lecture, r / "notebooks" / "01_words.ipynb")
-    notebook.write(solution(), r / "solutions" / "01_words.ipynb")
-    notebook.write(generate.make_seminar(solution()), r / "seminars" / "01_words.ipynb")
-    (r / "utils" / "__pycache__").mkdir(parents=True)
-    (r / "utils" / "__init__.py").write_text("")
-    (r / "utils" / "words.py").write_text("# helpers\n")
-    (r / "utils" / "__pycache__" / "words.cpython-311.pyc").write_bytes(b"x")
-    (r / "utils" / "old.pyc").write_bytes(b"x")
-    (r / "tests").mkdir()
-    (r / "tests" / "test_x.py").write_text(HIDDEN_LINE)
-    (r / "coursekit").mkdir()
-    (r / "coursekit" / "cli.py").write_text("")
-    return r
-
 
 def files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
