@@ -11,6 +11,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import cli, notebook
+from coursekit.generate import make_seminar, seminar_problems
 from coursekit.sandbox import Outcome
 
 
@@ -229,3 +230,39 @@ def solution():
         cell.id = cid
     nb.cells[2].metadata["course"] = {"task": "shortest", "points": 1}
     return nb
+
+
+SOLUTION = """def f(x):
+    \"\"\"Double x.\"\"\"
+    ### BEGIN SOLUTION
+    doubled_value = 2 * x
+    return doubled_value
+    ### END SOLUTION
+"""
+
+
+def f_solution_nb():
+    """A title, the answer cell of SOLUTION and a test cell of task 'f' (2 points) with a
+    stored output."""
+    nb = nbformat.v4.new_notebook()
+    answer = nbformat.v4.new_code_cell(SOLUTION)
+    answer.id = "answer-f"
+    test = nbformat.v4.new_code_cell("assert f(2) == 4\nprint('f: OK')")
+    test.id = "test-f"
+    test.metadata["course"] = {"task": "f", "points": 2}
+    test.outputs = [nbformat.v4.new_output("stream", text="f: OK\n")]
+    test.execution_count = 2
+    title = nbformat.v4.new_markdown_cell("# T")
+    title.id = "title"
+    nb.cells = [title, answer, test]
+    return nb
+
+
+def fresh_pair(tmp_path, nb):
+    """What `make check` finds in ``nb`` and its freshly generated seminar (issue 15: a test
+    of one guard fails when that guard in coursekit/generate.py or leaks.py is switched off;
+    the seminar is fresh, so only the guard under test can speak)."""
+    sol, sem = tmp_path / "solutions" / "01_t.ipynb", tmp_path / "seminars" / "01_t.ipynb"
+    notebook.write(nb, sol)
+    notebook.write(make_seminar(nb), sem)
+    return seminar_problems(sol, sem)

@@ -377,3 +377,29 @@ def test_help_texts(capsys, monkeypatch):
     assert "--out OUT write the section here" in help_of("grade-bench")
     assert "--cold a Jupyter kernel per notebook" in help_of("simulate")
     assert "--out OUT a new or empty folder, or an earlier release (replaced)" in help_of("release")
+
+
+@pytest.mark.parametrize("cmd", ["check", "generate"])
+def test_make_check_and_make_seminars_exit_1_on_a_problem(monkeypatch, capsys, cmd):
+    calls = []
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: calls.append(check_only)
+                        or ["seminars/01_t.ipynb leaks solution text: 'x'"])
+    assert cli.main([cmd]) == 1
+    assert "error: seminars/01_t.ipynb leaks solution text" in capsys.readouterr().err
+    monkeypatch.setattr(generate, "generate",
+                        lambda check_only=False: calls.append(check_only) or [])
+    assert cli.main([cmd]) == 0
+    assert calls == [cmd == "check"] * 2
+
+
+def test_make_check_exit_code_through_the_command_line(tmp_path):
+    """`python -m coursekit check` is what `make check` runs: a problem gives exit
+    status 1 through the interpreter, not only from main()."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", (
+        "import sys, coursekit.generate as g, coursekit.cli as c\n"
+        "g.generate = lambda check_only=False: ['x']\n"
+        "sys.exit(c.main(['check']))")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "error: x" in res.stderr

@@ -83,7 +83,7 @@ def test_its_readme_commands_pass(clone, ran):
     failures = [r.failure() for r in ran.values() if r.failure()]
     assert not failures, "\n\n".join(failures)
     assert [b.skip for b in shell if not b.runs] == [
-        "opens JupyterLab and waits for you (tests/test_release.py runs the other commands)"]
+        "opens JupyterLab and waits for you (tests/coursekit/test_release.py runs the other commands)"]
     # the course was installed into the clone's environment, from the clone
     where = sh([str(here / ".venv" / "bin" / "python"), "-c", "import utils; print(utils.__file__)"],
                "/")
