@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 C, D, T, K = ("utils/checks.py", ["tests/test_checks.py"]), \
     ("utils/data.py", ["tests/test_data.py"]), \
     ("utils/training.py", ["tests/test_training.py"]), \
-    ("coursekit/generate.py", ["tests/coursekit/test_generate.py"])
+    ("coursekit/generate.py", ["tests/coursekit/test_generate.py",
+                               "tests/coursekit/test_notebook.py"])
 KC, KE, KN, KL = ("coursekit/cli.py", ["tests/coursekit/test_cli.py"]), \
     ("coursekit/execute.py", ["tests/coursekit/test_execute.py"]), \
     ("coursekit/notebook.py", ["tests/coursekit/test_notebook.py",

@@ -266,3 +266,7 @@ def fresh_pair(tmp_path, nb):
     notebook.write(nb, sol)
     notebook.write(make_seminar(nb), sem)
     return seminar_problems(sol, sem)
+
+
+def files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())

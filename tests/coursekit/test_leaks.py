@@ -1,10 +1,13 @@
-"""The leak rule (coursekit/leaks.py) as `make check` applies it to a freshly generated
-seminar: a solution or hidden-test line quoted outside its region (as written, not as
+"""The leak rule (coursekit/leaks.py): the secret and public lines, a notebook's text as
+written; as `make check` applies it to a freshly generated seminar: a solution or hidden-test line quoted outside its region (as written, not as
 escaped JSON), one line threshold for every leak check.
 (issue 15: each test fails when its guard is switched off; the seminars here are freshly
 generated, so only the guard under test can speak)"""
-from fakes import f_solution_nb, fresh_pair
-from coursekit import notebook
+import json
+
+from fakes import ANSWER_LINE, COMMON_LINE, HIDDEN_LINE, f_solution_nb, fresh_pair, solution
+
+from coursekit import leaks, notebook, release, site
 
 
 def test_guard_solution_or_hidden_line_quoted_outside_its_region(tmp_path):
@@ -38,7 +41,7 @@ def test_one_threshold_for_every_leak_check(tmp_path, monkeypatch):
     """``leaks.SECRET_LINE_CHARS`` alone decides which region lines are secrets, for make
     check, the release and the site: the 21-character line ``doubled_value = 2 * x`` is
     one at 20 (the default) and at 21, none at 22."""
-    from coursekit import leaks, release, site
+    from coursekit import leaks
 
     nb = f_solution_nb()
     nb.cells[0].source = "# T\nHint: `doubled_value = 2 * x`"
@@ -59,3 +62,28 @@ def test_one_threshold_for_every_leak_check(tmp_path, monkeypatch):
         assert [len(f()) for f in found] == [1, 1, 1] and all(line in f()[0] for f in found)
     monkeypatch.setattr(leaks, "SECRET_LINE_CHARS", 22)
     assert [f() for f in found] == [[], [], []]
+
+
+def test_secret_and_public_lines(repo):
+    sols = [repo / "solutions" / "01_words.ipynb"]
+    answer, hidden = leaks.secret_lines(sols, repo)
+    assert answer == {ANSWER_LINE: "01_words.ipynb"}  # the common line is in the lecture
+    assert hidden == {HIDDEN_LINE: "01_words.ipynb"}
+    (repo / "utils" / "edge.py").write_text("x" * 20 + "\n" + "y" * 19 + "\n  " + "z" * 20 + "  \n")
+    public = leaks.public_lines(sols, repo)
+    assert {"x" * 20, "z" * 20} <= public and "y" * 19 not in public
+    assert COMMON_LINE in public and "assert shortest(['a', 'bb']) == 'a'" in public
+    assert ANSWER_LINE not in public and "# helpers" not in public  # < 20 characters
+    # a hint in the markdown, wrapped over two lines, makes a region line public
+    nb = solution()
+    nb.cells[0].source += "\nHint: `return sorted(items,\nkey=len)[0]  # shortest`"
+    notebook.write(nb, sols[0])
+    assert leaks.secret_lines(sols, repo)[0] == {}
+
+
+def test_notebook_text_decodes_json_strings():
+    raw = json.dumps({"cells": [{"source": ["a = \"x\"\n", "b\\n"], "n": 3},
+                                {"outputs": [{"text": "t"}, 5]}], "m": {"k": "v"}})
+    assert leaks.notebook_text(raw) == 'a = "x"\nb\\n\nt\nv'
+    assert leaks.notebook_text("{oops") == "{oops"
+    assert leaks.notebook_text('["a", ["b", "c"]]') == "a\nbc"
