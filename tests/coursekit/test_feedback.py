@@ -1,5 +1,9 @@
 """Feedback files: every task of every seminar with its points, status and message."""
-from coursekit import feedback
+import json
+
+import pytest
+
+from coursekit import feedback, grading
 from coursekit.grading import gradebook_from_json
 
 BOOK = gradebook_from_json({
@@ -32,3 +36,48 @@ def test_one_file_per_student_with_safe_names(tmp_path):
     assert sorted(p.name for p in paths) == ["_evil.md", "carol.md"]
     assert all(p.parent == tmp_path / "fb" for p in paths)
     assert "Total: **0 / 0**" in (tmp_path / "fb" / "_evil.md").read_text()
+
+
+FB_DATA = {"dora": {
+    "01_a": {"points": 1.5, "max_points": 3, "file": "01_a (1).ipynb",
+             "notes": ["graded as 01_a", "second note"],
+             "tasks": [{"id": "t|1", "points": 1.5, "max_points": 2, "status": "passed",
+                        "message": ""},
+                       {"id": "t2", "points": 0, "max_points": 1, "status": "missing",
+                        "message": "a\n  b|c"}]},
+    "02_b": {"points": 0, "max_points": 0, "file": "02_b.ipynb", "tasks": []}}}
+
+
+FB_BOOK = grading.gradebook_from_json(FB_DATA)
+
+
+def test_feedback_exact_markdown():
+    assert feedback.student_feedback("dora", FB_BOOK["dora"]).split("\n") == [
+        "# Feedback for dora", "",
+        "Total: **1.5 / 3** points over 2 notebook(s).", "",
+        "## 01_a: 1.5 / 3", "", "Graded file: `01_a (1).ipynb`", "",
+        "> note: graded as 01_a", "> note: second note", "",
+        "| task | points | status | what the grader says |", "|---|---:|---|---|",
+        "| t\\|1 | 1.5/2 | passed |   |",
+        "| t2 | 0/1 | MISSING | a b\\|c |", "",
+        "## 02_b: 0 / 0", "", "Graded file: `02_b.ipynb`", "",
+        "| task | points | status | what the grader says |", "|---|---:|---|---|", ""]
+    assert feedback.ICON == {"passed": "passed", "failed": "FAILED", "error": "ERROR",
+                             "timeout": "TIMEOUT", "missing": "MISSING"}
+
+
+@pytest.mark.parametrize("name, safe", [("alice", "alice"), ("../x", "_x"), (".hidden", "hidden"),
+                                        ("a b/c", "a_b_c"), ("", "_"), ("...", "_"),
+                                        ("j.doe+1@uni-x", "j.doe+1@uni-x"), ("zoë", "zoë"),
+                                        ("Xavier", "Xavier"), ("X.Y", "X.Y")])
+def test_safe_name(name, safe):
+    assert feedback.safe_name(name) == safe
+
+
+def test_write_and_load_feedback(tmp_path):
+    (tmp_path / "g.json").write_text(json.dumps(FB_DATA), encoding="utf-8")
+    book = grading.read_gradebook(tmp_path / "g.json")
+    assert book == FB_BOOK
+    paths = feedback.write_feedback(book, tmp_path / "new" / "fb")
+    assert paths == [tmp_path / "new" / "fb" / "dora.md"]
+    assert paths[0].read_text() == feedback.student_feedback("dora", book["dora"]) + "\n"

@@ -2,12 +2,15 @@
 here: what a seminar keeps and clears, and what `make check` reports (each guard alone;
 the leak rule's own tests are in test_leaks.py)."""
 
+
 import nbformat
 import pytest
-from fakes import SOLUTION, f_solution_nb, fresh_pair
+from fakes import SOLUTION, f_solution_nb, fresh_pair, solution_to_generate
+from nbformat.v4 import new_code_cell, new_notebook
 
 from coursekit import generate, notebook
 from coursekit.generate import make_seminar, seminar_problems
+from coursekit.notebook import CourseError
 
 
 def test_make_seminar_clears_outputs_and_keeps_ids_and_metadata():
@@ -126,3 +129,72 @@ def test_guard_stale_seminar_alone(tmp_path):
 # ---------------------------------------------------------------- exit codes of the CLI
 
 
+def test_make_seminar_exact():
+    sol = solution_to_generate()
+    sem = generate.make_seminar(sol)
+    assert [c.source for c in sem.cells] == [
+        "# T", "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError\n",
+        "assert f(1) == 2", generate.CHECK_MARKDOWN, generate.CHECK_CODE]
+    assert sem.cells[2].metadata == {"course": {"task": "f", "points": 1, "hidden_tests": True}}
+    assert sem.cells[2].outputs == [] and sem.cells[2].execution_count is None
+    assert "widgets" not in sem.metadata and sem.metadata["course"] == sol.metadata["course"]
+    assert "widgets" in sol.metadata and sol.cells[2].outputs  # the solution is untouched
+    md = solution_to_generate()
+    md.cells[0].source = "### BEGIN SOLUTION"
+    with pytest.raises(CourseError) as info:
+        generate.make_seminar(md)
+    assert str(info.value) == "cell 0 (md): '### BEGIN SOLUTION' is never closed"
+
+
+def test_build_writes_every_seminar_and_reports_orphans_and_broken_ones(tmp_path):
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "01_a.ipynb")
+    broken = solution_to_generate()
+    broken.cells[1].source = "### BEGIN SOLUTION\nx = 1"
+    notebook.write(broken, tmp_path / "solutions" / "02_b.ipynb")
+    notebook.write(solution_to_generate(), tmp_path / "seminars" / "03_orphan.ipynb")
+    problems = generate.generate(root=tmp_path)
+    assert problems == [
+        "cell 1 (answer-f): '### BEGIN SOLUTION' is never closed",
+        f"{tmp_path / 'seminars' / '03_orphan.ipynb'} has no solution in solutions/: delete it "
+        "or add one"]
+    assert nbformat.writes(notebook.read(tmp_path / "seminars" / "01_a.ipynb")) == \
+        nbformat.writes(generate.make_seminar(solution_to_generate()))
+    assert not (tmp_path / "seminars" / "02_b.ipynb").exists()
+    (tmp_path / "seminars" / "03_orphan.ipynb").unlink()
+    (tmp_path / "solutions" / "02_b.ipynb").unlink()
+    assert generate.generate(root=tmp_path) == []
+    assert generate.generate(check_only=True, root=tmp_path) == []
+    before = (tmp_path / "seminars" / "01_a.ipynb").read_bytes()
+    notebook.write(new_notebook(cells=[new_code_cell("x")]), tmp_path / "solutions" / "01_a.ipynb")
+    problems = generate.generate(check_only=True, root=tmp_path)
+    assert (tmp_path / "seminars" / "01_a.ipynb").read_bytes() == before  # check writes nothing
+    assert problems == [
+        f"{tmp_path / 'seminars' / '01_a.ipynb'} is out of date with "
+        f"{tmp_path / 'solutions' / '01_a.ipynb'}: run `make seminars` (never edit seminars "
+        "by hand)",
+        f"{tmp_path / 'solutions' / '01_a.ipynb'} has no graded test cell"]
+    notebook.write(solution_to_generate(), tmp_path / "solutions" / "04_new.ipynb")
+    assert generate.generate(check_only=True, root=tmp_path)[-1] == \
+        f"{tmp_path / 'seminars' / '04_new.ipynb'} is missing: run `make seminars`"
+
+
+def test_seminar_problems_each_marker_and_a_leak(tmp_path):
+    sol_path, sem_path = tmp_path / "s.ipynb", tmp_path / "m.ipynb"
+    notebook.write(solution_to_generate(), sol_path)
+    for marker in (notebook.BEGIN, notebook.END, notebook.HIDDEN_BEGIN, notebook.HIDDEN_END):
+        sem = generate.make_seminar(solution_to_generate())
+        sem.cells[0].source = f"# T {marker}"
+        notebook.write(sem, sem_path)
+        assert f"{sem_path} contains the marker '{marker}'" in \
+            generate.seminar_problems(sol_path, sem_path)
+    sem = generate.make_seminar(solution_to_generate())
+    sem.cells[0].source = "# T\nreturn x * 2  # the answer"
+    notebook.write(sem, sem_path)
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
+        f"{sem_path} leaks solution text: 'return x * 2  # the answer'"]
+    sem.cells[1].outputs = [nbformat.v4.new_output("stream", text="x")]
+    sem.cells[2].execution_count = 9
+    sem.cells[0].source = "# T"
+    notebook.write(sem, sem_path)
+    assert generate.seminar_problems(sol_path, sem_path)[1:] == [
+        f"{sem_path} carries outputs (cell answer-f)"]
