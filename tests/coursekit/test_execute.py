@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import time
+import types
 
 import nbformat
 import pytest
@@ -126,7 +127,6 @@ def test_headline_without_a_label_and_bench_runs_the_course(tmp_path, monkeypatc
 
 
 def test_machine_without_cpuinfo_or_memory_size(monkeypatch):
-    import types
 
     monkeypatch.setitem(__import__("sys").modules, "torch", types.SimpleNamespace(
         __version__="1", get_num_threads=lambda: 1,
@@ -182,7 +182,6 @@ def test_bench_writes_the_table(tmp_path, monkeypatch, capsys):
 
 
 def test_machine_names_the_cpu_python_and_torch(monkeypatch):
-    import types
 
     fake = types.SimpleNamespace(__version__="9.9.9", get_num_threads=lambda: 3,
                                  cuda=types.SimpleNamespace(is_available=lambda: False))
@@ -296,3 +295,58 @@ def test_load_is_the_one_minute_load_average(monkeypatch):
         assert float(execute._load()) == pytest.approx(os.getloadavg()[0], abs=0.2)
     monkeypatch.delattr(os, "getloadavg")
     assert execute._load() == "?"
+
+
+class OutputsClient:
+    """nbclient's client: gives every cell an output as a real run does; the measuring
+    cell prints its record in two chunks; a cell ``raise`` fails the run."""
+
+    def __init__(self, nb, km, **kw):
+        self.nb, self.km = nb, km
+
+    def execute(self, stderr=None):
+        self.km.has_kernel = True
+        for cell in self.nb.cells:
+            cell.execution_count = 1
+            cell.outputs = [nbformat.v4.new_output("stream", text="ran\n")]
+            if "raise" in cell.source:
+                raise RuntimeError("cell failed")
+        last = self.nb.cells[-1]
+        if "__COURSE__" in last.source:
+            last.outputs = [nbformat.v4.new_output("stream", text='__COURSE__{"peak_mb": 2'),
+                            nbformat.v4.new_output("stream", text='0.5, "headline": "0.9"}')]
+
+
+class SpecManager:
+    """jupyter_client's KernelManager: keeps the kernel spec manager it is given."""
+    made = []
+
+    def __init__(self, kernel_name, kernel_spec_manager):
+        self.spec, self.has_kernel = kernel_spec_manager, False
+        SpecManager.made.append(self)
+
+    def shutdown_kernel(self, now):
+        pass
+
+
+def test_execute_leaves_the_callers_notebook_untouched_and_reads_chunked_output(
+        monkeypatch, tmp_path):
+    import jupyter_client
+    import nbclient
+
+    monkeypatch.setattr(jupyter_client, "KernelManager", SpecManager)
+    monkeypatch.setattr(nbclient, "NotebookClient", OutputsClient)
+    SpecManager.made = []
+    nb = new_notebook(cells=[new_code_cell("acc = 0.9")])
+    before = nbformat.writes(nb)
+    done, info = execute.execute(nb, tmp_path, measure=True)
+    assert info == {"peak_mb": 20.5, "headline": "0.9"}
+    assert done.cells[0].outputs[0].text == "ran\n"
+    assert nbformat.writes(nb) == before  # no outputs, no measuring cell
+    # the kernel of this environment, as nbval finds it
+    assert type(SpecManager.made[0].spec).__name__ == "NbvalKernelspecManager"
+    failing = new_notebook(cells=[new_code_cell("raise")])
+    with pytest.raises(RuntimeError):
+        execute.execute(failing, tmp_path, measure=True)
+    assert [c.source for c in failing.cells] == ["raise"]  # no measuring cell left in it
+    assert failing.cells[0].outputs == []

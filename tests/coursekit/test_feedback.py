@@ -1,9 +1,12 @@
 """Feedback files: every task of every seminar with its points, status and message."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
-from coursekit import feedback, grading
+from coursekit import feedback, grading, notebook
 from coursekit.grading import gradebook_from_json
 
 BOOK = gradebook_from_json({
@@ -81,3 +84,23 @@ def test_write_and_load_feedback(tmp_path):
     paths = feedback.write_feedback(book, tmp_path / "new" / "fb")
     assert paths == [tmp_path / "new" / "fb" / "dora.md"]
     assert paths[0].read_text() == feedback.student_feedback("dora", book["dora"]) + "\n"
+
+
+def test_feedback_files_are_utf8_whatever_the_locale(tmp_path):
+    """An instructor's machine with an ASCII (or cp1252) locale: messages with
+    accents are still written and read."""
+    book = {"zoe": {"01_a": {"points": 0, "max_points": 1, "file": "01_a.ipynb", "tasks": [
+        {"id": "t", "points": 0, "max_points": 1, "status": "failed",
+         "message": "AssertionError: résumé ≠ 1"}]}}}
+    (tmp_path / "grades.json").write_text(json.dumps(book, ensure_ascii=False), encoding="utf-8")
+    code_ = ("import sys\nfrom coursekit import feedback, grading\n"
+             "book = grading.read_gradebook(sys.argv[1])\n"
+             "print(len(feedback.write_feedback(book, sys.argv[2])))\n")
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+           "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-c", code_, str(tmp_path / "grades.json"),
+                           str(tmp_path / "fb")], capture_output=True, text=True, env=env,
+                          cwd=str(notebook.REPO))
+    assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr[-1000:]
+    text = next((tmp_path / "fb").iterdir()).read_text(encoding="utf-8")
+    assert "résumé ≠ 1" in text

@@ -3,6 +3,7 @@ here: what a seminar keeps and clears, and what `make check` reports (each guard
 the leak rule's own tests are in test_leaks.py)."""
 
 
+
 import nbformat
 import pytest
 from fakes import SOLUTION, f_solution_nb, fresh_pair, solution_to_generate
@@ -198,3 +199,15 @@ def test_seminar_problems_each_marker_and_a_leak(tmp_path):
     notebook.write(sem, sem_path)
     assert generate.seminar_problems(sol_path, sem_path)[1:] == [
         f"{sem_path} carries outputs (cell answer-f)"]
+
+
+def test_check_reports_the_problems_of_every_solution(tmp_path):
+    """`make check`: a problem of an early seminar is not hidden by a later one's."""
+    for stem in ("01_a", "02_b"):
+        sol = solution_to_generate()
+        sol.cells[2].metadata["course"]["forbid"] = "np.linalg"  # not a list
+        notebook.write(sol, tmp_path / "solutions" / f"{stem}.ipynb")
+        notebook.write(generate.make_seminar(sol), tmp_path / "seminars" / f"{stem}.ipynb")
+    assert generate.generate(check_only=True, root=tmp_path) == [
+        f"{tmp_path / 'solutions' / stem}.ipynb: task 'f': 'forbid' must be a list of dotted "
+        "names (strings), got 'np.linalg'" for stem in ("01_a", "02_b")]

@@ -209,3 +209,61 @@ def test_install_without_a_utils_package(monkeypatch, tmp_path):
     guard.install([], "t2")
     assert "utils" not in sys.modules
     assert callable(sys.modules.pop("_grader_t2").sync)
+
+
+def test_guarded_attributes_of_utils_submodules():
+    g = guard._State._guarded_attr
+    assert g("utils.checks", "_helper") and g("utils.data", "_cache")  # private helpers too
+    assert g("utils.checks", "__private") and g("utils", "trailing__")  # not dunders
+    assert not g("utils.checks", "__name__") and not g("numpy.testing", "_private")
+
+
+def test_state_restores_deleted_values_even_none_and_function_defaults(fake_utils):
+    (fake_utils / "__init__.py").write_text(
+        "NOTHING = None\n\ndef g(a=1, *, b=2):\n    return a + b\n")
+    import utils
+
+    ns = {}
+    st = guard._State([], ns)
+    st.snapshot_modules()
+    ns["best"] = None  # an instructor cell bound best = None
+    st.capture(["best"], ns)
+    # a student cell deletes them and patches the helper's code and defaults
+    del ns["best"], utils.NOTHING
+    utils.g.__code__ = (lambda a=0, *, b=0: -1).__code__
+    utils.g.__defaults__, utils.g.__kwdefaults__ = (10,), {"b": 20}
+    st.restore(ns)
+    assert ns["best"] is None and utils.NOTHING is None
+    assert utils.g.__defaults__ == (1,) and utils.g.__kwdefaults__ == {"b": 2}
+    assert utils.g() == 3
+
+
+def test_a_later_snapshot_keeps_the_first_values(fake_utils, monkeypatch):
+    """Modules imported after the first snapshot are added; what was snapshotted before
+    (utils, torch.Tensor) is not re-read with a student's changes in it."""
+    (fake_utils / "later.py").write_text("X = 'later'\n")
+    fake_torch = types.ModuleType("torch")
+
+    class Tensor:
+        cache = None
+
+        def add(self):
+            return "add"
+    fake_torch.Tensor = Tensor
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    import utils
+
+    st = guard._State([], {})
+    st.snapshot_modules()
+    utils.VALUE = 99  # a student cell tampers
+    Tensor.add = lambda self: "patched"
+    del Tensor.cache
+    sys.modules["utils.weird"] = object()  # not a module: skipped, the later ones still read
+    import utils.later as later
+
+    st.capture([], {})  # after the next instructor cell: a new look (utils.later appeared)
+    assert "utils.later" in st.modules and "utils.weird" not in st.modules
+    later.X = "patched"
+    st.restore({})
+    assert utils.VALUE == 1 and later.X == "later"
+    assert Tensor().add() == "add" and Tensor.cache is None

@@ -5,7 +5,8 @@ escaped JSON), one line threshold for every leak check.
 generated, so only the guard under test can speak)"""
 import json
 
-from fakes import ANSWER_LINE, COMMON_LINE, HIDDEN_LINE, f_solution_nb, fresh_pair, solution
+from fakes import ANSWER_LINE, COMMON_LINE, HIDDEN_LINE, answer, code, f_solution_nb, fresh_pair, solution
+from nbformat.v4 import new_notebook
 
 from coursekit import leaks, notebook, release, site
 
@@ -87,3 +88,26 @@ def test_notebook_text_decodes_json_strings():
     assert leaks.notebook_text(raw) == 'a = "x"\nb\\n\nt\nv'
     assert leaks.notebook_text("{oops") == "{oops"
     assert leaks.notebook_text('["a", ["b", "c"]]') == "a\nbc"
+
+
+def test_secret_lines_of_every_region_from_20_characters(tmp_path):
+    line20 = "return x + y  # 20ch"
+    assert len(line20) == 20
+    sol = new_notebook(cells=[
+        answer("answer-a", line20, "def a(x, y):"),
+        answer("answer-b", "return sorted(xs)[::-1]  # b", "def b(xs):"),
+        code("test-b", "assert b([1]) == [1]\n### BEGIN HIDDEN TESTS\n"
+                       "assert b([2, 1]) == [2, 1], 'h'\nassert b([]) == [], 'h2'\n"
+                       "### END HIDDEN TESTS", task="b")])
+    notebook.write(sol, tmp_path / "solutions" / "01_x.ipynb")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "utils").mkdir()
+    answer_lines, hidden = leaks.secret_lines([tmp_path / "solutions" / "01_x.ipynb"],
+                                                tmp_path)
+    assert answer_lines == {line20: "01_x.ipynb",
+                            "return sorted(xs)[::-1]  # b": "01_x.ipynb"}
+    assert hidden == {"assert b([2, 1]) == [2, 1], 'h'": "01_x.ipynb",
+                      "assert b([]) == [], 'h2'": "01_x.ipynb"}
+    assert leaks.region_lines(sol) == [
+        line20, "return sorted(xs)[::-1]  # b", "assert b([2, 1]) == [2, 1], 'h'",
+        "assert b([]) == [], 'h2'"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from fakes import solution_nb
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import grading, nbgrader_export, notebook
@@ -154,3 +155,20 @@ def test_nbgrader_export(tmp_path):
     assert str(info.value) == f"no solution notebooks in {tmp_path / 'none'}"
     assert nbgrader_export.export(tmp_path / "o3", sols) == ["01_t", "02_u"]
     assert "timeout = 300" in (tmp_path / "o3" / "nbgrader_config.py").read_text()
+
+
+def test_nbgrader_export_names_the_broken_solution(tmp_path):
+    nb = solution_nb()
+    nb.cells[0].source += "\n### BEGIN SOLUTION"  # a solution region in a markdown cell
+    notebook.write(nb, tmp_path / "solutions" / "01_units.ipynb")
+    with pytest.raises(CourseError) as info:
+        nbgrader_export.export(tmp_path / "out", tmp_path / "solutions")
+    assert str(info.value).startswith("01_units.ipynb: cell ")
+
+
+def test_nbgrader_metadata_names_an_unnamed_notebook():
+    nb = new_notebook(cells=[new_markdown_cell("x = 1\n### BEGIN SOLUTION")])
+    nb.cells[0].id = "md"
+    with pytest.raises(CourseError) as info:
+        nbgrader_export.nbgrader_metadata(nb)
+    assert str(info.value) == "notebook: cell md has a solution region but is not an answer cell"

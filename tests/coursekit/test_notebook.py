@@ -209,3 +209,14 @@ def test_selected_units_and_course_notebooks(monkeypatch):
         sorted((notebook.REPO / "solutions").glob("*.ipynb"))
     assert notebook.FOLDERS == ("notebooks", "solutions", "seminars")
     assert (notebook.BUDGET_SECONDS, notebook.BUDGET_MB) == (60, 1536)
+
+
+def test_rule_problems_of_every_task():
+    def test_cell(forbid, task):
+        c = new_code_cell("assert True")
+        c.metadata["course"] = {"task": task, "points": 1, "forbid": forbid}
+        return c
+    nb = new_notebook(cells=[test_cell("x", "a"), test_cell([1], "b")])
+    assert notebook.rule_problems(nb, "n.ipynb") == [
+        "n.ipynb: task 'a': 'forbid' must be a list of dotted names (strings), got 'x'",
+        "n.ipynb: task 'b': 'forbid' must be a list of dotted names (strings), got [1]"]

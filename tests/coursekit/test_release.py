@@ -197,3 +197,26 @@ def test_leaks_in_a_folder(repo, tmp_path):
         f"seminars/e.ipynb contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
         "solutions/x.txt is in the release",
         "tests/y.txt is in the release"]
+
+
+def test_release_into_a_new_nested_folder(repo, tmp_path):
+    out = tmp_path / "a" / "b" / "course"
+    assert release.release(out, repo) == []
+    assert (out / "data" / "README.md").read_text() == "data\n"
+    assert (out / "seminars" / "01_words.ipynb").is_file()
+
+
+def test_release_leak_rules_read_the_course_released(repo, tmp_path):
+    """A hidden-test line that the course's own lecture shows is public, not a leak; one in
+    a file it ships that no lecture shows is reported. No __pycache__ ships."""
+    lecture = notebook.read(repo / "notebooks" / "01_words.ipynb")
+    lecture.cells.append(new_code_cell(HIDDEN_LINE))
+    notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
+    out = tmp_path / "rel"
+    assert release.release(out, repo) == []
+    assert not (out / "utils" / "__pycache__").exists()
+    lecture.cells.pop()
+    notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
+    (repo / "data" / "README.md").write_text("data\n" + HIDDEN_LINE + "\n")
+    assert release.release(out, repo) == [
+        f"data/README.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]

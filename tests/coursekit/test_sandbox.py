@@ -314,3 +314,52 @@ def test_kernel_not_ready_is_shut_down(fake_jupyter, monkeypatch):
     with pytest.raises(RuntimeError, match="kernel died before replying"):
         k.start()
     assert k.km is None and fake_jupyter[0].events[-1] == ("shutdown", True)
+
+
+class FrozenTime:
+    """``time`` for sandbox.py: monotonic() stands still at 100."""
+
+    @staticmethod
+    def monotonic():
+        return 100.0
+
+
+def iopub(msg_id, msg_type, content):
+    return {"parent_header": {"msg_id": msg_id}, "msg_type": msg_type, "content": content}
+
+
+def test_kernel_wait_honours_its_deadline_and_polls_each_second(fake_jupyter, monkeypatch):
+    k = sandbox.Kernel("/w", memory_mb=None).start()
+    kc = fake_jupyter[0].kc
+    asked = []
+    real_get = kc.get_iopub_msg
+
+    def get_iopub_msg(timeout):
+        asked.append(timeout)
+        return real_get(timeout)
+    kc.get_iopub_msg = get_iopub_msg
+    monkeypatch.setattr(sandbox, "time", FrozenTime)
+    kc.messages = [iopub("m1", "status", {"execution_state": "idle"})]
+    assert k._wait("m1", 100.0) is None and asked == []  # no time left: not even a look
+    assert k._wait("m1", 100.25).status == "ok" and asked == [0.25]  # never past it
+    kc.messages = ["empty", iopub("m1", "status", {"execution_state": "idle"})]
+    assert k._wait("m1", 130.0).status == "ok"
+    assert asked[1:] == [1.0, 1.0]  # a silent kernel is checked for death every second
+
+
+def test_kernel_wait_busy_status_and_an_error_without_name_or_value(fake_jupyter):
+    k = sandbox.Kernel("/w", memory_mb=None).start()
+    kc = fake_jupyter[0].kc
+    kc.messages = [iopub("m1", "status", {"execution_state": "busy"}),
+                   iopub("m1", "execute_input", {"execution_count": 4}),
+                   iopub("m1", "error", {}),
+                   iopub("m1", "status", {"execution_state": "idle"})]
+    out = k._wait("m1", time.monotonic() + 30)
+    assert (out.status, out.ename, out.evalue, out.traceback, out.execution_count) == \
+        ("error", "", "", [], 4)
+
+
+def test_kernel_death_without_a_provisioner(fake_jupyter):
+    k = sandbox.Kernel("/w", memory_mb=None).start()
+    del fake_jupyter[0].provisioner
+    assert k._death() == "the kernel process exited"

@@ -1,6 +1,9 @@
 """The simulated class (coursekit/simulate.py): seeded, and each submission is what its kind
 says, so the grades it expects are the right ones to expect; its class graded with a
 scripted kernel (tests/fakes.py) and the benchmark section it writes."""
+import types
+from pathlib import Path
+
 import pytest
 from fakes import FakeKernel, error, files, solution_nb
 
@@ -199,3 +202,235 @@ def test_bench_section(course):
         ("| cold", "none", "2", "4", "1", "yes", "yes |")]
     assert "each student submits every seminar, 2 notebooks" in text
     assert "1 thread per kernel, memory limit 3072 MB" in text
+
+
+class Clock:
+    """``time`` for simulate.py: perf_counter() gives 100, then +``step`` per call."""
+
+    def __init__(self, step):
+        self.now, self.step = 100.0 - step, step
+
+    def perf_counter(self):
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture()
+def klass(tmp_path, monkeypatch):
+    """A solutions folder of two units under ``tmp_path/solutions`` (tmp_path stands for the
+    repository), their known-wrong answers, scripted kernels that record the options each
+    grading kernel was asked for, and serial grading (``jobs`` recorded) with 1 s per
+    notebook."""
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    notebook.write(solution_nb(), sols / "02_more.ipynb")
+    wrong = {"01_units": [("b", "off by one", {"answer-b": "def plus(x):\n    return x\n"})]}
+    monkeypatch.setattr(simulate, "wrong_answers", lambda stem: wrong.get(stem, []))
+    script = {"raise NotImplementedError": error("NotImplementedError", ""),
+              "not finished": error("RuntimeError", "not finished"),
+              "os._exit(1)": Outcome("dead", detail="the kernel exited with code 1"),
+              "return x\n": error("AssertionError", "")}
+    asked = types.SimpleNamespace(run=[], preflight=[], jobs=[], script=script)
+
+    def run_kernel(cwd, opts):
+        asked.run.append(opts)
+        return FakeKernel(asked.script)
+
+    def preflight_kernel(cwd, opts, warm=None):
+        asked.preflight.append(warm)
+        return FakeKernel(asked.script)
+
+    def serial(todo, solutions_dir, opts, jobs=1):
+        asked.jobs.append(jobs)
+        for student_, key, rec, _ in batch.grade_files(todo, solutions_dir, opts, 1):
+            yield student_, key, rec, 1.0
+
+    monkeypatch.setattr(run, "new_kernel", run_kernel)
+    monkeypatch.setattr(batch, "new_kernel", preflight_kernel)
+    monkeypatch.setattr(grading, "grade_files", serial)
+    monkeypatch.setattr(bwrap, "available", lambda: "")  # the OS sandbox works (scripted)
+    monkeypatch.delenv("COURSE_UNITS", raising=False)
+    asked.sols = sols
+    return asked
+
+
+def test_simulate_defaults_report_and_kernels(klass, tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "REPO", tmp_path)  # solutions/ of the repository
+    monkeypatch.setattr(simulate, "time", Clock(12.0))
+    said = []
+    result = simulate.simulate(tmp_path / "class", 4, echo=said.append)
+    plan = simulate.write_class(tmp_path / "again", 4, klass.sols, seed=0)
+    assert result["plan"] == plan and result["misses"] == [] and result["wall"] == 12.0
+    n = result["notebooks"]
+    assert n == sum(k != "missing" for k, _ in plan.values()) == 6
+    assert said == [
+        "4 students x 2 seminars: 6 notebooks graded (3 right, 2 broken, 2 missing, 1 wrong), "
+        "warm kernels, --jobs 2, sandbox bubblewrap",
+        "wall time 12 s (kernel start included): 2.00 s per notebook",
+        "| seminar | notebooks | mean s per notebook (one worker) | slowest s |",
+        "|---|---:|---:|---:|",
+        "| 01_units | 3 | 1.00 | 1.00 |",
+        "| 02_more | 3 | 1.00 | 1.00 |",
+        "expected grades: 8 of 8 submissions"]
+    # --jobs 2: the preflight kernel is a cold one (each worker forks its own zygote), every
+    # notebook gets warm kernels, with the solutions and the class out of reach
+    assert klass.jobs == [2] and klass.preflight == [False]
+    submissions = str(tmp_path / "class" / "submissions")
+    assert len(klass.run) == n and all(
+        o.warm is True and o.deny == (str(klass.sols.resolve()), submissions)
+        and o.sandbox == "required" for o in klass.run)
+    assert all(r.sandbox == "bubblewrap" for recs in result["book"].values()
+               for r in recs.values() if r.max_points)
+
+
+def test_simulate_cold_and_its_unexpected_grades(klass, tmp_path, monkeypatch):
+    klass.script = {**klass.script, "return 2 * x": error("AssertionError", "")}  # a bad kernel
+    monkeypatch.setattr(simulate, "time", Clock(3.0))
+    monkeypatch.setattr(simulate, "KINDS", {"right": 1.0})
+    said = []
+    result = simulate.simulate(tmp_path / "class", 1, jobs=1, warm=False, seed=1,
+                               solutions_dir=klass.sols, echo=said.append, sandbox="off")
+    assert said[0].startswith("WARNING: grading WITHOUT the OS sandbox: turned off")
+    assert said[1] == ("1 students x 2 seminars: 2 notebooks graded (2 right), "
+                       "cold kernels, --jobs 1, sandbox off")
+    assert said[2] == "wall time 3 s (kernel start included): 1.50 s per notebook"
+    misses = ["student000/01_units: right  gave 2.5/4.5", "student000/02_more: right  gave 2.5/4.5"]
+    assert result["misses"] == misses
+    assert said[-3:] == [f"UNEXPECTED {m}" for m in misses] + ["expected grades: 0 of 2 submissions"]
+    assert klass.jobs == [1] and klass.preflight == [False]
+    assert [(o.warm, o.sandbox) for o in klass.run] == [(False, "off"), (False, "off")]
+
+
+def test_simulate_with_nothing_submitted(klass, tmp_path, monkeypatch):
+    monkeypatch.setattr(simulate, "time", Clock(5.0))
+    monkeypatch.setattr(simulate, "KINDS", {"missing": 1.0})
+    said = []
+    result = simulate.simulate(tmp_path / "class", 1, jobs=1, solutions_dir=klass.sols,
+                               echo=said.append)
+    assert result["notebooks"] == 0 and result["book"] == {"student000": {}}
+    assert said[1] == "wall time 5 s (kernel start included): 5.00 s per notebook"
+    assert said[-1] == "expected grades: 2 of 2 submissions"
+
+
+BENCH_HEAD = (
+    "## Grading\n\n"
+    "`python -m coursekit grade` on copies of the solutions (each student submits every "
+    "seminar, 2 notebooks): wall time including kernel starts, 1 thread per kernel, memory "
+    "limit 3072 MB. *warm*: each notebook in a process forked from a zygote that imported "
+    "torch once per grading process (the default); *cold*: a fresh Jupyter kernel per "
+    "notebook (`--cold`). *bubblewrap*: in the OS sandbox (the default where it works); "
+    "*none*: `--sandbox off`. *probes* and *test cells*: the mean seconds one notebook took "
+    "in its worker (the grader's progress line), for the seminars graded by probes (0: their "
+    "verdicts out of the student's process) and for those graded by their test cells in the "
+    "kernel, each worker's first notebook (which starts its zygote) left out.\n\n"
+    "| kernels | sandbox | submissions | notebooks | --jobs | seconds | seconds per "
+    "notebook | probes | test cells | all full marks | records identical to the first "
+    "serial run |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+
+
+@pytest.fixture()
+def bench(tmp_path, monkeypatch):
+    """grading.grade replaced: records what each run was asked and gives full marks (or
+    what ``calls.record(run, student)`` says); each run takes 4 s of a fake clock."""
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    notebook.write(solution_nb(), sols / "02_more.ipynb")
+    calls = types.SimpleNamespace(runs=[], record=lambda i, s: {"points": 2, "max_points": 2})
+    boxed = {"auto": "bubblewrap", "off": "none"}
+
+    def fake_grade(submissions, solutions_dir=None, opts=None, jobs=1, students=None,
+                   echo=None):
+        i = len(calls.runs)
+        names = sorted(p.name for p in Path(submissions).iterdir())
+        files = {s: sorted(p.name for p in (Path(submissions) / s).iterdir()) for s in names}
+        calls.runs.append((solutions_dir and Path(solutions_dir), opts and opts.warm, jobs,
+                           files, opts and opts.sandbox))
+        return {s: {f[:-6]: GradeRecord(**{"tasks": [], "file": f, **calls.record(i, s)},
+                                        sandbox=boxed[opts.sandbox])
+                    for f in files[s]} for s in names}
+
+    monkeypatch.setattr(grading, "grade", fake_grade)
+    monkeypatch.setattr(simulate, "time", Clock(4.0))
+    calls.sols = sols
+    return calls
+
+
+def test_bench_section_defaults(bench, tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "REPO", tmp_path)
+    text = simulate.bench_section()
+    assert text == BENCH_HEAD + (
+        "| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | - | - | yes | yes |\n"
+        "| warm | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| warm | none | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| cold | bubblewrap | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n"
+        "| cold | none | 10 | 20 | 2 | 4 | 0.20 | - | - | yes | yes |\n")
+    both = ["01_units.ipynb", "02_more.ipynb"]
+    assert [r[:3] + r[4:] for r in bench.runs] == [
+        (bench.sols, True, 1, "auto"), (bench.sols, True, 2, "auto"),
+        (bench.sols, True, 2, "off"), (bench.sols, False, 2, "auto"),
+        (bench.sols, False, 2, "off")]
+    assert bench.runs[0][3] == {"student00": both}
+    assert bench.runs[4][3] == {f"student{i:02d}": both for i in range(10)}
+
+
+def test_bench_section_says_no_when_marks_or_records_differ(bench):
+    def record(run_, student_):
+        if run_ == 1 and student_ == "student01":
+            return {"points": 2, "max_points": 2, "tasks": [TaskVerdict("t", 2, 2, "passed")]}
+        return {"points": 1 if run_ == 2 else 2, "max_points": 2}
+    bench.record = record
+    text = simulate.bench_section(bench.sols, n=2, jobs=1)
+    assert text.split("\n")[-6:] == ["| warm | bubblewrap | 1 | 2 | 1 | 4 | 2.00 | - | - | yes | yes |",
+                                     "| warm | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | NO |",
+                                     "| warm | none | 2 | 4 | 1 | 4 | 1.00 | - | - | NO | NO |",
+                                     "| cold | bubblewrap | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | yes |",
+                                     "| cold | none | 2 | 4 | 1 | 4 | 1.00 | - | - | yes | yes |", ""]
+
+
+def test_seconds_by_verdict_from_the_progress_lines():
+    lines = ["probe seed 5 (--probe-seed 5 grades with the same inputs again)",
+             "graded s0/01_a.ipynb: 2/2 (9.0 s)", "graded s0/02_b.ipynb: 1/2 (1.0 s)",
+             "graded s1/01_a.ipynb: 2/2 (2.0 s)", "graded s1/02_b (1).ipynb: 2/2 (3.0 s)",
+             "graded s2/01_a.ipynb: 0/2 (1.5 s)"]
+    assert simulate._seconds_by_verdict(lines, {"01_a"}, 1) == {"probes": "1.75",
+                                                                "test cells": "2.00"}
+    assert simulate._seconds_by_verdict(lines, {"01_a"}, 2) == {"probes": "1.75",
+                                                                "test cells": "1.00"}
+    assert simulate._seconds_by_verdict(lines[:2], set(), 1) == {"probes": "-",
+                                                                 "test cells": "-"}
+
+
+def test_bench_section_prints_nothing_of_the_grading(tmp_path, monkeypatch, capsys):
+    sols = tmp_path / "solutions"
+    notebook.write(solution_nb(), sols / "01_units.ipynb")
+    monkeypatch.setattr(run, "new_kernel", lambda cwd, opts: FakeKernel())
+    monkeypatch.setattr(batch, "new_kernel", lambda cwd, opts, warm=None: FakeKernel())
+    text = simulate.bench_section(sols, n=1, jobs=1)
+    assert "| cold | none | 1 | 1 | 1 |" in text and text.count("| yes | yes |") == 5
+    assert capsys.readouterr() == ("", "")
+
+
+def test_simulated_class_defaults_rebuild_and_fallbacks(klass, tmp_path, monkeypatch):
+    plan = simulate.write_class(tmp_path / "a", 5, klass.sols)
+    assert plan == simulate.write_class(tmp_path / "b", 5, klass.sols, seed=0)  # seed 0 by default
+    assert simulate.write_class(tmp_path / "a", 5, klass.sols) == plan  # over an earlier class
+    # a "wrong" submission of a seminar without known-wrong answers is a right one
+    monkeypatch.setattr(simulate, "KINDS", {"wrong": 1.0})
+    plan = simulate.write_class(tmp_path / "c", 2, klass.sols)
+    assert plan[("student000", "02_more")] == ("right", None)
+    assert plan[("student000", "01_units")] == ("wrong", "b")
+    # every seminar of a student is planned, also after a file that is not JSON
+    monkeypatch.setattr(simulate, "KINDS", {"broken": 1.0})
+    monkeypatch.setattr(simulate, "BROKEN", {})
+    plan = simulate.write_class(tmp_path / "d", 2, klass.sols)
+    assert plan == {(s, stem): ("broken (not JSON)", None) for s in ("student000", "student001")
+                    for stem in ("01_units", "02_more")}
+
+
+@pytest.mark.parametrize("kind, rec, ok", [
+    ("right", GradeRecord(1, 1, [], "f.ipynb"), True),
+    ("blank", GradeRecord(0, 2, [TaskVerdict("a", 0, 2, "missing")], "f.ipynb"), True),
+])
+def test_expected_one_point_and_a_blank_with_missing_answers(kind, rec, ok):
+    assert simulate.expected(kind, None, rec) is ok

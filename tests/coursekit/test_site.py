@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import threading
+import types
 from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
@@ -367,3 +368,45 @@ def test_site_leaks(repo, tmp_path):
         f"lectures/01.html contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
         "lectures/02.ipynb contains the marker '### BEGIN HIDDEN TESTS'",
         f"seminars/01.html contains text of 01_words.ipynb: {ANSWER_LINE!r}"]
+
+
+def test_site_build_shows_sphinx_errors(repo, tmp_path, monkeypatch):
+    """Sphinx's own error output (a real process here: a script in its place) is the
+    message."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'not quite' \necho 'WARNING: a broken link' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(site, "_importable", lambda m: True)
+    monkeypatch.setattr(site, "sys", types.SimpleNamespace(executable=str(fake)))
+    with pytest.raises(CourseError) as info:
+        site.build(tmp_path / "out", tmp_path / "src", repo)
+    assert str(info.value) == "sphinx failed:\nWARNING: a broken link\n"
+
+
+def test_site_leaks_in_markdown_and_undecodable_pages(repo, tmp_path):
+    out = tmp_path / "site"
+    (out / "lectures").mkdir(parents=True)
+    bad = b"\xff\xfe not UTF-8 "
+    (out / "lectures" / "01.md").write_bytes(bad + HIDDEN_LINE.encode())
+    (out / "lectures" / "02.html").write_bytes(b"<p>" + bad + HIDDEN_LINE.encode() + b"</p>")
+    (out / "seminars").mkdir()
+    (out / "seminars" / "01.html").write_text(f"<p>{COMMON_LINE}</p>")  # in a lecture: public
+    assert site.leaks(out, repo) == [
+        f"lectures/01.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
+        f"lectures/02.html contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]
+
+
+def test_site_source_in_a_new_folder_links_first_and_short_topics(repo, tmp_path):
+    notebook.write(new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("y = 2")]),
+                   repo / "notebooks" / "02_code.ipynb")
+    readme = (repo / "README.md").read_text().replace("| 02 | Planned unit |",
+                                                      "| 02 | Code; more: later |")
+    (repo / "README.md").write_text(readme + "| 03 | Planned: soon |\n")
+    src = tmp_path / "new" / "src"
+    site.assemble(src, repo)
+    cells = notebook.read(src / "lectures" / "02_code.ipynb").cells
+    assert cells[0].source.startswith("[Open in Colab]")
+    assert [c.source for c in cells[1:]] == ["x = 1", "y = 2"]
+    index = (src / "index.md").read_text().split("\n")
+    assert index[9].startswith("| 02 | Code | [lecture](lectures/02_code.ipynb) |")
+    assert index[10] == "| 03 | Planned: soon | planned |  |  |"  # no lecture: as written
