@@ -1,18 +1,15 @@
 """Fixtures shared by test modules (the repository's conftest.py configures nbval); the
 stand-ins they are built on are in fakes.py."""
-import importlib
 import subprocess
 import sys
 
 import pytest
-from fakes import COMMON_LINE, HIDDEN_LINE, FakeKernel, FakeKM, answer, code, solution, solution_nb
+from fakes import asm_mod, COMMON_LINE, HIDDEN_LINE, FakeKernel, FakeKM, answer, code, solution, solution_nb
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import generate, grading, guard, notebook
 from coursekit.grading import run
 from coursekit.notebook import REPO
-
-asm_mod = importlib.import_module("coursekit.grading.assemble")  # the package's `assemble` is the function
 
 
 @pytest.fixture(scope="session")

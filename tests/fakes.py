@@ -4,6 +4,7 @@ conftest.py): the scripted kernel of the grader, jupyter_client's kernel manager
 client, the small solutions the tests grade, generate and publish, and the command line
 run in-process.
 """
+import importlib
 import types
 from dataclasses import replace
 
@@ -12,7 +13,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import cli, notebook
 from coursekit.generate import make_seminar, seminar_problems
+from coursekit.grading.common import GradeRecord, TaskVerdict
 from coursekit.sandbox import Outcome
+
+asm_mod = importlib.import_module("coursekit.grading.assemble")  # the package's `assemble` is the function
 
 
 class FakeKernel:
@@ -270,3 +274,11 @@ def fresh_pair(tmp_path, nb):
 
 def files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def rec(points, max_points, tasks, file="f.ipynb"):
+    return GradeRecord(points, max_points, tasks, file)
+
+
+def task_(tid, points, max_points, status, message=""):
+    return TaskVerdict(tid, points, max_points, status, message)

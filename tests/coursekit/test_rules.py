@@ -109,3 +109,18 @@ def test_a_module_used_through_getattr_with_a_computed_name(source, where):
 ])
 def test_bound_names_of_imports_walrus_and_except(source, names):
     assert rules.bound_names(source) == names
+
+
+@pytest.mark.parametrize("call, broken", [
+    ("importlib.import_module('sklearn.')", False),  # not a module name: nothing imported
+    ("importlib.import_module(name)", False),
+    ("__import__(3)", False),
+    ("importlib.import_module('.sklearn', 'pkg')", False),
+    ("importlib.import_module('sklearn.linear_model')", True),
+])
+def test_import_calls_by_their_argument(call, broken):
+    from coursekit import rules
+
+    found = rules.broken_rule(["sklearn"], [("answer-x", f"import importlib\nm = {call}\n")],
+                              [], [])
+    assert (found is not None) is broken
