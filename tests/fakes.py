@@ -66,6 +66,7 @@ class FakeKernel:
 
 
 def code(cid, source, task=None, points=1):
+    """A code cell with id ``cid``; with ``task``, the test cell of that task."""
     cell = new_code_cell(source)
     cell.id = cid
     if task:
@@ -74,6 +75,7 @@ def code(cid, source, task=None, points=1):
 
 
 def answer(cid, body, head):
+    """An answer cell: ``head`` then the solution region holding ``body``."""
     return code(cid, f"{head}\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION\n")
 
 
