@@ -30,11 +30,13 @@ REPO = Path(__file__).resolve().parent.parent
 C, D, T, K = ("utils/checks.py", ["tests/test_checks.py"]), \
     ("utils/data.py", ["tests/test_data.py"]), \
     ("utils/training.py", ["tests/test_training.py"]), \
-    ("coursekit/generate.py", ["tests/test_course.py"])
-KC, KE, KN, KL = ("coursekit/cli.py", ["tests/test_course.py"]), \
-    ("coursekit/execute.py", ["tests/test_course.py"]), \
-    ("coursekit/notebook.py", ["tests/test_course.py"]), \
-    ("coursekit/leaks.py", ["tests/test_course.py"])
+    ("coursekit/generate.py", ["tests/coursekit/test_generate.py",
+                               "tests/coursekit/test_notebook.py"])
+KC, KE, KN, KL = ("coursekit/cli.py", ["tests/coursekit/test_cli.py"]), \
+    ("coursekit/execute.py", ["tests/coursekit/test_execute.py"]), \
+    ("coursekit/notebook.py", ["tests/coursekit/test_notebook.py",
+                               "tests/coursekit/test_generate.py"]), \
+    ("coursekit/leaks.py", ["tests/coursekit/test_leaks.py", "tests/coursekit/test_generate.py"])
 
 # (module, what the mutation does, exact old text, new text)
 MUTATIONS = [
@@ -175,7 +177,8 @@ MODULES = {"checks": "utils/checks.py", "data": "utils/data.py",
 
 def copy_tree(dest: Path, tests_from: str | None = None) -> None:
     """The checkout's tracked files (working-tree versions) in ``dest``; with
-    ``tests_from``, the test files (``tests/test_*.py``, ``conftest.py``) as they were at
+    ``tests_from``, the test files (``tests/**/test_*.py``, the conftest.py files and
+    ``tests/fakes.py``) as they were at
     that git revision instead (to count survivors before tests were added)."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True,
                            check=True).stdout.decode().split("\0")
@@ -186,10 +189,12 @@ def copy_tree(dest: Path, tests_from: str | None = None) -> None:
             shutil.copy2(src, dest / name)
     for name in MODULES.values():
         shutil.copy2(REPO / name, dest / name)
-    for path in (REPO / "tests").glob("test_*.py"):
-        shutil.copy2(path, dest / "tests" / path.name)
+    for path in (REPO / "tests").rglob("test_*.py"):
+        (dest / path.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest / path.relative_to(REPO))
     if tests_from:
-        for path in [*(dest / "tests").glob("test_*.py"), dest / "conftest.py"]:
+        for path in [*(dest / "tests").rglob("test_*.py"), dest / "tests" / "conftest.py",
+                     dest / "tests" / "fakes.py", dest / "conftest.py"]:
             name = path.relative_to(dest).as_posix()
             old = subprocess.run(["git", "show", f"{tests_from}:{name}"], cwd=REPO,
                                  capture_output=True)
@@ -203,7 +208,7 @@ def _purge() -> None:
     """Forget the course's modules and the test modules, so the next pytest run imports
     the (mutated) code again; torch, NumPy and the rest stay imported (the speed-up)."""
     for name in list(sys.modules):
-        if name in ("utils", "coursekit", "conftest") or \
+        if name in ("utils", "coursekit", "conftest", "fakes") or \
                 name.startswith(("utils.", "coursekit.", "test_", "tests.")):
             del sys.modules[name]
 

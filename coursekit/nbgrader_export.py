@@ -8,7 +8,7 @@ graded test cell is a locked grade cell worth its task's points, every other cel
 locked. ``nbgrader_config.py`` sets nbgrader's code stub to the course's, so that
 ``nbgrader generate_assignment`` writes exactly the course's seminars (the source is the
 solution with the seminar's own cells, ``generate.student_cells``: badge and check cells)
-(``tests/test_nbgrader.py`` checks it, and that ``nbgrader autograde`` gives the solution
+(``tests/coursekit/test_nbgrader_export.py`` checks it, and that ``nbgrader autograde`` gives the solution
 full marks and the blank seminar zero).
 
 What nbgrader does not do that ``make grade`` does: the ``forbid`` rules, the tamper

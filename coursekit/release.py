@@ -8,7 +8,7 @@ DIR gets the lecture notebooks, the seminars freshly generated from the solution
 ``coursekit.student``: README, Makefile, pyproject.toml (no extras) and environment.yml.
 It never gets ``solutions/`` or ``tests/`` (where the known-wrong answers live). ``leaks``
 then checks the result with the leak rule (``coursekit.leaks``); ``tests/test_grade.py`` runs it on the real course and
-``tests/test_release.py`` clones it and runs its README.
+``tests/coursekit/test_release.py`` clones it and runs its README.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Makefile and the README's command table; the syllabus comes from the instructor 
 table, the Colab addresses from ``[project.urls]``. The release installs the course
 without extras (no website, nbgrader or test tools) and has no ``coursekit``: its
 lectures run headless through Jupyter's own ``nbconvert``, a seminar is checked with
-``python -m utils.check`` (``utils/check.py``). ``tests/test_release.py`` builds a release,
+``python -m utils.check`` (``utils/check.py``). ``tests/coursekit/test_release.py`` builds a release,
 clones it and runs this README's commands there.
 """
 from __future__ import annotations
@@ -137,7 +137,7 @@ laptop CPU in about a minute; a GPU only makes it faster.
 
 Only Python 3.10 or newer and `make` are needed:
 
-<!-- docs: skip: opens JupyterLab and waits for you (tests/test_release.py runs the other commands) -->
+<!-- docs: skip: opens JupyterLab and waits for you (tests/coursekit/test_release.py runs the other commands) -->
 ```bash
 make lab        # create .venv, install the course, open JupyterLab in your browser
 ```

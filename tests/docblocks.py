@@ -1,5 +1,5 @@
 """The code blocks of a markdown file, and a small runner for its shell blocks: the
-documentation is executed (tests/test_docs.py, tests/test_release.py).
+documentation is executed (tests/test_docs.py, tests/coursekit/test_release.py).
 
 A fenced block's language says what it is. ``bash``/``sh`` blocks run here, one after
 the other, each in ``bash -e`` in the same folder (a scratch copy of the course);

@@ -1,7 +1,7 @@
 """Executed documentation: the code blocks of README.md and CONTRIBUTING.md run in a
 scratch copy of the course (``bash`` blocks through ``tests/docblocks.py``, ``python``
 blocks through phmdoctest), and what a block says it prints is what it prints. The
-student release's README is run by ``tests/test_release.py``.
+student release's README is run by ``tests/coursekit/test_release.py``.
 
 The fast tests check the markers (every block runs or says why not) and the runner; the
 blocks themselves run in the ``slow`` tests, in a copy of the checkout whose ``.venv`` is

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from fakes import answer, code
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from coursekit import bwrap, cli, generate, grading, leaks, notebook, release, rules
@@ -45,19 +46,6 @@ def grade_fixture(folder, solutions, jobs, students=None, **changes):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def code(cid, source, task=None, points=1):
-    cell = new_code_cell(source)
-    cell.id = cid
-    if task:
-        cell.metadata["course"] = {"task": task, "points": points}
-    return cell
-
-
-def answer(cid, body, head):
-    """An answer cell: ``head`` then the solution region holding ``body``."""
-    return code(cid, f"{head}\n    ### BEGIN SOLUTION\n    {body}\n    ### END SOLUTION\n")
-
-
 def seminar_one():
     """01_fixture: three tasks (2, 1 and 1.5 points), a hidden test, a trailing cell."""
     nb = new_notebook(cells=[

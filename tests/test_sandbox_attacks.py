@@ -18,7 +18,8 @@ import sys
 import threading
 
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from fakes import code
+from nbformat.v4 import new_notebook
 
 from coursekit import bwrap, generate, notebook
 
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.slow
 SECRET = "fake-secret-b8c1e07d"  # the value of every secret of the grader's
 KEY = "-----BEGIN OPENSSH PRIVATE KEY----- fake-key-5a1f"
 GUARD_OFF = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-
-
-def code(cid, source, task=None, points=1):
-    cell = new_code_cell(source)
-    cell.id = cid
-    if task:
-        cell.metadata["course"] = {"task": task, "points": points}
-    return cell
 
 
 def seminar():

@@ -1,4 +1,6 @@
-"""The student release as its users meet it: `make release` into a scratch folder, made a
+"""The student release (coursekit/release.py). Fast: what `release` ships and the leaks it
+finds in a folder, on the small course of conftest.py's ``repo``. Slow: the release as its
+users meet it: `make release` into a scratch folder, made a
 git repository and cloned; in the clone, a fresh virtual environment and the commands of
 the release's own README (tests/docblocks.py), "check my seminar" on a blank and on a
 solved seminar, and no relative link to a file the release lacks.
@@ -18,13 +20,14 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import nbformat
 import pytest
 from docblocks import blocks, environment, relative_links, run_shell_blocks
+from fakes import ANSWER_LINE, HIDDEN_LINE, files, solution
+from nbformat.v4 import new_code_cell, new_notebook
 
-from coursekit import colab, notebook, release, student
-from coursekit.notebook import REPO
-
-pytestmark = pytest.mark.slow
+from coursekit import colab, generate, notebook, release, student, student as front_door
+from coursekit.notebook import CourseError, REPO
 
 SEMINAR = "01_linear_regression.ipynb"
 
@@ -64,6 +67,7 @@ def ran(clone):
     return run_shell_blocks(here / "README.md", here, env)
 
 
+@pytest.mark.slow
 def test_the_clone_has_the_student_course_only(clone):
     here, _ = clone
     tracked = sh(["git", "ls-files"], here).stdout.split()
@@ -75,6 +79,7 @@ def test_the_clone_has_the_student_course_only(clone):
     assert "optional-dependencies" not in (here / "pyproject.toml").read_text()
 
 
+@pytest.mark.slow
 def test_its_readme_commands_pass(clone, ran):
     here, env = clone
     readme = blocks(here / "README.md")
@@ -83,7 +88,7 @@ def test_its_readme_commands_pass(clone, ran):
     failures = [r.failure() for r in ran.values() if r.failure()]
     assert not failures, "\n\n".join(failures)
     assert [b.skip for b in shell if not b.runs] == [
-        "opens JupyterLab and waits for you (tests/test_release.py runs the other commands)"]
+        "opens JupyterLab and waits for you (tests/coursekit/test_release.py runs the other commands)"]
     # the course was installed into the clone's environment, from the clone
     where = sh([str(here / ".venv" / "bin" / "python"), "-c", "import utils; print(utils.__file__)"],
                "/")
@@ -96,6 +101,7 @@ def test_its_readme_commands_pass(clone, ran):
         "(NB=notebooks/03_backprop.ipynb for one); the notebooks you read are not touched"]
 
 
+@pytest.mark.slow
 def test_check_my_seminar_blank_and_solved(clone, ran):
     here, env = clone
     check = [str(here / ".venv" / "bin" / "python"), "-m", "utils.check", f"seminars/{SEMINAR}"]
@@ -113,6 +119,7 @@ def test_check_my_seminar_blank_and_solved(clone, ran):
     assert sh(["git", "checkout", "--", f"seminars/{SEMINAR}"], here).returncode == 0
 
 
+@pytest.mark.slow
 def test_no_relative_link_points_at_a_file_the_release_lacks(clone):
     here, _ = clone
     texts = {"README.md": (here / "README.md").read_text(),
@@ -128,3 +135,88 @@ def test_no_relative_link_points_at_a_file_the_release_lacks(clone):
     # a Colab badge in every notebook's title cell and by each link of the README's syllabus
     assert colab.badge_problems(here) == [] and colab.readme_badge_problems(here) == []
     assert "solutions/" not in texts["README.md"] and "make test" not in texts["README.md"]
+
+
+def test_release_ships_the_student_course_only(repo, tmp_path):
+    out = tmp_path / "rel"
+    assert release.release(out, repo) == []
+    assert files(out) == [".course-release", "Makefile", "README.md", "data/README.md",
+                          "notebooks/01_words.ipynb", "pyproject.toml",
+                          "seminars/01_words.ipynb", "utils/__init__.py", "utils/words.py"]
+    assert (out / ".course-release").read_text() == \
+        "made by `python -m coursekit release`; replaced by the next\n"
+    assert (out / "notebooks" / "01_words.ipynb").read_bytes() == \
+        (repo / "notebooks" / "01_words.ipynb").read_bytes()
+    assert nbformat.writes(notebook.read(out / "seminars" / "01_words.ipynb")) == \
+        nbformat.writes(generate.make_seminar(solution()))
+    (out / "stale.txt").write_text("from the last release")
+    assert release.release(out, repo) == []  # an earlier release: replaced
+    assert not (out / "stale.txt").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert release.release(empty, repo) == []
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    with pytest.raises(CourseError) as info:
+        release.release(mine, repo)
+    assert str(info.value) == (f"{mine} exists, is not empty and is not an earlier release: "
+                               "release into a new folder")
+    assert files(mine) == ["thesis.tex"]
+    assert release.RELEASE_FILES == ("LICENSE", "conftest.py", "nbval_sanitize.cfg",
+                                     ".gitignore", "data/README.md")
+    # the front door is generated, not copied: the instructor's files stay behind
+    assert (out / "Makefile").read_text() == front_door.makefile() != (repo / "Makefile").read_text()
+    assert (out / "README.md").read_text() == front_door.readme(repo)
+    assert (out / "pyproject.toml").read_text() == front_door.pyproject(repo)
+
+
+def test_leaks_in_a_folder(repo, tmp_path):
+    sols = [repo / "solutions" / "01_words.ipynb"]
+    out = tmp_path / "out"
+    (out / "seminars").mkdir(parents=True)
+    (out / "notebooks").mkdir()
+    (out / "solutions").mkdir()
+    (out / "tests").mkdir()
+    (out / "seminars" / "a.md").write_text(ANSWER_LINE)
+    (out / "notebooks" / "b.md").write_text(ANSWER_LINE)  # a lecture may show the answer
+    (out / "notebooks" / "c.txt").write_text(HIDDEN_LINE)
+    (out / "solutions" / "x.txt").write_text("nothing")
+    (out / "tests" / "y.txt").write_text("nothing")
+    (out / "blob.bin").write_bytes(b"\xff\xfe" + HIDDEN_LINE.encode("utf-16"))
+    nb = new_notebook(cells=[new_code_cell("x = 1\n# " + notebook.HIDDEN_END)])
+    notebook.write(nb, out / "notebooks" / "d.ipynb")
+    quoted = generate.make_seminar(solution())
+    quoted.cells[0].source += "\n" + HIDDEN_LINE  # quotes: escaped in the JSON
+    notebook.write(quoted, out / "seminars" / "e.ipynb")
+    (out / "notebooks" / "f.md").write_text("### BEGIN SOLUTION in a markdown file is fine")
+    assert release.leaks(out, sols, repo) == [
+        f"notebooks/c.txt contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
+        "notebooks/d.ipynb contains the marker '### END HIDDEN TESTS'",
+        f"seminars/a.md contains text of 01_words.ipynb: {ANSWER_LINE!r}",
+        f"seminars/e.ipynb contains text of 01_words.ipynb: {HIDDEN_LINE!r}",
+        "solutions/x.txt is in the release",
+        "tests/y.txt is in the release"]
+
+
+def test_release_into_a_new_nested_folder(repo, tmp_path):
+    out = tmp_path / "a" / "b" / "course"
+    assert release.release(out, repo) == []
+    assert (out / "data" / "README.md").read_text() == "data\n"
+    assert (out / "seminars" / "01_words.ipynb").is_file()
+
+
+def test_release_leak_rules_read_the_course_released(repo, tmp_path):
+    """A hidden-test line that the course's own lecture shows is public, not a leak; one in
+    a file it ships that no lecture shows is reported. No __pycache__ ships."""
+    lecture = notebook.read(repo / "notebooks" / "01_words.ipynb")
+    lecture.cells.append(new_code_cell(HIDDEN_LINE))
+    notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
+    out = tmp_path / "rel"
+    assert release.release(out, repo) == []
+    assert not (out / "utils" / "__pycache__").exists()
+    lecture.cells.pop()
+    notebook.write(lecture, repo / "notebooks" / "01_words.ipynb")
+    (repo / "data" / "README.md").write_text("data\n" + HIDDEN_LINE + "\n")
+    assert release.release(out, repo) == [
+        f"data/README.md contains text of 01_words.ipynb: {HIDDEN_LINE!r}"]

@@ -5,20 +5,16 @@ Exit status: 0 done, 1 problems found, 2 cannot run (one line), 3 a tooling bug 
 line), 130 interrupted.
 """
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from fakes import cli_run, cli_run as run
 
-from coursekit import cli, execute, feedback, generate, grading, nbgrader_export, release, site
-from coursekit import simulate
+from coursekit import bwrap, cli, execute, feedback, generate, grading, nbgrader_export, release, simulate, site
 from coursekit.grading import Options
-from coursekit.notebook import REPO, CourseError
-
-
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from coursekit.notebook import CourseError, REPO
 
 
 # ------------------------------------------------------------------------- main
@@ -169,24 +165,6 @@ def test_refresh_stops_at_the_first_failure(monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------------- grading
-@pytest.fixture()
-def graded(monkeypatch):
-    """grading.grade replaced: records what the command asked for, returns a gradebook."""
-    calls = []
-    data = {"alice": {"01_x": {"points": 1, "max_points": 2, "file": "01_x.ipynb",
-                               "tasks": [{"id": "t", "points": 1, "max_points": 2,
-                                          "status": "passed", "message": ""}]}}}
-    book = grading.gradebook_from_json(data)
-
-    def fake_grade(submissions, solutions_dir=None, opts=None, jobs=1, students=None, echo=None):
-        calls.append({"submissions": submissions, "solutions": solutions_dir, "opts": opts,
-                      "jobs": jobs, "students": students})
-        return book
-    monkeypatch.setattr(grading, "grade", fake_grade)
-    monkeypatch.delenv("COURSE_GRADE_COLD", raising=False)
-    return calls, book
-
-
 def test_grade_passes_its_options_and_writes_the_reports(graded, capsys, tmp_path):
     calls, book = graded
     out = tmp_path / "g"
@@ -310,7 +288,6 @@ def test_simulate(monkeypatch, capsys, tmp_path):
 
 
 def test_sandbox_says_whether_it_is_on(monkeypatch, capsys):
-    from coursekit import bwrap
 
     monkeypatch.setattr(bwrap, "available", lambda: "")
     monkeypatch.setattr(bwrap, "size_supported", lambda: True)
@@ -400,3 +377,61 @@ def test_help_texts(capsys, monkeypatch):
     assert "--out OUT write the section here" in help_of("grade-bench")
     assert "--cold a Jupyter kernel per notebook" in help_of("simulate")
     assert "--out OUT a new or empty folder, or an earlier release (replaced)" in help_of("release")
+
+
+@pytest.mark.parametrize("cmd", ["check", "generate"])
+def test_make_check_and_make_seminars_exit_1_on_a_problem(monkeypatch, capsys, cmd):
+    calls = []
+    monkeypatch.setattr(generate, "generate", lambda check_only=False: calls.append(check_only)
+                        or ["seminars/01_t.ipynb leaks solution text: 'x'"])
+    assert cli.main([cmd]) == 1
+    assert "error: seminars/01_t.ipynb leaks solution text" in capsys.readouterr().err
+    monkeypatch.setattr(generate, "generate",
+                        lambda check_only=False: calls.append(check_only) or [])
+    assert cli.main([cmd]) == 0
+    assert calls == [cmd == "check"] * 2
+
+
+def test_make_check_exit_code_through_the_command_line(tmp_path):
+    """`python -m coursekit check` is what `make check` runs: a problem gives exit
+    status 1 through the interpreter, not only from main()."""
+
+    res = subprocess.run([sys.executable, "-c", (
+        "import sys, coursekit.generate as g, coursekit.cli as c\n"
+        "g.generate = lambda check_only=False: ['x']\n"
+        "sys.exit(c.main(['check']))")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1 and "error: x" in res.stderr
+
+
+def test_grade_accepts_a_timeout_of_a_second_or_less(graded, capsys, tmp_path):
+    for timeout in ("1", "0.5"):
+        assert cli_run(capsys, "grade", "s", "--out", str(tmp_path / timeout),
+                       "--timeout", timeout)[0] == 0
+    assert [c["opts"].timeout for c in graded[0]] == [1.0, 0.5]
+
+
+def test_an_empty_shard_names_itself(graded, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(grading, "shard_students", lambda subs, i, n, students=None: [])
+    assert cli_run(capsys, "grade", "subs", "--shard", "2/3", "--out", str(tmp_path)) == \
+        (0, "shard 2/3: no students\n", "")
+
+
+def test_simulate_a_class_of_one_and_the_exact_refusal(monkeypatch, capsys, tmp_path):
+    seen = []
+    monkeypatch.setattr(simulate, "simulate",
+                        lambda out, students, jobs, **kw: seen.append(students) or {"misses": []})
+    assert cli_run(capsys, "simulate", "--students", "1", "--out", str(tmp_path))[0] == 0
+    assert seen == [1]
+    with pytest.raises(SystemExit):
+        cli.main(["simulate", "--students", "0"])
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "python -m coursekit: error: --students and --jobs must be >= 1"
+
+
+def test_top_level_help_is_the_usage_as_written(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and out.startswith("usage: python -m coursekit ")
+    assert cli.__doc__.strip() in out  # its line breaks kept: one command per line

@@ -1,4 +1,7 @@
-"""The warm zygote's own code (coursekit/warm.py), run in this process without a kernel.
+"""Warm kernels (coursekit/warm.py): forked from one zygote, bounded like sandbox.Kernel, and
+isolated - nothing one notebook does reaches the next one.
+
+The fast tests run the zygote's own code in this process without a kernel.
 
 In real grading ``serve`` (the zygote) and ``_child`` (one notebook) run in processes of
 their own and leave through ``os._exit``; the slow tests of tests/test_grade.py grade real
@@ -19,11 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+import types
 
 import pytest
 
 from coursekit import plain, warm
-from coursekit.sandbox import Outcome, kernel_env
+from coursekit.sandbox import Kernel, Outcome, kernel_env
 
 # The conftest guard replaces Zygote.__init__ under -m "not slow" (it starts a process);
 # the tests below run the real one with subprocess.Popen replaced.
@@ -524,3 +528,312 @@ def test_warm_kernel_alive_wait_and_dead():
                                          "memory)", seconds=out.seconds)
     assert 0.05 <= out.seconds < 2
     assert k.zygote.calls == [(4242, 5)]
+
+
+# ========================================================================== warm kernels, a fake zygote
+def test_framing_round_trip_and_fds():
+    a, b = socket.socketpair()
+    with a, b:
+        warm._send(a, {"op": "fork", "cwd": "/x"})
+        header = b.recv(4, socket.MSG_PEEK)
+        (size,) = struct.unpack("!I", header)
+        assert size == len(__import__("pickle").dumps({"op": "fork", "cwd": "/x"}))
+        assert warm._recv(b) == {"op": "fork", "cwd": "/x"}
+        big = list(range(100000))  # more than a socket buffer: read in several chunks
+        sender = threading.Thread(target=warm._send, args=(a, big))
+        sender.start()
+        assert warm._recv(b) == big
+        sender.join()
+        r, w = os.pipe()
+        try:
+            warm._send(a, {"pid": 5}, fds=[r])
+            fds = []
+            assert warm._recv(b, fds) == {"pid": 5}
+            assert len(fds) == 1
+            os.write(w, b"hi")
+            assert os.read(fds[0], 2) == b"hi"
+            os.close(fds[0])
+        finally:
+            os.close(r)
+            os.close(w)
+        a.sendall(struct.pack("!I", 10) + b"abc")
+        a.shutdown(socket.SHUT_WR)
+        with pytest.raises(EOFError, match="the other end closed the connection"):
+            warm._recv(b)
+
+
+def test_warm_supported_and_constants(monkeypatch):
+    assert warm.supported() is (hasattr(os, "fork") and hasattr(socket, "send_fds"))
+    monkeypatch.delattr(socket, "send_fds", raising=False)
+    assert warm.supported() is False  # fork alone is not enough: the child's socket travels
+    assert warm.ZYGOTE_STARTUP == 300
+    assert {"torch", "numpy", "utils", "utils.checks", "IPython"} <= set(warm.PRELOAD)
+
+
+class FakeZygote:
+    def __init__(self, pid=None, sock=None, codes=()):
+        self.pid, self.sock, self.codes, self.calls = pid, sock, list(codes), []
+
+    def fork(self, cwd, memory_mb):
+        self.calls.append(("fork", cwd, memory_mb))
+        return self.pid, self.sock
+
+    def signal(self, pid, signum):  # as the zygote does for its children
+        self.calls.append(("signal", pid, signum))
+        os.kill(pid, signum)
+        return True
+
+    def wait(self, pid, timeout=0.0):
+        self.calls.append(("wait", pid, timeout))
+        return self.codes.pop(0) if self.codes else None
+
+
+@pytest.fixture()
+def sleeper(tmp_path):
+    """A child process that says when it is ready and writes 'SIGINT' when it gets one (its
+    handler is its own: a parent that ignores SIGINT passes that on to its children)."""
+    code = ("import signal, sys, time, pathlib\n"
+            "p = pathlib.Path(sys.argv[1])\n"
+            "def on_int(*a):\n    p.write_text('SIGINT')\n    sys.exit(0)\n"
+            "signal.signal(signal.SIGINT, on_int)\n"
+            "p.write_text('ready')\n"
+            "time.sleep(60)\n")
+    mark = tmp_path / "mark"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(mark)])
+    for _ in range(600):
+        if mark.exists() and mark.read_text() == "ready":
+            break
+        time.sleep(0.05)
+    proc.mark = mark
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def test_warm_kernel_talks_to_its_child(monkeypatch, sleeper):
+    mine, theirs = socket.socketpair()
+    z = FakeZygote(sleeper.pid, mine, codes=[None, -9])
+    seen = []
+    monkeypatch.setattr(warm.Zygote, "get", classmethod(
+        lambda cls, threads=1, sandbox=None: seen.append((threads, sandbox)) or z))
+    k = warm.WarmKernel("/srv/w", memory_mb=64, threads=2, grace=1)
+    assert (k.pid, k.sock, k.zygote) == (None, None, None)
+    assert k.start() is k and seen == [(2, None)] and z.calls == [("fork", "/srv/w", 64)]
+    assert k.alive() is True  # the zygote has no exit code for it yet
+    assert k._submit("x = 1", True) is None
+    assert warm._recv(theirs) == {"code": "x = 1", "history": True}
+    plain.send_outcome(theirs, Outcome("ok", execution_count=1))
+    assert k._wait(None, time.monotonic() + 5) == Outcome("ok", execution_count=1)
+    import pickle  # a child's pickle is never loaded: it would run code in the grader
+    blob = pickle.dumps(Outcome("ok", execution_count=2))
+    theirs.sendall(len(blob).to_bytes(4, "big") + blob)
+    assert k._wait(None, time.monotonic() + 5).ename == "GraderProtocolError"
+    assert k._wait(None, time.monotonic() + 0.05) is None  # nothing sent: deadline
+    k._interrupt()
+    for _ in range(600):
+        if sleeper.mark.read_text() == "SIGINT":
+            break
+        time.sleep(0.05)
+    assert sleeper.mark.read_text() == "SIGINT"
+    assert z.calls[-1] == ("signal", sleeper.pid, signal.SIGINT)  # through the zygote
+    k.shutdown()
+    assert (k.sock, k.pid) == (None, None)
+    assert z.calls[-2:] == [("signal", sleeper.pid, signal.SIGKILL), ("wait", sleeper.pid, 5)]
+    k.shutdown()  # twice: nothing left to stop
+    theirs.close()
+
+
+def test_warm_kernel_a_dead_child(monkeypatch):
+    mine, theirs = socket.socketpair()
+    z = FakeZygote(123456789, mine, codes=[-11, 3])
+    k = warm.WarmKernel("/w")
+    k.zygote, k.pid, k.sock = z, 123456789, mine
+    theirs.close()
+    before = time.monotonic()
+    out = k._wait(None, time.monotonic() + 5)
+    assert (out.status, out.detail) == ("dead", "the kernel was killed by SIGSEGV (a crash in "
+                                                "native code)")
+    assert 0 <= out.seconds <= time.monotonic() - before
+    assert z.calls == [("wait", 123456789, 5)]
+    mine.close()
+    out = k._submit("x", True)
+    assert (out.status, out.detail) == ("dead", "the kernel exited with code 3 (os._exit, "
+                                                "exit()/quit() or a fatal error)")
+    k.sock = None
+    k.pid = None
+    assert k.alive() is False
+
+
+def test_zygote_get_reuses_a_live_zygote_of_the_same_threads(monkeypatch):
+    made = []
+
+    class Z(warm.Zygote):
+        def __init__(self, threads=1, sandbox=None):
+            made.append(threads)
+            self.threads, self.sandbox, self.closed = threads, sandbox, False
+            self.proc = types.SimpleNamespace(poll=lambda: None)
+
+        def close(self):
+            self.closed = True
+    monkeypatch.setattr(Z, "_current", None)
+    a = Z.get()
+    assert Z.get(1) is a and made == [1]
+    b = Z.get(2)
+    assert b is not a and a.closed and made == [1, 2]
+    b.proc = types.SimpleNamespace(poll=lambda: 0)  # it died
+    c = Z.get(2)
+    assert c is not b and b.closed and made == [1, 2, 2]
+    from coursekit.bwrap import Sandbox
+    d = Z.get(2, Sandbox(disk_mb=5))  # in the OS sandbox: another zygote
+    assert d is not c and c.closed and d.sandbox == Sandbox(disk_mb=5)
+    assert Z.get(2, Sandbox(disk_mb=5)) is d and made == [1, 2, 2, 2]
+
+
+def test_zygote_fork_wait_and_close_over_its_socket():
+    """The grader's side of the zygote protocol, against a stand-in zygote on a socket."""
+    mine, theirs = socket.socketpair()
+    mine.settimeout(10)  # a wrong message fails the test instead of hanging it
+    theirs.settimeout(10)
+    z = warm.Zygote.__new__(warm.Zygote)
+    z.sock, z.threads, z.sandbox = mine, 2, None
+    z.proc = types.SimpleNamespace(wait=lambda timeout: None, kill=lambda: None)
+    child_end, other = socket.socketpair()  # what the zygote hands over: the child's socket
+    r = child_end.fileno()
+    try:
+        def zygote():
+            assert warm._recv(theirs) == {"op": "fork", "cwd": "/w", "memory_mb": 64,
+                                          "threads": 2}
+            warm._send(theirs, {"pid": 42}, fds=[r])
+            assert warm._recv(theirs) == {"op": "wait", "pid": 42, "timeout": 1.5}
+            warm._send(theirs, {"status": -9})
+            assert warm._recv(theirs) == {"op": "wait", "pid": 42, "timeout": 0.0}
+            warm._send(theirs, {"status": None})
+            assert warm._recv(theirs) == {"op": "signal", "pid": 42, "signum": 2}
+            warm._send(theirs, {"sent": True})
+            assert warm._recv(theirs) == {"op": "fork", "cwd": "/s/nb/work", "memory_mb": None,
+                                          "threads": 2, "sandbox": {"disk_mb": 9}}
+            warm._send(theirs, {"pid": 43}, fds=[r])
+        helper = threading.Thread(target=zygote)
+        helper.start()
+        pid, sock = z.fork(__import__("pathlib").Path("/w"), 64)
+        assert pid == 42 and isinstance(sock, socket.socket)
+        sock.sendall(b"ping")
+        assert other.recv(4) == b"ping"
+        assert z.wait(42, timeout=1.5) == -9
+        assert z.wait(42) is None
+        assert z.signal(42, signal.SIGINT) is True
+        from coursekit.bwrap import Sandbox
+        z.sandbox = Sandbox(disk_mb=9)  # a sandboxed zygote: its child confines itself
+        pid, second = z.fork("/s/nb/work", None)
+        assert pid == 43
+        second.close()
+        helper.join()
+        sock.close()
+    finally:
+        child_end.close()
+        other.close()
+    killed = []
+    z.proc = types.SimpleNamespace(
+        wait=lambda timeout: (_ for _ in ()).throw(subprocess.TimeoutExpired("z", timeout)),
+        kill=lambda: killed.append(True))
+    z.close()
+    assert killed == [True] and mine.fileno() == -1
+    theirs.close()
+
+
+# ========================================================================== real warm kernels
+# (slow: each test forks a zygote and runs cells in it)
+NEEDS_FORK = pytest.mark.skipif(not warm.supported(), reason="needs os.fork")
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    with warm.WarmKernel(tmp_path, memory_mb=3072, grace=5) as k:
+        yield k
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_cells_share_state_and_errors_read_like_a_jupyter_kernel(kernel):
+    assert kernel.run("def f(x):\n    return 1 / x", timeout=60).status == "ok"
+    out = kernel.run("y = 2\nf(0)", timeout=60)
+    assert (out.status, out.ename, out.evalue) == ("error", "ZeroDivisionError",
+                                                    "division by zero")
+    assert out.execution_count == 2
+    text = "\n".join(out.traceback)
+    assert "Cell In[2], line 2" in text and "Cell In[1], line 2, in f(x)" in text
+    assert kernel.run("assert y == 2", timeout=60).status == "ok"
+    assert kernel.run("z = 1", timeout=60, history=False).execution_count is None
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_same_traceback_as_a_cold_kernel(kernel, tmp_path):
+    cells = ["import numpy as np\ndef g(a):\n    return a[5]", "g(np.zeros(3))"]
+    warm_out = [kernel.run(c, timeout=60) for c in cells][-1]
+    with Kernel(tmp_path, memory_mb=3072) as cold:
+        cold_out = [cold.run(c, timeout=120) for c in cells][-1]
+    assert (warm_out.ename, warm_out.evalue) == (cold_out.ename, cold_out.evalue)
+    assert warm_out.traceback[1:] == cold_out.traceback[1:]  # [0] is the header rule
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_an_endless_loop_is_interrupted_and_the_kernel_goes_on(kernel):
+    out = kernel.run("while True:\n    pass", timeout=2)
+    assert out.status == "timeout"
+    assert kernel.run("1 + 1", timeout=60).status == "ok"
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_a_cell_that_ignores_the_interrupt_is_killed(kernel):
+    out = kernel.run("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                     "time.sleep(60)", timeout=1)
+    assert out.status == "killed"
+
+
+@pytest.mark.parametrize("code, why", [
+    ("import os; os._exit(3)", "exited with code 3"),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "SIGSEGV"),
+])
+@NEEDS_FORK
+@pytest.mark.slow
+def test_a_dead_kernel_says_why_and_a_restart_is_fresh(kernel, code, why):
+    kernel.run("x = 1", timeout=60)
+    out = kernel.run(code, timeout=60)
+    assert out.status == "dead" and why in out.detail
+    kernel.restart()
+    assert kernel.run("x", timeout=60).ename == "NameError"
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_memory_limit_applies_in_the_child(tmp_path):
+    if not warm.memory_limit_supported():
+        pytest.skip("RLIMIT_DATA is enforced on Linux only")
+    with warm.WarmKernel(tmp_path, memory_mb=1024) as k:
+        out = k.run("import numpy as np\na = np.ones((400, 1024, 1024))", timeout=60)
+    assert out.ename == "MemoryError"
+
+
+@NEEDS_FORK
+@pytest.mark.slow
+def test_nothing_passes_from_one_notebook_to_the_next(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    with warm.WarmKernel(first) as k:
+        assert k.run("import numpy as np, torch, utils.checks, builtins\n"
+                     "LEAK = 1\nnp.pi = 3\ntorch.manual_seed(123)\n"
+                     "utils.checks.check_close = lambda *a, **k: None\n"
+                     "builtins.sorted = None\nopen('leak.txt', 'w').write('x')",
+                     timeout=60).status == "ok"
+    with warm.WarmKernel(second) as k:
+        out = k.run("import numpy as np, torch, utils.checks, os, math\n"
+                    "assert 'LEAK' not in globals()\nassert np.pi == math.pi\n"
+                    "assert sorted([2, 1]) == [1, 2]\n"
+                    "assert utils.checks.check_close.__module__ == 'utils.checks'\n"
+                    "assert not os.path.exists('leak.txt') and os.listdir('.') == []\n"
+                    "torch.manual_seed(0); a = torch.rand(1).item()\n", timeout=60)
+        assert out.status == "ok", out.evalue
