@@ -1418,3 +1418,27 @@ def test_the_meta_run_in_the_graders_probe_process(tmp_path):
     assert (got["forgets"]["status"], got["forgets"]["points"]) == ("failed", 0), got
     assert got["forgets"]["message"].startswith("DeviceError: aten::addmm got a tensor on cpu"), got
     assert got["forgets"]["message"].endswith(f"(in your cell 'answer-train', line {line})"), got
+
+
+def test_the_solutions_side_gets_slack_and_a_second_try_after_a_timeout(monkeypatch):
+    """A loaded machine's timeout of the solution's own run (a budget task training under
+    the recorder) is not the student's fault: the expected values are computed with
+    EXPECTED_SLACK x the limits and tried once more after a timeout; a result is cached."""
+    solution = grading.load_solutions(notebook.REPO / "solutions")["01_linear_regression"]
+    task = solution.tasks[0][0]
+    steps = [s for s in solution.steps if s.task == task and s.kind != "test"]
+    calls, replies = [], [verdict.Report("timeout"), verdict.Report("result", value={"x": 1})]
+    monkeypatch.setattr(verdict, "run_probe", lambda job, limits, probe_limit, opts, seed:
+                        calls.append((limits, probe_limit)) or replies[len(calls) - 1])
+    monkeypatch.setattr(verdict, "_EXPECTED", {})
+    got = verdict._expected(solution, steps, task, 7, [], [2.0] * len(steps), 5.0,
+                            grading.Options())
+    assert got.status == "result" and len(calls) == 2
+    assert calls[0] == ([2.0 * verdict.EXPECTED_SLACK] * len(steps), 5.0 * verdict.EXPECTED_SLACK)
+    assert verdict._expected(solution, steps, task, 7, [], [2.0] * len(steps), 5.0,
+                             grading.Options()) is got and len(calls) == 2  # cached
+    replies[:] = [verdict.Report("timeout")] * 3
+    monkeypatch.setattr(verdict, "_EXPECTED", {})
+    calls.clear()
+    assert verdict._expected(solution, steps, task, 8, [], [2.0] * len(steps), 5.0,
+                             grading.Options()).status == "timeout" and len(calls) == 2
