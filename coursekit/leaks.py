@@ -91,17 +91,21 @@ def _public_texts(solutions, repo: Path = REPO) -> list[str]:
     return texts
 
 
+def _lines_of(texts) -> set:
+    return {t for text in texts for t in long_lines(text)}
+
+
 def public_lines(solutions, repo: Path = REPO) -> set:
     """Lines students see anyway (``_public_texts``). A region line that is one of these
     (``optimizer.zero_grad()``, ``with torch.no_grad():``) is common code, not a secret."""
-    return {t for text in _public_texts(solutions, repo) for t in long_lines(text)}
+    return _lines_of(_public_texts(solutions, repo))
 
 
 def secret_lines(solutions, repo: Path = REPO) -> tuple[dict, dict]:
     """({line: solution file} of solution regions, the same of hidden-test regions): the
     secret lines that appear nowhere students see anyway (``public_lines``)."""
     texts = _public_texts(solutions, repo)
-    public = {t for text in texts for t in long_lines(text)}
+    public = _lines_of(texts)  # public_lines, from the texts read once
     # a line inside a public line is public too, and so is a line that a seminar's markdown
     # gives as a hint wrapped over two lines (compared with all whitespace collapsed)
     seen = _collapsed(texts)
@@ -131,8 +135,8 @@ def seminar_problems(where, raw: str, solution) -> list[str]:
     """The rule for a seminar generated from ``solution`` (its notebook file's JSON is
     ``raw``, read as its decoded strings): no marker, and no secret line of the solution
     unless the solution's code outside its regions shows that line, whole or in a longer
-    one (a visible test that a hidden one repeats); a line its markdown quotes is a leak (an author who quotes
-    an answer line as a hint gives it away)."""
+    one (a visible test that a hidden one repeats); a line its markdown quotes is a leak
+    (an author who quotes an answer line as a hint gives it away)."""
     text = notebook_text(raw)
     shown = _collapsed(notebook.strip_source(cell.source) for cell in solution.cells
                        if cell.cell_type == "code")
